@@ -247,9 +247,9 @@ mod tests {
             0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
-        for i in 0..32 {
-            let v = sig.0[32 + i] as u16 + l[i] as u16 + carry;
-            sig.0[32 + i] = v as u8;
+        for (byte, li) in sig.0[32..].iter_mut().zip(l) {
+            let v = *byte as u16 + li as u16 + carry;
+            *byte = v as u8;
             carry = v >> 8;
         }
         assert!(pk.verify(b"m", &sig).is_err());
