@@ -163,6 +163,22 @@ fn receipt_kind() -> impl Strategy<Value = ReceiptKind> {
             }
         }),
         short().prop_map(|reason| ReceiptKind::Refund { reason }),
+        (
+            contract(),
+            short(),
+            short(),
+            proptest::collection::btree_map(short(), short(), 0..4),
+            any::<u64>()
+        )
+            .prop_map(|(contract, name, code_hash, initial_state, gas_budget)| {
+                ReceiptKind::DeployContract {
+                    contract,
+                    name,
+                    code_hash,
+                    initial_state,
+                    gas_budget,
+                }
+            }),
     ]
 }
 

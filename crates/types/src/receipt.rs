@@ -6,8 +6,12 @@ use crate::{
     hash::Hash,
     ids::{AccountId, ContractId, ShardId},
     limits, merkle,
-    tx::{read_str_vec, str_vec_size, write_str_vec},
+    tx::{
+        MAX_CODE_HASH_BYTES, map_size, read_map, read_str_vec, str_vec_size, write_map,
+        write_str_vec,
+    },
 };
+use std::collections::BTreeMap;
 use bytes::BufMut;
 use commonware_codec::{Buf, Encode, EncodeSize, Error as CodecError, FixedSize, Read, Write};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -131,6 +135,20 @@ pub enum ReceiptKind {
         /// Why the original receipt failed.
         reason: String,
     },
+    /// Deploy a contract on its primary shard (the deployer, `sender`, lives on another
+    /// shard; `recipient` is the deployer too, who becomes the owner).
+    DeployContract {
+        /// The contract id (from the deploying transaction).
+        contract: ContractId,
+        /// Name.
+        name: String,
+        /// Code hash.
+        code_hash: String,
+        /// Initial key-value state.
+        initial_state: BTreeMap<String, String>,
+        /// Gas budget.
+        gas_budget: u64,
+    },
 }
 
 /// A receipt: `(src, dst, seq, kind, amount, priority)` plus who sent it to whom and which
@@ -205,6 +223,20 @@ impl Write for ReceiptKind {
                 4u8.write(buf);
                 write_str(reason, buf);
             }
+            ReceiptKind::DeployContract {
+                contract,
+                name,
+                code_hash,
+                initial_state,
+                gas_budget,
+            } => {
+                5u8.write(buf);
+                contract.write(buf);
+                write_str(name, buf);
+                write_str(code_hash, buf);
+                write_map(initial_state, buf);
+                gas_budget.write(buf);
+            }
         }
     }
 }
@@ -222,6 +254,19 @@ impl EncodeSize for ReceiptKind {
             } => 16 + contract.encode_size() + str_size(method) + str_vec_size(args) + 8,
             ReceiptKind::CallResult { output, .. } => 16 + 1 + str_size(output),
             ReceiptKind::Refund { reason } => str_size(reason),
+            ReceiptKind::DeployContract {
+                contract,
+                name,
+                code_hash,
+                initial_state,
+                ..
+            } => {
+                contract.encode_size()
+                    + str_size(name)
+                    + str_size(code_hash)
+                    + map_size(initial_state)
+                    + 8
+            }
         }
     }
 }
@@ -248,6 +293,13 @@ impl Read for ReceiptKind {
             },
             4 => ReceiptKind::Refund {
                 reason: read_str(buf, limits::MAX_RESULT_BYTES, "refund reason")?,
+            },
+            5 => ReceiptKind::DeployContract {
+                contract: ContractId::read_cfg(buf, &())?,
+                name: read_str(buf, limits::MAX_CONTRACT_NAME_BYTES, "contract name")?,
+                code_hash: read_str(buf, MAX_CODE_HASH_BYTES, "code hash")?,
+                initial_state: read_map(buf, limits::MAX_INITIAL_STATE_ENTRIES)?,
+                gas_budget: u64::read_cfg(buf, &())?,
             },
             t => return Err(CodecError::InvalidEnum(t)),
         })

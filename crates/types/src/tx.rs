@@ -183,7 +183,7 @@ impl SignedTransaction {
 
 // ---- canonical codec ----
 
-fn write_map(m: &BTreeMap<String, String>, buf: &mut impl BufMut) {
+pub(crate) fn write_map(m: &BTreeMap<String, String>, buf: &mut impl BufMut) {
     m.len().write(buf);
     for (k, v) in m {
         write_str(k, buf);
@@ -191,7 +191,7 @@ fn write_map(m: &BTreeMap<String, String>, buf: &mut impl BufMut) {
     }
 }
 
-fn map_size(m: &BTreeMap<String, String>) -> usize {
+pub(crate) fn map_size(m: &BTreeMap<String, String>) -> usize {
     m.len().encode_size()
         + m.iter()
             .map(|(k, v)| str_size(k) + str_size(v))
