@@ -1,8 +1,12 @@
 //! Command-line interface: one clap struct per concern, so later subcommands (`init`,
 //! `keys`, `run`, `devnet`, `bench`) slot in beside the existing ones.
 
-use crate::shards_cmd::ShardsCommand;
-use clap::{Parser, Subcommand};
+use crate::{
+    config::{ShardConfigArgs, load_shard_config},
+    shards_cmd::ShardsCommand,
+};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 /// Vision Node: a sharded proof-of-stake blockchain node.
 #[derive(Debug, Parser)]
@@ -21,6 +25,20 @@ pub enum Command {
     /// Sharding tools: plan validator committees.
     #[command(subcommand)]
     Shards(ShardsCommand),
+    /// Print the effective sharding configuration as JSON (flags > VISION_* env >
+    /// HOME/config.toml > defaults), or the error that would stop a node from starting.
+    Config(ConfigCommand),
+}
+
+/// `vision-node config`.
+#[derive(Debug, Args)]
+pub struct ConfigCommand {
+    /// Node home directory whose config.toml to read (optional).
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// ShardConfig overrides.
+    #[command(flatten)]
+    pub shard: ShardConfigArgs,
 }
 
 impl Cli {
@@ -32,6 +50,11 @@ impl Cli {
                 Ok(())
             }
             Command::Shards(cmd) => cmd.run(),
+            Command::Config(cmd) => {
+                let config = load_shard_config(cmd.home.as_deref(), &cmd.shard)?;
+                println!("{}", serde_json::to_string_pretty(&config)?);
+                Ok(())
+            }
         }
     }
 }

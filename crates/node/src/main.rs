@@ -1,6 +1,7 @@
 //! The `vision-node` binary.
 
 mod cli;
+mod config;
 mod shards_cmd;
 
 use clap::Parser;

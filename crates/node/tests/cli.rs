@@ -172,3 +172,39 @@ fn help_explains_every_flag() {
         "{h}"
     );
 }
+
+#[test]
+fn config_shows_defaults_and_precedence() {
+    let dir = std::env::temp_dir().join(format!("vision-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[shard]\nnum_shards = 6\nbatch_size = 50\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vision-node"))
+        .args(["config", "--home"])
+        .arg(&dir)
+        .args(["--batch-timeout-ms", "700"])
+        .env("VISION_BATCH_SIZE", "70")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["num_shards"], 6);
+    assert_eq!(v["batch_size"], 70);
+    assert_eq!(v["batch_timeout_ms"], 700);
+    assert_eq!(v["crosslink_frequency"], 10);
+    let bad = Command::new(env!("CARGO_BIN_EXE_vision-node"))
+        .args(["config"])
+        .env("VISION_NUM_SHARDS", "zero")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("VISION_NUM_SHARDS"));
+    std::fs::remove_dir_all(&dir).ok();
+}
