@@ -3,6 +3,7 @@
 
 use crate::{
     config::{ShardConfigArgs, load_shard_config},
+    keys::KeysCommand,
     shards_cmd::ShardsCommand,
 };
 use clap::{Args, Parser, Subcommand};
@@ -25,6 +26,9 @@ pub enum Command {
     /// Sharding tools: plan validator committees.
     #[command(subcommand)]
     Shards(ShardsCommand),
+    /// Manage a node's consensus and network keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the effective sharding configuration as JSON (flags > VISION_* env >
     /// HOME/config.toml > defaults), or the error that would stop a node from starting.
     Config(ConfigCommand),
@@ -50,6 +54,7 @@ impl Cli {
                 Ok(())
             }
             Command::Shards(cmd) => cmd.run(),
+            Command::Keys(cmd) => cmd.run(),
             Command::Config(cmd) => {
                 let config = load_shard_config(cmd.home.as_deref(), &cmd.shard)?;
                 println!("{}", serde_json::to_string_pretty(&config)?);

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod keys;
 mod shards_cmd;
 
 use clap::Parser;

@@ -10,6 +10,7 @@ pub mod block;
 pub mod codec_util;
 pub mod config;
 pub mod crypto;
+pub mod genesis;
 pub mod hash;
 pub mod ids;
 pub mod limits;
@@ -25,6 +26,7 @@ pub use block::{
 pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError};
 pub use config::{ConfigError, ConfigUpdate, ShardConfig};
 pub use crypto::{CryptoError, PublicKey, SecretKey, Signature, batch_verify};
+pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator};
 pub use hash::Hash;
 pub use ids::{AccountId, ChainId, ContractId, IdError, ShardId};
 pub use merkle::MerkleProof;
