@@ -11,10 +11,10 @@ use crate::{
         write_str_vec,
     },
 };
-use std::collections::BTreeMap;
 use bytes::BufMut;
 use commonware_codec::{Buf, Encode, EncodeSize, Error as CodecError, FixedSize, Read, Write};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::{fmt, str::FromStr};
 
 /// A cross-shard contract call id: `xscall_` followed by 32 hex characters (the first 16

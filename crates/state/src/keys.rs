@@ -1,0 +1,155 @@
+//! The state key layout: every piece of a shard's state is one entry of one key-value space,
+//! so a single authenticated root covers all of it.
+//!
+//! | key bytes | value | what |
+//! |---|---|---|
+//! | `0x01 ‖ account` | [`Account`](crate::model::Account) (codec) | balance, nonce, public key |
+//! | `0x02 ‖ contract` | [`ContractMeta`](crate::model::ContractMeta) (JSON) | contract header and native balance |
+//! | `0x03 ‖ contract ‖ key` | UTF-8 value | one entry of a contract's key-value state |
+//! | `0x04 ‖ contract ‖ call_id` | [`CallRecord`](crate::model::CallRecord) (JSON) | the contract's cross-shard call history |
+//! | `0x05 ‖ call_id` | [`CallRecord`](crate::model::CallRecord) (JSON) | caller-side record of an outgoing cross-shard call |
+//! | `0x10 ‖ dst (u32 BE)` | u64 BE | next outbox seq for `dst` |
+//! | `0x11 ‖ src (u32 BE)` | u64 BE | next expected inbox seq from `src` |
+//! | `0x12` | [`PendingMeta`](crate::model::PendingMeta) (codec) | the pending batch: count, first receipt's block time |
+//! | `0x13 ‖ index (u32 BE)` | [`Receipt`](vision_types::Receipt) (codec) | receipts of the pending batch, in emission order |
+//! | `0x20 ‖ counter` | u128 / u64 BE | [`Counter`]s: burned fees, sent, received, … |
+//! | `0x21` | [`ChainMeta`](crate::model::ChainMeta) (codec) | last executed height and block time |
+//!
+//! Contract ids have a fixed length (41 bytes), so `0x03 ‖ contract` and `0x04 ‖ contract` are
+//! unambiguous prefixes.
+
+use vision_types::{AccountId, CallId, ContractId, ShardId};
+
+/// Tag of account entries.
+pub const TAG_ACCOUNT: u8 = 0x01;
+/// Tag of contract headers.
+pub const TAG_CONTRACT: u8 = 0x02;
+/// Tag of contract state entries.
+pub const TAG_CONTRACT_ENTRY: u8 = 0x03;
+/// Tag of a contract's call history entries.
+pub const TAG_CONTRACT_CALL: u8 = 0x04;
+/// Tag of caller-side call records.
+pub const TAG_CALL: u8 = 0x05;
+/// Tag of outbox seq counters.
+pub const TAG_OUTBOX: u8 = 0x10;
+/// Tag of inbox next-expected seqs.
+pub const TAG_INBOX: u8 = 0x11;
+/// Tag of the pending batch header.
+pub const TAG_PENDING_META: u8 = 0x12;
+/// Tag of pending batch receipts.
+pub const TAG_PENDING_RECEIPT: u8 = 0x13;
+/// Tag of counters.
+pub const TAG_COUNTER: u8 = 0x20;
+/// Tag of the chain meta entry.
+pub const TAG_CHAIN_META: u8 = 0x21;
+
+/// Shard-wide counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Σ fees burned on this shard (u128).
+    Burned = 1,
+    /// Σ amounts of receipts this shard emitted (u128).
+    Sent = 2,
+    /// Σ amounts of receipts this shard applied (u128), refunds included.
+    Received = 3,
+    /// Σ amounts that could not be delivered anywhere (a refund whose recipient is gone; u128).
+    Unclaimed = 4,
+    /// Number of transactions executed (u64 stored as u128).
+    TxCount = 5,
+    /// Σ genesis balances of this shard (u128).
+    GenesisSupply = 6,
+}
+
+fn tagged(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(tag);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// The key of an account.
+pub fn account(id: &AccountId) -> Vec<u8> {
+    tagged(TAG_ACCOUNT, &[id.as_str().as_bytes()])
+}
+
+/// The key of a contract header.
+pub fn contract(id: &ContractId) -> Vec<u8> {
+    tagged(TAG_CONTRACT, &[id.as_str().as_bytes()])
+}
+
+/// The key of one contract state entry.
+pub fn contract_entry(id: &ContractId, key: &str) -> Vec<u8> {
+    tagged(
+        TAG_CONTRACT_ENTRY,
+        &[id.as_str().as_bytes(), key.as_bytes()],
+    )
+}
+
+/// The prefix of all state entries of a contract.
+pub fn contract_entry_prefix(id: &ContractId) -> Vec<u8> {
+    tagged(TAG_CONTRACT_ENTRY, &[id.as_str().as_bytes()])
+}
+
+/// The key of a call in a contract's history.
+pub fn contract_call(id: &ContractId, call: &CallId) -> Vec<u8> {
+    tagged(TAG_CONTRACT_CALL, &[id.as_str().as_bytes(), &call.0])
+}
+
+/// The prefix of a contract's call history.
+pub fn contract_call_prefix(id: &ContractId) -> Vec<u8> {
+    tagged(TAG_CONTRACT_CALL, &[id.as_str().as_bytes()])
+}
+
+/// The key of a caller-side call record.
+pub fn call(call: &CallId) -> Vec<u8> {
+    tagged(TAG_CALL, &[&call.0])
+}
+
+/// The key of the outbox seq counter for `dst`.
+pub fn outbox(dst: ShardId) -> Vec<u8> {
+    tagged(TAG_OUTBOX, &[&dst.0.to_be_bytes()])
+}
+
+/// The key of the inbox next-expected seq from `src`.
+pub fn inbox(src: ShardId) -> Vec<u8> {
+    tagged(TAG_INBOX, &[&src.0.to_be_bytes()])
+}
+
+/// The key of the pending batch header.
+pub fn pending_meta() -> Vec<u8> {
+    vec![TAG_PENDING_META]
+}
+
+/// The key of the `index`-th receipt of the pending batch.
+pub fn pending_receipt(index: u32) -> Vec<u8> {
+    tagged(TAG_PENDING_RECEIPT, &[&index.to_be_bytes()])
+}
+
+/// The prefix of all pending receipts.
+pub fn pending_receipt_prefix() -> Vec<u8> {
+    vec![TAG_PENDING_RECEIPT]
+}
+
+/// The key of a counter.
+pub fn counter(c: Counter) -> Vec<u8> {
+    vec![TAG_COUNTER, c as u8]
+}
+
+/// The key of the chain meta entry.
+pub fn chain_meta() -> Vec<u8> {
+    vec![TAG_CHAIN_META]
+}
+
+/// The account a key names, if it is an account key.
+pub fn parse_account(key: &[u8]) -> Option<AccountId> {
+    let rest = key.strip_prefix(&[TAG_ACCOUNT])?;
+    AccountId::new(std::str::from_utf8(rest).ok()?).ok()
+}
+
+/// The contract a header key names, if it is a contract header key.
+pub fn parse_contract(key: &[u8]) -> Option<ContractId> {
+    let rest = key.strip_prefix(&[TAG_CONTRACT])?;
+    ContractId::new(std::str::from_utf8(rest).ok()?).ok()
+}

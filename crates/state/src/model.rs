@@ -1,0 +1,188 @@
+//! The records stored in the state (see [`crate::keys`] for where each lives).
+
+use bytes::BufMut;
+use commonware_codec::{Buf, DecodeExt, Encode, EncodeSize, Error as CodecError, Read, Write};
+use serde::{Deserialize, Serialize};
+use vision_types::{AccountId, Amount, CallId, ContractId, Hash, PublicKey, ShardId};
+
+/// An account: balance, next nonce and the key bound to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Spendable balance.
+    pub balance: Amount,
+    /// The nonce the next transaction of this account must carry.
+    pub nonce: u64,
+    /// The key that signs for the account.
+    pub public_key: PublicKey,
+}
+
+impl Write for Account {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.balance.write(buf);
+        self.nonce.write(buf);
+        self.public_key.write(buf);
+    }
+}
+
+impl EncodeSize for Account {
+    fn encode_size(&self) -> usize {
+        16 + 8 + 32
+    }
+}
+
+impl Read for Account {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Account {
+            balance: Amount::read_cfg(buf, &())?,
+            nonce: u64::read_cfg(buf, &())?,
+            public_key: PublicKey::read_cfg(buf, &())?,
+        })
+    }
+}
+
+/// The pending crosslink batch: receipts emitted since the last close.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingMeta {
+    /// Number of pending receipts.
+    pub count: u32,
+    /// Block time of the block that emitted the first pending receipt.
+    pub first_receipt_ms: u64,
+}
+
+impl Write for PendingMeta {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.count.write(buf);
+        self.first_receipt_ms.write(buf);
+    }
+}
+
+impl EncodeSize for PendingMeta {
+    fn encode_size(&self) -> usize {
+        12
+    }
+}
+
+impl Read for PendingMeta {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(PendingMeta {
+            count: u32::read_cfg(buf, &())?,
+            first_receipt_ms: u64::read_cfg(buf, &())?,
+        })
+    }
+}
+
+/// The last block executed on this shard.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChainMeta {
+    /// Height of the last executed block (0 = genesis).
+    pub height: u64,
+    /// Its block time.
+    pub timestamp_ms: u64,
+}
+
+impl Write for ChainMeta {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.height.write(buf);
+        self.timestamp_ms.write(buf);
+    }
+}
+
+impl EncodeSize for ChainMeta {
+    fn encode_size(&self) -> usize {
+        16
+    }
+}
+
+impl Read for ChainMeta {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(ChainMeta {
+            height: u64::read_cfg(buf, &())?,
+            timestamp_ms: u64::read_cfg(buf, &())?,
+        })
+    }
+}
+
+/// A contract's header (its key-value state and call history are separate entries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractMeta {
+    /// The contract id.
+    pub id: ContractId,
+    /// Human-readable name.
+    pub name: String,
+    /// The deployer.
+    pub owner: AccountId,
+    /// Where the contract's state lives.
+    pub primary_shard: ShardId,
+    /// Selects the template.
+    pub code_hash: String,
+    /// Most gas one call may use (the seed's `gas_budget`).
+    pub gas_budget: u64,
+    /// Native coin held by the contract (attached to calls, paid out by them).
+    pub balance: Amount,
+    /// The deploying transaction.
+    pub deploy_tx: Hash,
+}
+
+/// Status of a cross-shard call (the seed's `CrossShardCallStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallStatus {
+    /// Emitted on the caller's shard; waiting in the pending batch.
+    Pending,
+    /// Its batch closed into a crosslink; travelling to / executing on the contract's shard.
+    Executing,
+    /// Executed successfully; the result is recorded.
+    Completed,
+    /// Failed; any attached coin is refunded.
+    Failed,
+}
+
+/// A cross-shard call, as recorded on the caller's shard and in the contract's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// `xscall_…`.
+    pub id: CallId,
+    /// The caller's shard.
+    pub from_shard: ShardId,
+    /// The contract's shard.
+    pub to_shard: ShardId,
+    /// The contract.
+    pub contract_id: ContractId,
+    /// Method.
+    pub method: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// The calling account.
+    pub caller: AccountId,
+    /// Native coin attached.
+    pub amount: Amount,
+    /// Status.
+    pub status: CallStatus,
+    /// The result (JSON text) or failure reason, once known.
+    pub output: Option<String>,
+    /// The calling transaction.
+    pub origin_tx: Hash,
+}
+
+/// Encodes a codec value.
+pub fn enc<T: Encode>(v: &T) -> Vec<u8> {
+    v.encode().to_vec()
+}
+
+/// Decodes a codec value stored by this crate. Stored values were written by [`enc`], so a
+/// failure means corrupted storage: a bug, never an input error.
+pub fn dec<T: commonware_codec::Read<Cfg = ()>>(bytes: &[u8]) -> T {
+    T::decode(bytes.to_vec()).expect("corrupted state entry")
+}
+
+/// Encodes a JSON record.
+pub fn enc_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("state records serialize")
+}
+
+/// Decodes a JSON record stored by this crate (see [`dec`]).
+pub fn dec_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> T {
+    serde_json::from_slice(bytes).expect("corrupted state record")
+}
