@@ -63,3 +63,6 @@ pub use model::{Account, CallRecord, CallStatus, ContractMeta};
 pub use store::{QmdbStore, ShardStore, StateProof, StoreError, verify_state_proof};
 pub use supply::Supply;
 pub use view::{MemState, Overlay, StateReadExt, StateView, WriteSet};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,8 @@
+//! Tests of the state machine: a small multi-shard harness ([`kit`]) and test suites.
+
+mod batching;
+mod crossshard;
+mod kit;
+mod props;
+mod rejections;
+mod store;
