@@ -41,6 +41,7 @@
 //! The state key layout is in [`keys`].
 
 pub mod batch;
+pub mod contracts;
 pub mod engine;
 pub mod exec;
 pub mod genesis;
