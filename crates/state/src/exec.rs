@@ -1097,6 +1097,7 @@ impl Executor<'_, '_> {
             gas_budget: input.gas_budget,
             balance,
             deploy_tx,
+            created_height: self.ctx.height,
         };
         ov.put(keys::contract(&input.id), enc_json(&meta));
         for (k, v) in &state {

@@ -124,20 +124,12 @@ pub struct ContractMeta {
     pub balance: Amount,
     /// The deploying transaction.
     pub deploy_tx: Hash,
+    /// Height of the block that deployed it.
+    #[serde(default)]
+    pub created_height: u64,
 }
 
-/// Status of a cross-shard call (the seed's `CrossShardCallStatus`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CallStatus {
-    /// Emitted on the caller's shard; waiting in the pending batch.
-    Pending,
-    /// Its batch closed into a crosslink; travelling to / executing on the contract's shard.
-    Executing,
-    /// Executed successfully; the result is recorded.
-    Completed,
-    /// Failed; any attached coin is refunded.
-    Failed,
-}
+pub use crate::contracts::CallStatus;
 
 /// A cross-shard call, as recorded on the caller's shard and in the contract's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -184,7 +184,7 @@ pub struct Net {
     pub in_flight: BTreeMap<String, Amount>,
     /// How many times each receipt was applied.
     pub applied: BTreeMap<String, u32>,
-    pub engine: TestEngine,
+    pub engine: Box<dyn ContractEngine>,
 }
 
 impl Net {
@@ -215,7 +215,7 @@ impl Net {
             genesis_total: GENESIS_BALANCE * accounts.len() as u128,
             in_flight: BTreeMap::new(),
             applied: BTreeMap::new(),
-            engine: TestEngine,
+            engine: Box::new(TestEngine),
         }
     }
 
@@ -245,7 +245,7 @@ impl Net {
             config: &self.config,
             layout: &self.layout,
             final_roots: &self.roots,
-            engine: &self.engine,
+            engine: self.engine.as_ref(),
         }
     }
 
