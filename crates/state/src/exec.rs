@@ -158,6 +158,9 @@ pub enum IncomingRejection {
         /// The batch's first seq.
         got: u64,
     },
+    /// Applying it would overflow the pending crosslink batch (deliver it in a later block).
+    #[error("the pending crosslink batch is full")]
+    BatchFull,
     /// Receipts missing before this batch.
     #[error("gap: from shard {src} expected seq {expected}, batch starts at {got}")]
     Gap {
@@ -829,7 +832,10 @@ impl Executor<'_, '_> {
         }
         ov.put(keys::inbox(b.source), enc(&b.destination.end_seq()));
         for r in &b.receipts {
-            self.apply_receipt(ov, fx, r)?;
+            self.apply_receipt(ov, fx, r).map_err(|e| match e {
+                Failure::Tx(TxRejection::BatchFull) => IncomingRejection::BatchFull.into(),
+                e => e,
+            })?;
         }
         Ok(b.receipts.len())
     }

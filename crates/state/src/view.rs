@@ -215,6 +215,36 @@ pub trait StateReadExt: StateView {
             .collect()
     }
 
+    /// A contract in the seed's `ShardContract` shape (header, state and call history; the
+    /// history ordered by call id), for the API.
+    fn shard_contract(&self, id: &ContractId) -> Option<crate::contracts::ShardContract> {
+        let meta = self.contract(id)?;
+        Some(crate::contracts::ShardContract {
+            id: meta.id,
+            name: meta.name,
+            owner: meta.owner,
+            primary_shard: meta.primary_shard,
+            code_hash: meta.code_hash,
+            state: self.contract_state(id),
+            cross_shard_calls: self
+                .contract_calls(id)
+                .into_iter()
+                .map(|c| crate::contracts::CrossShardCall {
+                    id: c.id,
+                    from_shard: c.from_shard,
+                    to_shard: c.to_shard,
+                    contract_id: c.contract_id,
+                    method: c.method,
+                    args: c.args,
+                    status: c.status,
+                    result: c.output,
+                })
+                .collect(),
+            gas_budget: meta.gas_budget,
+            created_height: meta.created_height,
+        })
+    }
+
     /// Every contract header on this shard.
     fn contracts(&self) -> Vec<ContractMeta> {
         self.scan_prefix(&[keys::TAG_CONTRACT])
