@@ -211,6 +211,30 @@ pub(super) fn amount_json(a: Amount) -> Value {
 /// caller, the result size and its gas. Any error fails the whole call with no writes and
 /// no payments.
 pub fn execute(contract: &ShardContract, call: &CallInput) -> CallOutcome {
+    let target = Target {
+        state: &contract.state,
+        owner: &contract.owner,
+        code_hash: &contract.code_hash,
+        gas_budget: contract.gas_budget,
+    };
+    execute_on(&target, call)
+}
+
+/// The parts of a contract a call needs (so callers holding them separately need not build
+/// a [`ShardContract`]).
+pub(super) struct Target<'a> {
+    /// The key-value state.
+    pub state: &'a BTreeMap<String, String>,
+    /// The owner.
+    pub owner: &'a AccountId,
+    /// The code hash.
+    pub code_hash: &'a str,
+    /// The per-call gas ceiling.
+    pub gas_budget: u64,
+}
+
+/// [`execute`] on a contract's parts.
+pub(super) fn execute_on(contract: &Target<'_>, call: &CallInput) -> CallOutcome {
     let mut meter = GasMeter::new(call.gas_limit);
     match run(contract, call, &mut meter) {
         Ok((writes, result, payments)) => CallOutcome::Success {
@@ -233,7 +257,7 @@ pub fn execute(contract: &ShardContract, call: &CallInput) -> CallOutcome {
 type RunOutput = (StateDiff, Value, Vec<NativePayment>);
 
 fn run(
-    contract: &ShardContract,
+    contract: &Target<'_>,
     call: &CallInput,
     meter: &mut GasMeter,
 ) -> Result<RunOutput, ContractError> {
@@ -274,14 +298,14 @@ fn run(
         });
     }
 
-    let template = contract.template();
+    let template = Template::from_code_hash(contract.code_hash);
     let mut ctx = Ctx {
-        base: &contract.state,
+        base: contract.state,
         writes: StateDiff::new(),
         entries: contract.state.len(),
         gas: meter,
         caller: &call.caller,
-        owner: &contract.owner,
+        owner: contract.owner,
         template,
         unspent: call.attached,
         payments: Vec::new(),

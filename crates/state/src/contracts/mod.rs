@@ -14,9 +14,13 @@
 //!   cross-shard call history,
 //! - the canonical codec (`Encode` / `Decode`) to store a contract under the state root.
 //!
+//! [`TemplateEngine`] wraps [`deploy`] and [`execute`] as the state machine's
+//! [`crate::engine::ContractEngine`] (full new state instead of a diff).
+//!
 //! Templates (see [`Template`]): [`TOKEN_CODE_HASH`], [`DEX_CODE_HASH`], [`NFT_CODE_HASH`];
 //! any other code hash is a plain key-value contract with only the built-ins.
 
+mod adapter;
 mod builtins;
 mod codec;
 mod dex;
@@ -28,6 +32,7 @@ mod token;
 #[cfg(test)]
 mod tests;
 
+pub use adapter::TemplateEngine;
 pub use engine::{DeployParams, deploy, execute};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
