@@ -1,0 +1,117 @@
+//! Crosslink certificates: the encoded simplex finalization of a block, verifiable by any node
+//! that knows only the committee's public keys and the chain's namespace.
+
+use crate::keys::{KeyError, committee_set};
+use commonware_codec::{Decode, Encode};
+use commonware_consensus::{Epochable, simplex::types::Finalization};
+use commonware_cryptography::sha256;
+use commonware_parallel::Sequential;
+use rand_core::CryptoRng;
+use vision_types::{Hash, PublicKey, limits::MAX_CERTIFICATE_BYTES};
+
+/// The signing scheme of every chain: attributable ed25519 signatures, quorum n − ⌊(n−1)/3⌋.
+pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
+
+/// The digest consensus orders: a block's header hash.
+pub type Digest = sha256::Digest;
+
+/// A simplex finalization of one block.
+pub type FinalizationCert = Finalization<Scheme, Digest>;
+
+/// Converts a block hash to the consensus digest.
+pub fn to_digest(hash: &Hash) -> Digest {
+    sha256::Digest::from(hash.0)
+}
+
+/// Converts a consensus digest to a block hash.
+pub fn from_digest(digest: &Digest) -> Hash {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    Hash(out)
+}
+
+/// Encodes a finalization into the opaque `certificate` bytes of a crosslink.
+pub fn encode_certificate(finalization: &FinalizationCert) -> Vec<u8> {
+    finalization.encode().to_vec()
+}
+
+/// Why a certificate was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// Longer than [`MAX_CERTIFICATE_BYTES`].
+    #[error("certificate is {0} bytes, more than the limit")]
+    TooLarge(usize),
+    /// Not a canonical finalization encoding for a committee of this size.
+    #[error("certificate does not decode: {0}")]
+    Decode(String),
+    /// The committee is not usable.
+    #[error("bad committee: {0}")]
+    Committee(#[from] KeyError),
+    /// The certificate is for another block.
+    #[error("certificate is for block {found}, expected {expected}")]
+    WrongBlock {
+        /// The block the caller expects.
+        expected: Hash,
+        /// The block the certificate finalizes.
+        found: Hash,
+    },
+    /// The certificate is from another epoch.
+    #[error("certificate is for epoch {found}, expected {expected}")]
+    WrongEpoch {
+        /// The epoch the caller expects.
+        expected: u64,
+        /// The epoch of the certificate.
+        found: u64,
+    },
+    /// Signatures invalid, under quorum, for another namespace or another committee.
+    #[error("certificate signatures do not verify for this committee and namespace")]
+    BadSignatures,
+}
+
+/// Decodes certificate bytes for a committee of `committee_size` members (bounded decode).
+pub fn decode_certificate(
+    bytes: &[u8],
+    committee_size: usize,
+) -> Result<FinalizationCert, CertError> {
+    if bytes.len() > MAX_CERTIFICATE_BYTES {
+        return Err(CertError::TooLarge(bytes.len()));
+    }
+    FinalizationCert::decode_cfg(bytes.to_vec(), &committee_size)
+        .map_err(|e| CertError::Decode(e.to_string()))
+}
+
+/// Verifies that `cert_bytes` is a finalization of `expected_block_hash` at `expected_epoch`,
+/// signed by a quorum (≥ 2/3) of `committee` under `namespace`.
+///
+/// `rng` must be a real cryptographic RNG (batch verification coefficients); pass the runtime
+/// context. The verdict does not depend on it.
+pub fn verify_finalization_certificate(
+    cert_bytes: &[u8],
+    namespace: &[u8],
+    committee: &[PublicKey],
+    expected_block_hash: &Hash,
+    expected_epoch: u64,
+    rng: &mut impl CryptoRng,
+) -> Result<(), CertError> {
+    let set = committee_set(committee)?;
+    let finalization = decode_certificate(cert_bytes, set.len())?;
+    let found = from_digest(&finalization.proposal.payload);
+    if &found != expected_block_hash {
+        return Err(CertError::WrongBlock {
+            expected: *expected_block_hash,
+            found,
+        });
+    }
+    let epoch = finalization.epoch().get();
+    if epoch != expected_epoch {
+        return Err(CertError::WrongEpoch {
+            expected: expected_epoch,
+            found: epoch,
+        });
+    }
+    let verifier = Scheme::verifier(namespace, set);
+    if !finalization.verify(rng, &verifier, &Sequential) {
+        return Err(CertError::BadSignatures);
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! Network plumbing: fixed base channels multiplexed into per-(chain, epoch) subchannels, a
+//! sender wrapper that scopes broadcasts to a committee, and a static committee peer provider.
+
+use crate::chain::{ChainId, subchannel};
+use commonware_cryptography::ed25519;
+use commonware_p2p::{
+    LimitedSender, PeerSetUpdate, Provider, Receiver, Recipients, Sender, TrackedPeers,
+    utils::mux::{self, MuxHandle, Muxer, SubReceiver, SubSender},
+};
+use commonware_runtime::Spawner;
+use commonware_utils::{channel::mpsc, ordered::Set, sync::Mutex};
+use std::{sync::Arc, time::SystemTime};
+
+/// Base channel: simplex votes.
+pub const VOTES: u64 = 0;
+/// Base channel: simplex certificates.
+pub const CERTIFICATES: u64 = 1;
+/// Base channel: simplex certificate fetches.
+pub const CONSENSUS_RESOLVER: u64 = 2;
+/// Base channel: block dissemination (buffered broadcast, marshal).
+pub const BLOCKS: u64 = 3;
+/// Base channel: marshal backfill (finalized blocks and certificates by height/digest).
+pub const BACKFILL: u64 = 4;
+/// All base channels used by chain engines, in registration order.
+pub const BASE_CHANNELS: [u64; 5] = [VOTES, CERTIFICATES, CONSENSUS_RESOLVER, BLOCKS, BACKFILL];
+
+/// The five (sender, receiver) pairs one chain engine runs on. The same shape carries a
+/// network's base channels (see [`NetMux::start`]).
+pub struct ChainChannels<S, R> {
+    /// Simplex votes.
+    pub votes: (S, R),
+    /// Simplex certificates.
+    pub certificates: (S, R),
+    /// Simplex certificate fetches.
+    pub resolver: (S, R),
+    /// Block broadcast.
+    pub blocks: (S, R),
+    /// Marshal backfill.
+    pub backfill: (S, R),
+}
+
+/// Sender of a chain subchannel.
+pub type ChainSender<S> = SubSender<S>;
+/// Receiver of a chain subchannel.
+pub type ChainReceiver = SubReceiver<ed25519::PublicKey>;
+
+/// Multiplexes the base channels of one network into per-(chain, epoch) subchannels, so that
+/// engines can come and go after the network started (registering a base channel after start
+/// is impossible, and a message on an unregistered channel disconnects the peer).
+pub struct NetMux<S: Sender> {
+    handles: Vec<MuxHandle<S>>,
+}
+
+/// A subchannel could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Already registered (two engines for one chain and epoch) or the muxer stopped.
+    #[error("mux subchannel {0}: {1}")]
+    Mux(u64, mux::Error),
+}
+
+impl<S: Sender<PublicKey = ed25519::PublicKey>> NetMux<S> {
+    /// Starts one muxer per base channel.
+    pub fn start<E: Spawner, R: Receiver<PublicKey = ed25519::PublicKey>>(
+        context: E,
+        base: ChainChannels<S, R>,
+    ) -> Self {
+        let mut handles = Vec::with_capacity(5);
+        let pairs = [
+            (context.child("mux_votes"), base.votes),
+            (context.child("mux_certificates"), base.certificates),
+            (context.child("mux_resolver"), base.resolver),
+            (context.child("mux_blocks"), base.blocks),
+            (context.child("mux_backfill"), base.backfill),
+        ];
+        for (ctx, (tx, rx)) in pairs {
+            let (muxer, handle) = Muxer::new(ctx, tx, rx);
+            muxer.start();
+            handles.push(handle);
+        }
+        Self { handles }
+    }
+
+    /// Opens the subchannels of `(chain, epoch)` on every base channel.
+    pub async fn register(
+        &mut self,
+        chain: ChainId,
+        epoch: u64,
+    ) -> Result<ChainChannels<ChainSender<S>, ChainReceiver>, NetError> {
+        let sub = subchannel(chain, epoch);
+        let mut pairs = Vec::with_capacity(5);
+        for handle in &mut self.handles {
+            pairs.push(
+                handle
+                    .register(sub)
+                    .await
+                    .map_err(|e| NetError::Mux(sub, e))?,
+            );
+        }
+        let mut it = pairs.into_iter();
+        let mut next = || it.next().expect("five subchannels");
+        Ok(ChainChannels {
+            votes: next(),
+            certificates: next(),
+            resolver: next(),
+            blocks: next(),
+            backfill: next(),
+        })
+    }
+}
+
+/// A sender that turns `Recipients::All` into "all committee members" (simplex and marshal
+/// broadcast to `All`, which on a shared network means every connected peer).
+#[derive(Clone, Debug)]
+pub struct Scoped<S> {
+    inner: S,
+    to: Arc<Vec<ed25519::PublicKey>>,
+}
+
+impl<S> Scoped<S> {
+    /// Scopes `inner` to `to`.
+    pub fn new(inner: S, to: Arc<Vec<ed25519::PublicKey>>) -> Self {
+        Self { inner, to }
+    }
+}
+
+impl<S: LimitedSender<PublicKey = ed25519::PublicKey>> LimitedSender for Scoped<S> {
+    type PublicKey = ed25519::PublicKey;
+    type Checked<'a>
+        = S::Checked<'a>
+    where
+        Self: 'a;
+
+    fn check(
+        &mut self,
+        recipients: Recipients<Self::PublicKey>,
+    ) -> Result<Self::Checked<'_>, SystemTime> {
+        let recipients = match recipients {
+            Recipients::All => Recipients::Some(self.to.as_ref().clone()),
+            r => r,
+        };
+        self.inner.check(recipients)
+    }
+}
+
+/// A peer provider with one fixed peer set: the committee (so marshal's resolver fetches from,
+/// and the block buffer tracks, committee members only).
+#[derive(Clone, Debug)]
+pub struct CommitteeProvider {
+    committee: Set<ed25519::PublicKey>,
+    // Subscribers stop when their channel closes; keep the senders alive.
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<PeerSetUpdate<ed25519::PublicKey>>>>>,
+}
+
+impl CommitteeProvider {
+    /// A provider of `committee`.
+    pub fn new(committee: Set<ed25519::PublicKey>) -> Self {
+        Self {
+            committee,
+            subscribers: Arc::default(),
+        }
+    }
+}
+
+impl Provider for CommitteeProvider {
+    type PublicKey = ed25519::PublicKey;
+
+    async fn peer_set(&mut self, id: u64) -> Option<TrackedPeers<Self::PublicKey>> {
+        (id == 0).then(|| TrackedPeers::primary(self.committee.clone()))
+    }
+
+    async fn subscribe(&mut self) -> mpsc::UnboundedReceiver<PeerSetUpdate<Self::PublicKey>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let peers = TrackedPeers::primary(self.committee.clone());
+        let _ = tx.send(PeerSetUpdate {
+            index: 0,
+            latest: peers.clone(),
+            all: peers,
+        });
+        self.subscribers.lock().push(tx);
+        rx
+    }
+}
