@@ -39,6 +39,26 @@
 //!   write set is checked to conserve coin in debug builds.
 //!
 //! The state key layout is in [`keys`].
+//!
+//! # Using it (the consensus layer)
+//!
+//! ```text
+//! genesis(shard, &layout, &accounts, t0)            -> WriteSet      // commit it first
+//! build_block(&store, &ctx, candidates, incoming, max) -> BuiltBlock // proposer
+//! execute_block(&store, &ctx, &txs, &incoming)      -> BlockExecution // verifier
+//! store.speculative_root(&exec.writes).await        -> header.state_root
+//! exec.receipts_root() / exec.batch_txs_root()      -> header.receipts_root / batch_txs_root
+//! exec.closed_batch                                 -> crosslink content (+ header, certificate)
+//! store.commit(&exec.writes).await                  // once the block is finalized
+//! closed_batch.incoming_for(dst)                    -> IncomingBatch to include on dst
+//! batch_status(&store, &config, last_block_ms)      -> GET /shard/batch/status
+//! store.prove(key).await / verify_state_proof(..)   -> account / contract-key proofs
+//! ```
+//!
+//! `ctx` is a [`BlockContext`]: shard, height, block time, chain id, the [`ShardConfig`]
+//! (vision_types) in force, a [`ShardOf`] layout, the [`FinalRoots`] the beacon finalized, and
+//! the contract engine ([`TemplateEngine`]). Execution reads the store's committed state; to
+//! execute a chain of not-yet-committed blocks, stack an [`Overlay`] per block.
 
 pub mod batch;
 pub mod contracts;
@@ -52,6 +72,7 @@ pub mod supply;
 pub mod view;
 
 pub use batch::{BatchStatus, CloseReason, ClosedBatch, batch_status};
+pub use contracts::TemplateEngine;
 pub use engine::{
     CallInput, CallOutcome, ContractEngine, ContractInfo, DeployInput, NativePayment,
 };

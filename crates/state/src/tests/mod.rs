@@ -5,4 +5,5 @@ mod crossshard;
 mod kit;
 mod props;
 mod rejections;
+mod seed;
 mod store;
