@@ -22,7 +22,7 @@
 //!   another shard (per [`ShardOf`]) debits the signer and emits a receipt into the outbox
 //!   for the destination with the next `seq` of the (src, dst) stream (contiguous, from 0).
 //!   The receipt joins the pending batch; see [`batch`] for when it closes.
-//! - **Incoming receipts** are applied only inside an [`IncomingBatch`] that proves against a
+//! - **Incoming receipts** are applied only inside an `IncomingBatch` that proves against a
 //!   receipts root that [`FinalRoots`] says is final, and only if its first seq is exactly the
 //!   next expected seq from its source (else duplicate or gap: the block is invalid). A receipt
 //!   that cannot take effect (unknown or foreign recipient, existing account, failing call)
@@ -55,7 +55,7 @@
 //! store.prove(key).await / verify_state_proof(..)   -> account / contract-key proofs
 //! ```
 //!
-//! `ctx` is a [`BlockContext`]: shard, height, block time, chain id, the [`ShardConfig`]
+//! `ctx` is a [`BlockContext`]: shard, height, block time, chain id, the `ShardConfig`
 //! (vision_types) in force, a [`ShardOf`] layout, the [`FinalRoots`] the beacon finalized, and
 //! the contract engine ([`TemplateEngine`]). Execution reads the store's committed state; to
 //! execute a chain of not-yet-committed blocks, stack an [`Overlay`] per block.
