@@ -403,15 +403,7 @@ pub fn execute_block(
 ) -> Result<BlockExecution, BlockError> {
     let ex = Executor { ctx };
     ex.check_header(view, txs.len(), incoming)?;
-    if batch_verify(
-        txs.iter()
-            .map(|t| (&t.public_key, t.tx.signing_bytes(), &t.signature))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|(pk, m, s)| (*pk, m.as_slice(), *s)),
-    )
-    .is_err()
-    {
+    if !signatures_valid(txs) {
         let index = txs
             .iter()
             .position(|t| t.verify_signature().is_err())
@@ -445,6 +437,17 @@ pub fn execute_block(
         outcomes.push(outcome);
     }
     ex.finish(ov, fx, outcomes, applied)
+}
+
+/// Whether every signature verifies (one batch verification).
+fn signatures_valid(txs: &[SignedTransaction]) -> bool {
+    let msgs: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
+    batch_verify(
+        txs.iter()
+            .zip(&msgs)
+            .map(|(t, m)| (&t.public_key, m.as_slice(), &t.signature)),
+    )
+    .is_ok()
 }
 
 /// The result of [`build_block`]: what to propose.
@@ -506,11 +509,13 @@ pub fn build_block(
     let mut txs = Vec::new();
     let mut outcomes = Vec::new();
     let mut dropped_txs = Vec::new();
+    // One batch verification for the common case; one by one only if some signature is bad.
+    let all_valid = signatures_valid(&candidates);
     for tx in candidates {
         if txs.len() >= max_txs {
             break;
         }
-        if tx.verify_signature().is_err() {
+        if !all_valid && tx.verify_signature().is_err() {
             dropped_txs.push((tx, TxRejection::BadSignature));
             continue;
         }
