@@ -11,7 +11,9 @@
 //!   write set is one batch, written in key order, so replicas committing the same blocks get
 //!   the same root.
 //! - [`ShardStore::speculative_root`] merkleizes a write set on top of the committed state
-//!   without applying it (for proposing and verifying a block's `state_root`).
+//!   without applying it (for proposing and verifying a block's `state_root`);
+//!   [`ShardStore::speculative_roots`] does so for a chain of uncommitted blocks (QMDB batch
+//!   chaining), giving exactly the roots that committing them one by one gives.
 //! - [`ShardStore::commit`] applies and durably commits a write set.
 //! - After a crash, [`QmdbStore::open`] comes back to the last committed root; uncommitted
 //!   batches are gone.
@@ -81,6 +83,13 @@ pub trait ShardStore: StateView {
     /// The root the state would have after committing `writes` (nothing is changed).
     fn speculative_root(&self, writes: &WriteSet)
     -> impl Future<Output = Result<Hash, StoreError>>;
+
+    /// The roots the state would have after committing each write set of `chain` in order
+    /// (for executing notarized blocks before their parents are finalized).
+    fn speculative_roots(
+        &self,
+        chain: &[&WriteSet],
+    ) -> impl Future<Output = Result<Vec<Hash>, StoreError>>;
 
     /// Commits `writes` durably and returns the new root.
     fn commit(&mut self, writes: &WriteSet) -> impl Future<Output = Result<Hash, StoreError>>;
@@ -233,6 +242,32 @@ impl<E: commonware_storage::Context + Spawner> ShardStore for QmdbStore<E> {
             .await
             .map_err(qerr)?;
         Ok(Hash(m.root().0))
+    }
+
+    async fn speculative_roots(&self, chain: &[&WriteSet]) -> Result<Vec<Hash>, StoreError> {
+        let db = self.db()?;
+        let mut roots = Vec::with_capacity(chain.len());
+        // Every ancestor must stay alive while its descendants are merkleized.
+        let mut batches = Vec::with_capacity(chain.len());
+        for writes in chain {
+            Self::check_sizes(writes)?;
+            let mut batch = match batches.last() {
+                None => db.new_batch(),
+                Some(p) => commonware_storage::qmdb::current::batch::MerkleizedBatch::new_batch::<
+                    Sha256,
+                >(p),
+            };
+            for (k, v) in *writes {
+                batch = batch.write(k.clone(), v.clone());
+            }
+            let m = batch
+                .merkleize(db, None, &mut Proportional)
+                .await
+                .map_err(qerr)?;
+            roots.push(Hash(m.root().0));
+            batches.push(m);
+        }
+        Ok(roots)
     }
 
     async fn commit(&mut self, writes: &WriteSet) -> Result<Hash, StoreError> {

@@ -72,6 +72,10 @@ fn replicas_agree_on_every_root_and_proofs_verify() {
             mirror.apply(w);
             assert_eq!(a.state(), &mirror);
         }
+        // Speculating a chain of uncommitted blocks gives the roots sequential commits gave.
+        let fresh = QmdbStore::open(ctx.child("c"), "replica-c").await.unwrap();
+        let chain: Vec<&WriteSet> = sets.iter().collect();
+        assert_eq!(fresh.speculative_roots(&chain).await.unwrap(), roots);
         let root = a.root();
         for key in [
             keys::account(&acct("alice")),
