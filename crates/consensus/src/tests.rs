@@ -108,6 +108,10 @@ struct AppState {
 #[derive(Clone, Default)]
 struct TestApp {
     state: Arc<Mutex<AppState>>,
+    /// Reports pending work (disables the empty-view throttle).
+    busy: bool,
+    /// Engine `min_block_interval` (test default when `None`).
+    min_block_interval: Option<Duration>,
 }
 
 impl TestApp {
@@ -132,6 +136,10 @@ impl TestApp {
 
 impl ChainApp for TestApp {
     type Block = TestBlock;
+
+    fn has_pending_work(&self) -> bool {
+        self.busy
+    }
 
     async fn propose(&mut self, parent: &TestBlock, ctx: ProposeCtx) -> Option<TestBlock> {
         self.state.lock().proposed += 1;
@@ -190,9 +198,9 @@ fn shard(s: u32) -> ChainId {
     ChainRef::Shard(ShardId(s))
 }
 
-fn timeouts() -> Timeouts {
+fn timeouts(min_block_interval: Option<Duration>) -> Timeouts {
     Timeouts {
-        min_block_interval: Duration::from_millis(50),
+        min_block_interval: min_block_interval.unwrap_or(Duration::from_millis(50)),
         ..Timeouts::default()
     }
 }
@@ -290,7 +298,7 @@ async fn start_node(
                     signer: key(i),
                     namespace: namespace(&net_id(), m.chain, 0),
                     partitions: Partitions::new(&format!("node{i}"), m.chain, 0),
-                    timeouts: timeouts(),
+                    timeouts: timeouts(m.app.min_block_interval),
                     genesis: genesis(),
                     block_codec_config: (),
                     mailbox_size: NZUsize!(1024),
@@ -662,4 +670,116 @@ fn lossy_links_with_conflicter() {
 #[test]
 fn lossy_links_with_nuller() {
     byzantine_run(7, "nuller");
+}
+
+/// Runs one 4-validator chain until `heights`; returns validator 0's finalized blocks.
+fn run_one_chain(seed: u64, app: TestApp, heights: u64) -> Vec<TestBlock> {
+    runner(seed).start(|ctx| async move {
+        let oracle = setup_network(&ctx, 4, link(100)).await;
+        let chain = shard(9);
+        let members = committee(&[0, 1, 2, 3]);
+        let apps: Vec<TestApp> = (0..4)
+            .map(|_| TestApp {
+                state: Arc::default(),
+                ..app.clone()
+            })
+            .collect();
+        for (i, app) in apps.iter().enumerate() {
+            let m = Membership {
+                chain,
+                committee: members.clone(),
+                app: app.clone(),
+            };
+            start_node(&ctx, &oracle, i, vec![m]).await;
+        }
+        wait_until(&ctx, "heights", || {
+            apps.iter().all(|a| a.height() >= heights)
+        })
+        .await;
+        assert_consistent(&apps);
+        apps[0].state.lock().finalized.values().cloned().collect()
+    })
+}
+
+fn spacing_ms(blocks: &[TestBlock]) -> Vec<u64> {
+    blocks
+        .windows(2)
+        .map(|w| w[1].timestamp_ms - w[0].timestamp_ms)
+        .collect()
+}
+
+/// Idle chains propose at most one block per `min_block_interval`; a busy app is not
+/// throttled (verify never waits); one seed replays identically.
+#[test]
+fn empty_view_throttle_and_determinism() {
+    let interval = Duration::from_millis(300);
+    let idle = TestApp {
+        min_block_interval: Some(interval),
+        ..TestApp::default()
+    };
+    let a = run_one_chain(8, idle.clone(), 10);
+    let gaps = spacing_ms(&a);
+    eprintln!("throttle: idle spacing {gaps:?}");
+    assert!(
+        gaps.iter().all(|g| *g >= 300),
+        "idle blocks closer than the interval"
+    );
+
+    let b = run_one_chain(8, idle, 10);
+    assert_eq!(a, b, "seed 8 must replay identically");
+
+    let busy = TestApp {
+        busy: true,
+        min_block_interval: Some(interval),
+        ..TestApp::default()
+    };
+    let c = run_one_chain(8, busy, 10);
+    let gaps = spacing_ms(&c);
+    eprintln!("throttle: busy spacing {gaps:?}");
+    let mean = gaps.iter().sum::<u64>() / gaps.len() as u64;
+    assert!(
+        mean < 150,
+        "busy chain should not wait for the interval (mean {mean} ms)"
+    );
+}
+
+/// `Scoped` turns `Recipients::All` into the committee; explicit recipients pass through.
+#[test]
+fn scoped_sender_limits_all_to_committee() {
+    runner(9).start(|ctx| async move {
+        let oracle = setup_network(&ctx, 6, link(100)).await;
+        let base = base_channels(&oracle, 0).await;
+        for i in 1..6 {
+            let _ = base_channels(&oracle, i).await;
+        }
+        let (tx, _rx) = base.votes;
+        let pk = |i: usize| to_cw_public_key(&key(i).public_key()).unwrap();
+        let to = Arc::new(vec![pk(1), pk(2)]);
+        let mut scoped = Scoped::new(tx.clone(), to);
+        let mut sent = commonware_p2p::Sender::send(
+            &mut scoped,
+            commonware_p2p::Recipients::All,
+            vec![1u8],
+            false,
+        );
+        sent.sort();
+        let mut expected = vec![pk(1), pk(2)];
+        expected.sort();
+        assert_eq!(sent, expected);
+        let sent = commonware_p2p::Sender::send(
+            &mut scoped,
+            commonware_p2p::Recipients::One(pk(5)),
+            vec![1u8],
+            false,
+        );
+        assert_eq!(sent, vec![pk(5)]);
+        let mut unscoped = tx;
+        let sent = commonware_p2p::Sender::send(
+            &mut unscoped,
+            commonware_p2p::Recipients::All,
+            vec![1u8],
+            false,
+        );
+        assert_eq!(sent.len(), 5);
+    });
 }
