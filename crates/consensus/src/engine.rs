@@ -22,7 +22,10 @@ use commonware_p2p::{Blocker, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
 use commonware_storage::archive::immutable;
-use commonware_utils::{NZU16, NZU64, NZUsize, NonZeroDuration, channel::mpsc};
+use commonware_utils::{
+    NZU16, NZU64, NZUsize, NonZeroDuration,
+    channel::{mpsc, oneshot},
+};
 use rand_core::CryptoRng;
 use std::{
     num::NonZeroUsize,
@@ -127,11 +130,15 @@ pub enum SpawnError {
     /// A storage archive failed to open.
     #[error("storage: {0}")]
     Storage(String),
+    /// The engine stopped before it finished starting.
+    #[error("engine stopped during startup")]
+    Stopped,
 }
 
-/// A running chain engine.
+/// A running chain engine: one supervisor task owning every component (aborting it stops them
+/// all and releases the storage partitions and subchannels).
 pub struct ChainHandle {
-    tasks: Vec<Handle<()>>,
+    task: Handle<()>,
     progress: Arc<Progress>,
 }
 
@@ -146,19 +153,26 @@ impl ChainHandle {
         self.progress.tip.load(Ordering::Relaxed)
     }
 
-    /// Stops every task of the engine. Callers that reopen the same partitions must also
-    /// await the task that spawned the engine (or these handles) first.
+    /// Stops the engine without waiting.
     pub fn abort(&self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.task.abort();
+    }
+
+    /// Stops the engine and waits until all its tasks ended, after which its partitions can be
+    /// reopened and its subchannels registered again (e.g. by the next epoch's engine or a
+    /// restart).
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
     }
 }
 
 const PAGE_SIZE: u16 = 4096;
 
-/// Starts one chain engine. Everything is spawned from `context`; aborting the task that owns
-/// `context` stops it.
+/// Starts one chain engine (simplex + marshal + block buffer + backfill resolver) in a
+/// supervisor task spawned from `context`, and waits until its storage is open.
+///
+/// Aborting the task that owns `context` also stops the engine.
 pub async fn spawn_chain<E, A, S, R, Bl>(
     context: E,
     spec: ChainSpec<A::Block>,
@@ -166,6 +180,45 @@ pub async fn spawn_chain<E, A, S, R, Bl>(
     blocker: Bl,
     app: A,
 ) -> Result<ChainHandle, SpawnError>
+where
+    E: Clock + CryptoRng + Spawner + Storage + Metrics,
+    A: ChainApp,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+    Bl: Blocker<PublicKey = ed25519::PublicKey>,
+{
+    let progress = Arc::new(Progress::default());
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let task = context.spawn({
+        let progress = progress.clone();
+        move |context| async move {
+            match build(context, spec, channels, blocker, app, progress).await {
+                Ok(handles) => {
+                    let _ = ready_tx.send(Ok(()));
+                    // Run until any component stops (normally never).
+                    let _ = futures::future::select_all(handles).await;
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
+        }
+    });
+    match ready_rx.await {
+        Ok(Ok(())) => Ok(ChainHandle { task, progress }),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(SpawnError::Stopped),
+    }
+}
+
+async fn build<E, A, S, R, Bl>(
+    context: E,
+    spec: ChainSpec<A::Block>,
+    channels: ChainChannels<S, R>,
+    blocker: Bl,
+    app: A,
+    progress: Arc<Progress>,
+) -> Result<Vec<Handle<()>>, SpawnError>
 where
     E: Clock + CryptoRng + Spawner + Storage + Metrics,
     A: ChainApp,
@@ -273,7 +326,6 @@ where
     .await;
 
     // Ordered finalized delivery.
-    let progress = Arc::new(Progress::default());
     let (sink_tx, sink_rx) = mpsc::unbounded_channel();
     let sink = Sink {
         tx: sink_tx,
@@ -340,10 +392,12 @@ where
         channels.resolver,
     );
 
-    Ok(ChainHandle {
-        tasks: vec![engine_handle, marshal_handle, deliver_handle, buffer_handle],
-        progress,
-    })
+    Ok(vec![
+        engine_handle,
+        marshal_handle,
+        deliver_handle,
+        buffer_handle,
+    ])
 }
 
 fn archive_cfg<C>(

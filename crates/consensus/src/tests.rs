@@ -552,7 +552,12 @@ fn two_chains_share_one_network() {
 /// catches up to the same blocks.
 #[test]
 fn crash_and_restart_catches_up() {
-    let seed = 5;
+    for seed in [5, 15] {
+        crash_run(seed);
+    }
+}
+
+fn crash_run(seed: u64) {
     eprintln!("crash_restart: seed {seed}");
     let started = Instant::now();
     runner(seed).start(|ctx| async move {
@@ -664,12 +669,16 @@ fn byzantine_run(seed: u64, byzantine: &'static str) {
 
 #[test]
 fn lossy_links_with_conflicter() {
-    byzantine_run(6, "conflicter");
+    for seed in [6, 16] {
+        byzantine_run(seed, "conflicter");
+    }
 }
 
 #[test]
 fn lossy_links_with_nuller() {
-    byzantine_run(7, "nuller");
+    for seed in [7, 17] {
+        byzantine_run(seed, "nuller");
+    }
 }
 
 /// Runs one 4-validator chain until `heights`; returns validator 0's finalized blocks.
@@ -781,5 +790,86 @@ fn scoped_sender_limits_all_to_committee() {
             false,
         );
         assert_eq!(sent.len(), 5);
+    });
+}
+
+/// Stop only one node's chain engine (its node and muxers keep running), keep finalizing with
+/// 3 of 4, then start the engine again on the same partitions and the same mux subchannels.
+#[test]
+fn restart_chain_engine_on_live_mux() {
+    let seed = 10;
+    eprintln!("engine_restart: seed {seed}");
+    let started = Instant::now();
+    runner(seed).start(|ctx| async move {
+        let oracle = setup_network(&ctx, 4, link(100)).await;
+        let chain = shard(4);
+        let members = committee(&[0, 1, 2, 3]);
+        let apps: Vec<TestApp> = (0..4).map(|_| TestApp::default()).collect();
+        for (i, app) in apps.iter().enumerate().take(3) {
+            let m = Membership {
+                chain,
+                committee: members.clone(),
+                app: app.clone(),
+            };
+            start_node(&ctx, &oracle, i, vec![m]).await;
+        }
+        // Node 3, wired by hand so the test controls the engine.
+        let base = base_channels(&oracle, 3).await;
+        let blocker = oracle.control(to_cw_public_key(&key(3).public_key()).unwrap());
+        let mut mux = NetMux::start(ctx.child("mux3"), base);
+        let spec = crate::ChainSpec {
+            chain,
+            epoch: 0,
+            committee: members.clone(),
+            signer: key(3),
+            namespace: namespace(&net_id(), chain, 0),
+            partitions: Partitions::new("node3", chain, 0),
+            timeouts: timeouts(None),
+            genesis: genesis(),
+            block_codec_config: (),
+            mailbox_size: NZUsize!(1024),
+        };
+        let channels = mux.register(chain, 0).await.unwrap();
+        let handle = spawn_chain(
+            ctx.child("chain3"),
+            spec.clone(),
+            channels,
+            blocker.clone(),
+            apps[3].clone(),
+        )
+        .await
+        .unwrap();
+        wait_until(&ctx, "5 heights", || apps.iter().all(|a| a.height() >= 5)).await;
+        assert!(handle.delivered_height() >= 5);
+
+        handle.stop().await;
+        let stopped_at = apps[3].height();
+        let others = apps[..3].iter().map(TestApp::height).min().unwrap();
+        wait_until(&ctx, "3 of 4 keep finalizing", || {
+            apps[..3].iter().all(|a| a.height() >= others + 8)
+        })
+        .await;
+        assert_eq!(apps[3].height(), stopped_at);
+
+        // The stopped engine released its subchannels and partitions.
+        let channels = mux.register(chain, 0).await.unwrap();
+        let handle = spawn_chain(
+            ctx.child("chain3"),
+            spec,
+            channels,
+            blocker,
+            apps[3].clone(),
+        )
+        .await
+        .unwrap();
+        let target = apps[..3].iter().map(TestApp::height).max().unwrap();
+        wait_until(&ctx, "restarted engine catches up", || {
+            apps[3].height() >= target + 3
+        })
+        .await;
+        assert!(handle.delivered_height() >= target + 3);
+        assert_consistent(&apps);
+        let heights: Vec<u64> = apps.iter().map(TestApp::height).collect();
+        report("engine_restart", seed, started, sim_time(&ctx), &heights);
     });
 }
