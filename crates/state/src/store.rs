@@ -27,7 +27,7 @@ use commonware_parallel::Sequential;
 use commonware_runtime::{Spawner, buffer::paged::CacheRef};
 use commonware_storage::{
     journal::contiguous::variable::Config as VConfig,
-    merkle::{full::Config as MerkleConfig, mmr},
+    merkle::{Location, full::Config as MerkleConfig, mmr},
     qmdb::{
         any::unordered::{Operation as AnyOperation, Update as UnorderedUpdate},
         any::value::VariableEncoding,
@@ -165,7 +165,11 @@ impl<E: commonware_storage::Context + Spawner> QmdbStore<E> {
             .map_err(qerr)?;
         let mut mirror = MemState::new();
         let bounds = db.bounds();
-        let mut loc = bounds.start;
+        // Operations below the bitmap's pruning boundary are all inactive: skip them.
+        let pruned_bits = commonware_utils::bitmap::Readable::<CHUNK>::pruned_chunks(db.bitmap())
+            as u64
+            * (CHUNK as u64 * 8);
+        let mut loc = bounds.start.max(Location::new(pruned_bits));
         while loc < bounds.end {
             let (_, ops, _) = db
                 .range_proof(loc, NonZeroU64::new(4096).expect("nonzero"))
@@ -193,6 +197,22 @@ impl<E: commonware_storage::Context + Spawner> QmdbStore<E> {
 
     fn db(&self) -> Result<&Db<E>, StoreError> {
         self.db.as_ref().ok_or(StoreError::Poisoned)
+    }
+
+    /// Drops history below the inactivity floor (the root, the state and proofs of current
+    /// values are unaffected). Call it now and then to bound disk use and recovery time.
+    pub async fn prune(&mut self) -> Result<(), StoreError> {
+        let db = self.db.take().ok_or(StoreError::Poisoned)?;
+        let boundary = db.sync_boundary();
+        self.db = Some(db.prune(boundary).await.map_err(qerr)?);
+        Ok(())
+    }
+
+    /// The retained range of the operations log (for metrics; shrinks from below on prune).
+    pub fn retained_ops(&self) -> std::ops::Range<u64> {
+        self.db
+            .as_ref()
+            .map_or(0..0, |db| *db.bounds().start..*db.bounds().end)
     }
 
     /// The committed state (the mirror).
