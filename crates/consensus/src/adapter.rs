@@ -11,7 +11,7 @@ use commonware_actor::Feedback;
 use commonware_codec::Buf;
 use commonware_codec::{EncodeSize, Error as CodecError, Read, Write};
 use commonware_consensus::{
-    Application, Block, Epochable, Heightable, Reporter, Viewable,
+    Application, Block, BoundedBlock, Epochable, Heightable, Reporter, Viewable,
     marshal::{Update, ancestry::Ancestry, core::Mailbox, standard::Standard},
     simplex::types::Context,
     types::{Epoch, EpochInfo, Epocher, Height},
@@ -68,6 +68,12 @@ impl<B: ChainBlock> Heightable for Envelope<B> {
 impl<B: ChainBlock> Block for Envelope<B> {
     fn parent(&self) -> Digest {
         to_digest(&self.0.parent())
+    }
+}
+
+impl<B: ChainBlock> BoundedBlock for Envelope<B> {
+    fn max_encode_size(cfg: &Self::Cfg) -> usize {
+        B::max_encode_size(cfg)
     }
 }
 

@@ -20,6 +20,9 @@ pub trait ChainBlock: Clone + Debug + Send + Sync + Encode + Read + 'static {
     fn parent(&self) -> Hash;
     /// Proposer time, milliseconds since the Unix epoch.
     fn timestamp_ms(&self) -> u64;
+    /// Upper bound on the encoded size of any block `read_cfg(.., cfg)` accepts (sizes the
+    /// network's maximum message; see [`crate::max_message_bytes`]).
+    fn max_encode_size(cfg: &Self::Cfg) -> usize;
 }
 
 /// What a proposer knows when asked to build a block.

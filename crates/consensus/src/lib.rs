@@ -19,7 +19,7 @@ pub use app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
 pub use certificate::{CertError, decode_certificate, verify_finalization_certificate};
 pub use chain::{ChainId, Partitions, chain_index, namespace, subchannel};
 pub use engine::{ChainHandle, ChainSpec, SpawnError, Timeouts, spawn_chain};
-pub use net::{ChainChannels, NetMux, Scoped};
+pub use net::{ChainChannels, NetMux, Scoped, base_channel_quotas, max_message_bytes};
 
 #[cfg(test)]
 mod tests;

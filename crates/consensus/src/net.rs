@@ -1,14 +1,23 @@
 //! Network plumbing: fixed base channels multiplexed into per-(chain, epoch) subchannels, a
 //! sender wrapper that scopes broadcasts to a committee, and a static committee peer provider.
 
-use crate::chain::{ChainId, subchannel};
+use crate::{
+    adapter::Envelope,
+    app::ChainBlock,
+    certificate::{Digest, Scheme},
+    chain::{ChainId, subchannel},
+};
+use commonware_consensus::{
+    marshal::{self, standard::Standard},
+    simplex,
+};
 use commonware_cryptography::ed25519;
 use commonware_p2p::{
     LimitedSender, PeerSetUpdate, Provider, Receiver, Recipients, Sender, TrackedPeers,
     utils::mux::{self, MuxHandle, Muxer, SubReceiver, SubSender},
 };
-use commonware_runtime::Spawner;
-use commonware_utils::{channel::mpsc, ordered::Set, sync::Mutex};
+use commonware_runtime::{Quota, Spawner};
+use commonware_utils::{NZU32, channel::mpsc, ordered::Set, sync::Mutex};
 use std::{sync::Arc, time::SystemTime};
 
 /// Base channel: simplex votes.
@@ -23,6 +32,32 @@ pub const BLOCKS: u64 = 3;
 pub const BACKFILL: u64 = 4;
 /// All base channels used by chain engines, in registration order.
 pub const BASE_CHANNELS: [u64; 5] = [VOTES, CERTIFICATES, CONSENSUS_RESOLVER, BLOCKS, BACKFILL];
+
+/// Per-peer rate limits of the base channels, shared by all engines on them (over-quota
+/// recipients are silently skipped, which looks like message loss).
+pub fn base_channel_quotas() -> [(u64, Quota); 5] {
+    [
+        (VOTES, Quota::per_second(NZU32!(4096))),
+        (CERTIFICATES, Quota::per_second(NZU32!(4096))),
+        (CONSENSUS_RESOLVER, Quota::per_second(NZU32!(512))),
+        (BLOCKS, Quota::per_second(NZU32!(1024))),
+        (BACKFILL, Quota::per_second(NZU32!(512))),
+    ]
+}
+
+/// The largest message any chain engine sends on the base channels (mux prefix included),
+/// for committees of at most `max_committee` members and blocks bounded by `block_cfg`.
+/// Use it (or more) as the network's `max_message_size` on every node: larger sends panic,
+/// larger receipts disconnect.
+pub fn max_message_bytes<B: ChainBlock>(max_committee: u32, block_cfg: &B::Cfg) -> u32 {
+    commonware_p2p::max_message_size(&[
+        mux::prefixed(simplex::max_payload_size::<Scheme, Digest>(max_committee)),
+        mux::prefixed(marshal::max_payload_size::<Standard<Envelope<B>>, Scheme>(
+            max_committee,
+            block_cfg,
+        )),
+    ])
+}
 
 /// The five (sender, receiver) pairs one chain engine runs on. The same shape carries a
 /// network's base channels (see [`NetMux::start`]).

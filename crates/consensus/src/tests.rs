@@ -6,7 +6,7 @@ use crate::{
     certificate::{CertError, Scheme},
     keys::{committee_set, to_cw_private_key, to_cw_public_key},
     namespace,
-    net::{BASE_CHANNELS, Scoped},
+    net::Scoped,
     spawn_chain,
 };
 use bytes::BufMut;
@@ -14,8 +14,8 @@ use commonware_codec::{Buf, Encode, Error as CodecError, FixedSize, Read, ReadEx
 use commonware_consensus::simplex::mocks::{conflicter, nuller};
 use commonware_cryptography::{Sha256, ed25519};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{Clock, Handle, Quota, Runner, Spawner, Supervisor as _, deterministic};
-use commonware_utils::{NZU32, NZUsize, Probability, sync::Mutex};
+use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor as _, deterministic};
+use commonware_utils::{NZUsize, Probability, sync::Mutex};
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -74,6 +74,9 @@ impl ChainBlock for TestBlock {
     }
     fn timestamp_ms(&self) -> u64 {
         self.timestamp_ms
+    }
+    fn max_encode_size(_: &()) -> usize {
+        Self::SIZE
     }
 }
 
@@ -182,8 +185,6 @@ impl ChainApp for TestApp {
 // ---------------------------------------------------------------------------------------------
 // Harness.
 
-const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
-
 fn key(i: usize) -> SecretKey {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
@@ -216,7 +217,7 @@ async fn setup_network(ctx: &Ctx, n: usize, link: Link) -> Oracle<ed25519::Publi
     let (network, oracle) = Network::new_with_peers(
         ctx.child("network"),
         simulated::Config {
-            max_size: 1024 * 1024,
+            max_size: crate::max_message_bytes::<TestBlock>(n as u32, &()),
             max_peers_per_set: NZUsize!(n + 1),
             disconnect_on_block: true,
             tracked_peer_sets: NZUsize!(1),
@@ -250,8 +251,8 @@ async fn base_channels(
 ) -> ChainChannels<SimSender, SimReceiver> {
     let control = oracle.control(to_cw_public_key(&key(i).public_key()).unwrap());
     let mut pairs = Vec::new();
-    for ch in BASE_CHANNELS {
-        pairs.push(control.register(ch, QUOTA).await.unwrap());
+    for (ch, quota) in crate::base_channel_quotas() {
+        pairs.push(control.register(ch, quota).await.unwrap());
     }
     let mut it = pairs.into_iter();
     ChainChannels {
@@ -872,4 +873,14 @@ fn restart_chain_engine_on_live_mux() {
         let heights: Vec<u64> = apps.iter().map(TestApp::height).collect();
         report("engine_restart", seed, started, sim_time(&ctx), &heights);
     });
+}
+
+#[test]
+fn max_message_bytes_is_bounded() {
+    let small = crate::max_message_bytes::<TestBlock>(4, &()) as usize;
+    let large = crate::max_message_bytes::<TestBlock>(15, &()) as usize;
+    eprintln!("max message bytes: n=4 {small}, n=15 {large}");
+    assert!(small > TestBlock::SIZE && small <= large);
+    // ≈ 15 × 64-byte signatures plus framing.
+    assert!(large < 4096);
 }
