@@ -26,11 +26,35 @@ pub trait ShardOf {
     fn shard_of_contract(&self, contract: &ContractId) -> ShardId;
 }
 
+/// A [`ShardOf`] from two functions (e.g. wrapping the PRSM `ShardLayout`:
+/// `FnLayout(|a| layout.shard_of_account(a), |c| layout.shard_of_contract(c))`).
+pub struct FnLayout<A, C>(pub A, pub C);
+
+impl<A, C> ShardOf for FnLayout<A, C>
+where
+    A: Fn(&AccountId) -> ShardId,
+    C: Fn(&ContractId) -> ShardId,
+{
+    fn shard_of_account(&self, account: &AccountId) -> ShardId {
+        (self.0)(account)
+    }
+    fn shard_of_contract(&self, contract: &ContractId) -> ShardId {
+        (self.1)(contract)
+    }
+}
+
 /// Answers which receipts roots are final: the consensus layer knows which crosslinks the
 /// beacon chain finalized.
 pub trait FinalRoots {
     /// The receipts root of `source`'s crosslink at block `height`, if the beacon finalized it.
     fn final_receipts_root(&self, source: ShardId, height: u64) -> Option<Hash>;
+}
+
+/// A table of final roots: `(source shard, crosslink height) → receipts root`.
+impl FinalRoots for BTreeMap<(ShardId, u64), Hash> {
+    fn final_receipts_root(&self, source: ShardId, height: u64) -> Option<Hash> {
+        self.get(&(source, height)).copied()
+    }
 }
 
 /// Everything execution needs besides the state and the block body.

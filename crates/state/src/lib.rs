@@ -77,8 +77,8 @@ pub use engine::{
     CallInput, CallOutcome, ContractEngine, ContractInfo, DeployInput, NativePayment,
 };
 pub use exec::{
-    BlockContext, BlockError, BlockExecution, BuiltBlock, Event, FinalRoots, IncomingRejection,
-    ShardOf, TxOutcome, TxRejection, TxStatus, build_block, execute_block,
+    BlockContext, BlockError, BlockExecution, BuiltBlock, Event, FinalRoots, FnLayout,
+    IncomingRejection, ShardOf, TxOutcome, TxRejection, TxStatus, build_block, execute_block,
 };
 pub use genesis::{GenesisError, genesis};
 pub use model::{Account, CallRecord, CallStatus, ContractMeta};

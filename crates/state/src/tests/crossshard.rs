@@ -253,3 +253,31 @@ fn cross_shard_call_completes_and_fails_with_refund() {
     assert_eq!(history[0].from_shard, S0);
     let _ = Hash::ZERO;
 }
+
+#[test]
+fn closure_layout_and_root_table_plug_in() {
+    use crate::{BlockContext, FnLayout, execute_block};
+    use std::collections::BTreeMap;
+    let mut n = net();
+    let t = vec![n.tx("alice", 1, transfer("bob", 7))];
+    n.exec(S0, 10, &t, &[]).unwrap();
+    flush(&mut n, "erin", S0);
+    let layout = FnLayout(
+        |a: &vision_types::AccountId| n.layout.place_pub(a.as_str()),
+        |c: &ContractId| n.layout.place_pub(c.as_str()),
+    );
+    let roots: BTreeMap<(ShardId, u64), Hash> = n.roots.0.clone();
+    let engine = TestEngine;
+    let ctx = BlockContext {
+        shard: S1,
+        height: 1,
+        timestamp_ms: 2_000,
+        chain_id: chain(),
+        config: &n.config,
+        layout: &layout,
+        final_roots: &roots,
+        engine: &engine,
+    };
+    let ex = execute_block(&n.nodes[1].state, &ctx, &[], &n.deliverable(S1)).unwrap();
+    assert_eq!(ex.applied_receipts, 1);
+}

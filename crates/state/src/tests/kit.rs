@@ -49,6 +49,10 @@ impl Layout {
         }
     }
 
+    pub fn place_pub(&self, name: &str) -> ShardId {
+        self.place(name)
+    }
+
     fn place(&self, name: &str) -> ShardId {
         self.fixed.get(name).copied().unwrap_or_else(|| {
             ShardId((Hash::sha256(name.as_bytes()).prefix_u64() % self.n as u64) as u32)
