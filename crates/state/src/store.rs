@@ -46,8 +46,9 @@ use vision_types::Hash;
 const CHUNK: usize = 32;
 /// Longest state key, in bytes.
 pub const MAX_STATE_KEY_BYTES: usize = 1 + 41 + vision_types::limits::MAX_KEY_BYTES;
-/// Longest state value, in bytes (a pending receipt, a contract header, a call record).
-pub const MAX_STATE_VALUE_BYTES: usize = 64 * 1024;
+/// Longest state value, in bytes. The largest value execution writes is a pending
+/// `DeployContract` receipt (64 initial entries of up to 128 + 1024 bytes, about 75 KiB).
+pub const MAX_STATE_VALUE_BYTES: usize = 256 * 1024;
 /// Most digests a decoded proof may carry.
 const MAX_PROOF_DIGESTS: usize = 256;
 

@@ -209,3 +209,40 @@ fn prune_bounds_history_and_reopen_still_recovers() {
         }
     });
 }
+
+#[test]
+fn largest_values_fit_the_store() {
+    let mut n = Net::new(
+        2,
+        Layout::new(2, &[("alice", 0), ("bob", 1)]),
+        &["alice", "bob"],
+        ShardConfig::default(),
+    );
+    let initial_state = (0..vision_types::limits::MAX_INITIAL_STATE_ENTRIES)
+        .map(|i| {
+            (
+                format!("{i:0128}"),
+                "v".repeat(vision_types::limits::MAX_VALUE_BYTES),
+            )
+        })
+        .collect();
+    let t = n.tx(
+        "alice",
+        1,
+        Action::DeployContract {
+            name: "n".repeat(64),
+            code_hash: "h".repeat(vision_types::tx::MAX_CODE_HASH_BYTES),
+            initial_state,
+            gas_budget: 1_000_000,
+        },
+    );
+    n.layout
+        .fixed
+        .insert(ContractId::from_deploy(&t.id()).to_string(), ShardId(1));
+    let w = n.exec(ShardId(0), 10, &[t], &[]).unwrap().writes;
+    assert!(w.values().flatten().any(|v| v.len() > 70_000));
+    deterministic::Runner::seeded(1).start(|ctx| async move {
+        let mut s = QmdbStore::open(ctx.child("s"), "big").await.unwrap();
+        s.commit(&w).await.unwrap();
+    });
+}
