@@ -6,6 +6,24 @@
 //! their own block type ([`ChainBlock`]); keys are `vision_types` keys; certificates are
 //! opaque bytes checked by [`verify_finalization_certificate`]. Everything is generic over the
 //! commonware runtime traits (deterministic runtime in tests, tokio in the node).
+//!
+//! Wiring of one node (see `tests.rs` for the simulated version):
+//!
+//! ```text
+//! // once per process, before network.start(): the five base channels
+//! for (id, quota) in base_channel_quotas() { pairs.push(network.register(id, quota)); }
+//! // max_message_size >= max_message_bytes::<Block>(MAX_COMMITTEE, &block_cfg)
+//! let mut mux = NetMux::start(ctx.child("mux"), ChainChannels { votes, certificates, .. });
+//! // per (chain, epoch) this node validates:
+//! let channels = mux.register(chain, epoch).await?;
+//! let spec = ChainSpec { chain, epoch, committee, signer, namespace: namespace(&net, chain, layout),
+//!                        partitions: Partitions::new(node, chain, epoch), timeouts, genesis, .. };
+//! let handle = spawn_chain(ctx.child("chain"), spec, channels, oracle.clone(), app).await?;
+//! // epoch change: handle.stop().await, then register + spawn the next epoch's engine
+//! ```
+//!
+//! Beacon side of a crosslink: [`verify_finalization_certificate`] with the shard's namespace,
+//! the committee recorded for (shard, epoch), the header hash and the epoch.
 
 mod adapter;
 pub mod app;
