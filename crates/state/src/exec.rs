@@ -2,6 +2,7 @@
 
 use crate::{
     batch::{self, ClosedBatch},
+    contracts::MAX_CALL_HISTORY,
     engine::{CallInput, CallOutcome, ContractEngine, ContractInfo, DeployInput},
     keys::{self, Counter},
     model::{Account, CallRecord, CallStatus, ChainMeta, ContractMeta, enc, enc_json},
@@ -1065,7 +1066,13 @@ impl Executor<'_, '_> {
                         output: Some(output.clone()),
                         origin_tx: r.origin_tx,
                     };
-                    ov.put(keys::contract_call(contract, call_id), enc_json(&record));
+                    // Bounded history: the n-th call evicts the (n - MAX_CALL_HISTORY)-th.
+                    let n = ov.contract_call_count(contract);
+                    ov.put(keys::contract_call(contract, n), enc_json(&record));
+                    if let Some(old) = n.checked_sub(MAX_CALL_HISTORY as u64) {
+                        ov.delete(keys::contract_call(contract, old));
+                    }
+                    ov.put(keys::contract_call_count(contract), enc(&(n + 1)));
                 }
                 self.emit(
                     ov,

@@ -6,7 +6,8 @@
 //! | `0x01 ‖ account` | [`Account`](crate::model::Account) (codec) | balance, nonce, public key |
 //! | `0x02 ‖ contract` | [`ContractMeta`](crate::model::ContractMeta) (JSON) | contract header and native balance |
 //! | `0x03 ‖ contract ‖ key` | UTF-8 value | one entry of a contract's key-value state |
-//! | `0x04 ‖ contract ‖ call_id` | [`CallRecord`](crate::model::CallRecord) (JSON) | the contract's cross-shard call history |
+//! | `0x04 ‖ contract ‖ n (u64 BE)` | [`CallRecord`](crate::model::CallRecord) (JSON) | the contract's cross-shard call history, oldest first; only the last [`MAX_CALL_HISTORY`](crate::contracts::MAX_CALL_HISTORY) are kept |
+//! | `0x06 ‖ contract` | u64 BE | number of calls ever recorded in the contract's history |
 //! | `0x05 ‖ call_id` | [`CallRecord`](crate::model::CallRecord) (JSON) | caller-side record of an outgoing cross-shard call |
 //! | `0x10 ‖ dst (u32 BE)` | u64 BE | next outbox seq for `dst` |
 //! | `0x11 ‖ src (u32 BE)` | u64 BE | next expected inbox seq from `src` |
@@ -30,6 +31,8 @@ pub const TAG_CONTRACT_ENTRY: u8 = 0x03;
 pub const TAG_CONTRACT_CALL: u8 = 0x04;
 /// Tag of caller-side call records.
 pub const TAG_CALL: u8 = 0x05;
+/// Tag of a contract's call history counter.
+pub const TAG_CONTRACT_CALL_COUNT: u8 = 0x06;
 /// Tag of outbox seq counters.
 pub const TAG_OUTBOX: u8 = 0x10;
 /// Tag of inbox next-expected seqs.
@@ -92,9 +95,17 @@ pub fn contract_entry_prefix(id: &ContractId) -> Vec<u8> {
     tagged(TAG_CONTRACT_ENTRY, &[id.as_str().as_bytes()])
 }
 
-/// The key of a call in a contract's history.
-pub fn contract_call(id: &ContractId, call: &CallId) -> Vec<u8> {
-    tagged(TAG_CONTRACT_CALL, &[id.as_str().as_bytes(), &call.0])
+/// The key of the `n`-th call recorded in a contract's history.
+pub fn contract_call(id: &ContractId, n: u64) -> Vec<u8> {
+    tagged(
+        TAG_CONTRACT_CALL,
+        &[id.as_str().as_bytes(), &n.to_be_bytes()],
+    )
+}
+
+/// The key of the number of calls ever recorded in a contract's history.
+pub fn contract_call_count(id: &ContractId) -> Vec<u8> {
+    tagged(TAG_CONTRACT_CALL_COUNT, &[id.as_str().as_bytes()])
 }
 
 /// The prefix of a contract's call history.

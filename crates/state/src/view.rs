@@ -266,6 +266,12 @@ pub trait StateReadExt: StateView {
         self.get(&keys::call(id)).map(|b| dec_json(&b))
     }
 
+    /// The number of calls ever recorded in a contract's history.
+    fn contract_call_count(&self, id: &ContractId) -> u64 {
+        self.get(&keys::contract_call_count(id))
+            .map_or(0, |b| dec(&b))
+    }
+
     /// The next outbox seq for `dst`.
     fn outbox_next(&self, dst: ShardId) -> u64 {
         self.get(&keys::outbox(dst)).map_or(0, |b| dec(&b))

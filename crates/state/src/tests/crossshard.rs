@@ -281,3 +281,37 @@ fn closure_layout_and_root_table_plug_in() {
     let ex = execute_block(&n.nodes[1].state, &ctx, &[], &n.deliverable(S1)).unwrap();
     assert_eq!(ex.applied_receipts, 1);
 }
+
+#[test]
+fn contract_call_history_is_bounded_and_chronological() {
+    use crate::contracts::MAX_CALL_HISTORY;
+    let mut n = net();
+    let (cid, status) = deploy(&mut n, "bob", S1, "kv");
+    assert_eq!(status, TxStatus::Success);
+    let total = MAX_CALL_HISTORY + 5;
+    let mut ids = Vec::new();
+    for _ in 0..total {
+        let t = n.tx(
+            "alice",
+            1,
+            Action::CallContract {
+                contract: cid.clone(),
+                method: "explode".into(),
+                args: vec![],
+                gas_limit: 100_000,
+                amount: Amount(0),
+            },
+        );
+        let ex = n.exec(S0, 10, &[t], &[]).unwrap();
+        ids.push(ex.outcomes[0].call_id.unwrap());
+    }
+    n.settle();
+    let history = n.nodes[1].state.contract_calls(&cid);
+    assert_eq!(history.len(), MAX_CALL_HISTORY, "history is capped");
+    let kept: Vec<_> = history.iter().map(|c| c.id).collect();
+    assert_eq!(
+        kept,
+        ids[total - MAX_CALL_HISTORY..],
+        "the newest calls, oldest first"
+    );
+}
