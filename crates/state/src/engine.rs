@@ -5,6 +5,7 @@
 //! outcome (new state, native payments) or discards it. The engine must be pure and
 //! deterministic: same input, same outcome, on every replica.
 
+pub use crate::contracts::{CallInput, NativePayment};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use vision_types::{AccountId, Amount, ContractId, ShardId};
@@ -47,30 +48,6 @@ pub struct DeployInput {
     pub initial_state: BTreeMap<String, String>,
     /// Most gas one call may use.
     pub gas_budget: u64,
-}
-
-/// One call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallInput {
-    /// The calling account (for cross-shard calls: the account on the caller's shard).
-    pub caller: AccountId,
-    /// Method.
-    pub method: String,
-    /// Arguments.
-    pub args: Vec<String>,
-    /// Native coin attached (credited to the contract if the call succeeds).
-    pub attached: Amount,
-    /// Most gas the call may use (already capped by the contract's budget).
-    pub gas_limit: u64,
-}
-
-/// Native coin the contract pays out of its balance.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NativePayment {
-    /// Recipient (any shard).
-    pub to: AccountId,
-    /// Amount.
-    pub amount: Amount,
 }
 
 /// What a call did.

@@ -19,6 +19,20 @@ fn node(left: &Hash, right: &Hash) -> Hash {
     Hash(h.finalize().into())
 }
 
+/// One level up: pairs are hashed together, an odd last node is carried up unchanged.
+fn next_level(level: &[Hash]) -> Vec<Hash> {
+    level
+        .chunks(2)
+        .map(|c| {
+            if c.len() == 2 {
+                node(&c[0], &c[1])
+            } else {
+                c[0]
+            }
+        })
+        .collect()
+}
+
 /// The hash of a leaf's content (domain-separated from inner nodes).
 pub fn leaf_hash(data: &[u8]) -> Hash {
     let mut h = Sha256::new();
@@ -42,16 +56,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
     let mut level = leaves.to_vec();
     while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|c| {
-                if c.len() == 2 {
-                    node(&c[0], &c[1])
-                } else {
-                    c[0]
-                }
-            })
-            .collect();
+        level = next_level(&level);
     }
     bind_count(&level[0], leaves.len())
 }
@@ -81,16 +86,7 @@ pub fn prove(leaves: &[Hash], index: usize) -> Option<MerkleProof> {
         if sib < level.len() {
             siblings.push(level[sib]);
         }
-        level = level
-            .chunks(2)
-            .map(|c| {
-                if c.len() == 2 {
-                    node(&c[0], &c[1])
-                } else {
-                    c[0]
-                }
-            })
-            .collect();
+        level = next_level(&level);
         i /= 2;
     }
     Some(MerkleProof {

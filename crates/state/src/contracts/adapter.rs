@@ -1,7 +1,7 @@
 //! [`TemplateEngine`]: this engine behind the state machine's [`ContractEngine`] seam.
 
 use super::{
-    CallInput, CallOutcome, DeployParams, deploy,
+    CallOutcome, DeployParams, deploy,
     engine::{Target, execute_on},
 };
 use crate::engine::{self as seam, ContractEngine, ContractInfo, DeployInput};
@@ -38,14 +38,7 @@ impl ContractEngine for TemplateEngine {
             code_hash: &contract.code_hash,
             gas_budget: contract.gas_budget,
         };
-        let call = CallInput {
-            caller: input.caller.clone(),
-            method: input.method.clone(),
-            args: input.args.clone(),
-            attached: input.attached,
-            gas_limit: input.gas_limit,
-        };
-        match execute_on(&target, &call) {
+        match execute_on(&target, input) {
             CallOutcome::Success {
                 writes,
                 result,
@@ -63,13 +56,7 @@ impl ContractEngine for TemplateEngine {
                     state,
                     result,
                     gas_used,
-                    payments: payments
-                        .into_iter()
-                        .map(|p| seam::NativePayment {
-                            to: p.to,
-                            amount: p.amount,
-                        })
-                        .collect(),
+                    payments,
                 }
             }
             CallOutcome::Failure { reason, gas_used } => {
