@@ -27,6 +27,7 @@
 
 mod adapter;
 pub mod app;
+pub mod beacon;
 pub mod certificate;
 pub mod chain;
 pub mod engine;
@@ -34,6 +35,7 @@ pub mod keys;
 pub mod net;
 
 pub use app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
+pub use beacon::{BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks};
 pub use certificate::{CertError, decode_certificate, verify_finalization_certificate};
 pub use chain::{ChainId, Partitions, chain_index, namespace, subchannel};
 pub use engine::{ChainHandle, ChainSpec, SpawnError, Timeouts, spawn_chain};

@@ -1,0 +1,347 @@
+//! The beacon chain's [`ChainApp`].
+
+use super::{
+    block::BeaconBlock,
+    pool::{CrosslinkPool, PoolRejection},
+    state::BeaconState,
+};
+use crate::app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
+use commonware_runtime::Clock;
+use commonware_utils::sync::Mutex;
+use rand_core::CryptoRng;
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+use vision_types::{
+    Hash, ShardId,
+    block::{BlockHeader, ChainRef, Crosslink},
+    limits::MAX_CROSSLINKS_PER_BEACON_BLOCK,
+};
+
+/// Speculative states kept for unfinalized blocks (oldest heights dropped first).
+const MAX_SPECULATIVE: usize = 256;
+/// Finalized crosslinks kept in the [`FinalizedCrosslinks`] log.
+pub const PUBLISHED_LOG: usize = 4096;
+/// How often propose/verify re-check for a parent state they do not have yet.
+const PARENT_POLL: Duration = Duration::from_millis(10);
+
+/// A crosslink the beacon finalized, as published to shards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinalizedCrosslink {
+    /// Beacon height of the block that finalized it.
+    pub beacon_height: u64,
+    /// The crosslink.
+    pub crosslink: Crosslink,
+}
+
+#[derive(Default)]
+struct Published {
+    beacon_height: u64,
+    roots: BTreeMap<(ShardId, u64), Hash>,
+    log: VecDeque<FinalizedCrosslink>,
+}
+
+/// The publication side of the beacon: a shared table (`Arc<Mutex<..>>`, not a channel) that
+/// shard applications read.
+///
+/// - [`Self::roots`] is the table of finalized receipts roots `(shard, height) → root` (the
+///   committed [`BeaconState`]'s retained roots); a `BTreeMap<(ShardId, u64), Hash>` is what
+///   `vision_state::FinalRoots` is implemented for.
+/// - [`Self::since`] returns the finalized crosslinks themselves (bounded log of the last
+///   [`PUBLISHED_LOG`]), for shards that need destination entries.
+///
+/// Updated when `ChainApp::finalized` returns, in beacon height order.
+#[derive(Clone, Default)]
+pub struct FinalizedCrosslinks(Arc<Mutex<Published>>);
+
+impl FinalizedCrosslinks {
+    /// Highest beacon height applied.
+    pub fn beacon_height(&self) -> u64 {
+        self.0.lock().beacon_height
+    }
+    /// The finalized receipts root of `shard`'s crosslink at `height`, if retained.
+    pub fn receipts_root(&self, shard: ShardId, height: u64) -> Option<Hash> {
+        self.0.lock().roots.get(&(shard, height)).copied()
+    }
+    /// A snapshot of the retained finalized receipts roots.
+    pub fn roots(&self) -> BTreeMap<(ShardId, u64), Hash> {
+        self.0.lock().roots.clone()
+    }
+    /// Crosslinks finalized at beacon heights above `beacon_height` still in the log, in
+    /// finalization order.
+    pub fn since(&self, beacon_height: u64) -> Vec<FinalizedCrosslink> {
+        self.0
+            .lock()
+            .log
+            .iter()
+            .filter(|f| f.beacon_height > beacon_height)
+            .cloned()
+            .collect()
+    }
+
+    fn publish(&self, state: &BeaconState, block: &BeaconBlock) {
+        let mut p = self.0.lock();
+        p.beacon_height = state.height();
+        p.roots = state.receipts_roots().clone();
+        for cl in &block.crosslinks {
+            if p.log.len() == PUBLISHED_LOG {
+                p.log.pop_front();
+            }
+            p.log.push_back(FinalizedCrosslink {
+                beacon_height: block.header.height,
+                crosslink: cl.clone(),
+            });
+        }
+    }
+}
+
+struct Inner {
+    /// State after the last finalized block.
+    committed: BeaconState,
+    /// States after proposed or verified (unfinalized) blocks, by block hash.
+    speculative: BTreeMap<Hash, BeaconState>,
+    pool: CrosslinkPool,
+}
+
+impl Inner {
+    fn state_after(&self, block: &BeaconBlock) -> Option<BeaconState> {
+        let hash = block.hash();
+        if self.committed.tip() == hash {
+            return Some(self.committed.clone());
+        }
+        self.speculative.get(&hash).cloned()
+    }
+
+    fn remember(&mut self, hash: Hash, state: BeaconState) {
+        if state.height() <= self.committed.height() {
+            return;
+        }
+        self.speculative.insert(hash, state);
+        while self.speculative.len() > MAX_SPECULATIVE {
+            let lowest = self
+                .speculative
+                .iter()
+                .min_by_key(|(h, s)| (s.height(), **h))
+                .map(|(h, _)| *h)
+                .expect("non-empty");
+            self.speculative.remove(&lowest);
+        }
+    }
+}
+
+/// The beacon chain application: crosslink pool, speculative states of unfinalized blocks,
+/// the committed [`BeaconState`] and its publication ([`FinalizedCrosslinks`]).
+///
+/// `E` is the runtime context (clock for waiting on a parent's state, cryptographic RNG for
+/// batch signature verification), shared by the clones.
+pub struct BeaconApp<E> {
+    inner: Arc<Mutex<Inner>>,
+    published: FinalizedCrosslinks,
+    context: Arc<Mutex<E>>,
+}
+
+impl<E> Clone for BeaconApp<E> {
+    fn clone(&self) -> Self {
+        BeaconApp {
+            inner: self.inner.clone(),
+            published: self.published.clone(),
+            context: self.context.clone(),
+        }
+    }
+}
+
+impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
+    /// An app whose chain starts at `genesis` with state `initial` (at height 0). Use
+    /// [`BeaconBlock::genesis`]`(initial.root())` as the engine's genesis block.
+    pub fn new(
+        context: E,
+        initial: BeaconState,
+        genesis: &BeaconBlock,
+        pool: CrosslinkPool,
+    ) -> Self {
+        let committed = initial.with_tip(genesis.hash());
+        BeaconApp {
+            inner: Arc::new(Mutex::new(Inner {
+                committed,
+                speculative: BTreeMap::new(),
+                pool,
+            })),
+            published: FinalizedCrosslinks::default(),
+            context: Arc::new(Mutex::new(context)),
+        }
+    }
+
+    /// Submits a crosslink to the pool (checked against the committed state).
+    pub fn submit(&mut self, cl: Crosslink) -> Result<(), PoolRejection> {
+        let mut inner = self.inner.lock();
+        let Inner {
+            committed, pool, ..
+        } = &mut *inner;
+        pool.submit(cl, committed, &mut *self.context.lock())
+    }
+
+    /// The published finalized crosslinks (shared handle).
+    pub fn finalized_crosslinks(&self) -> FinalizedCrosslinks {
+        self.published.clone()
+    }
+
+    /// A copy of the committed state.
+    pub fn committed(&self) -> BeaconState {
+        self.inner.lock().committed.clone()
+    }
+
+    /// Number of crosslinks waiting in the pool.
+    pub fn pool_len(&self) -> usize {
+        self.inner.lock().pool.len()
+    }
+
+    /// Whether the pool holds (shard, height).
+    pub fn pool_contains(&self, shard: ShardId, height: u64) -> bool {
+        self.inner.lock().pool.contains(shard, height)
+    }
+
+    async fn parent_state(&self, parent: &BeaconBlock) -> BeaconState {
+        loop {
+            if let Some(s) = self.inner.lock().state_after(parent) {
+                return s;
+            }
+            // Not verified here yet and not finalized: wait (the engine cancels us when the
+            // view moves on; the parent's finalization makes it available).
+            let sleep = self.context.lock().sleep(PARENT_POLL);
+            sleep.await;
+        }
+    }
+
+    /// Checks `block` as a child of `parent` whose state is `state`; returns the state after.
+    pub fn check_block(
+        &mut self,
+        parent: &BeaconBlock,
+        mut state: BeaconState,
+        block: &BeaconBlock,
+    ) -> Result<BeaconState, String> {
+        let h = &block.header;
+        if h.chain != ChainRef::Beacon {
+            return Err("not a beacon block".into());
+        }
+        if h.timestamp_ms <= parent.header.timestamp_ms {
+            return Err("timestamp not above the parent's".into());
+        }
+        if h.receipts_root != Hash::ZERO || h.batch_txs_root != Hash::ZERO || h.beacon_height != 0 {
+            return Err("unused header fields must be zero".into());
+        }
+        if block.crosslinks.len() > MAX_CROSSLINKS_PER_BEACON_BLOCK {
+            return Err("too many crosslinks".into());
+        }
+        if !block.body_matches() {
+            return Err("body root does not match the crosslinks".into());
+        }
+        let mut rng = self.context.lock();
+        for (i, cl) in block.crosslinks.iter().enumerate() {
+            state
+                .accept_crosslink(cl, &mut *rng)
+                .map_err(|e| format!("crosslink {i} ({}): {e}", cl.id()))?;
+        }
+        state.advance(block);
+        if h.state_root != state.root() {
+            return Err("state root mismatch".into());
+        }
+        Ok(state)
+    }
+}
+
+impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
+    type Block = BeaconBlock;
+
+    fn has_pending_work(&self) -> bool {
+        self.inner.lock().pool.has_pending_work()
+    }
+
+    async fn propose(&mut self, parent: &BeaconBlock, ctx: ProposeCtx) -> Option<BeaconBlock> {
+        let mut state = self.parent_state(parent).await;
+        let candidates: Vec<Crosslink> = {
+            let inner = self.inner.lock();
+            inner
+                .pool
+                .pending()
+                .filter(|cl| {
+                    cl.shard()
+                        .is_some_and(|s| cl.header.height > state.last_height(s))
+                })
+                .take(MAX_CROSSLINKS_PER_BEACON_BLOCK)
+                .cloned()
+                .collect()
+        };
+        let mut crosslinks = Vec::new();
+        {
+            let mut rng = self.context.lock();
+            for cl in candidates {
+                // Re-check on the parent's speculative state (plus the ones taken so far).
+                if state.accept_crosslink(&cl, &mut *rng).is_ok() {
+                    crosslinks.push(cl);
+                }
+            }
+        }
+        let mut header = BlockHeader {
+            chain: ChainRef::Beacon,
+            epoch: ctx.epoch,
+            height: ctx.height,
+            parent: parent.hash(),
+            timestamp_ms: ctx.now_ms.max(parent.header.timestamp_ms + 1),
+            proposer: ctx.leader,
+            body_root: BeaconBlock::compute_body_root(&crosslinks),
+            state_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            batch_txs_root: Hash::ZERO,
+            beacon_height: 0,
+        };
+        // The state root does not depend on the height or tip, only on the crosslinks.
+        header.state_root = state.root();
+        let block = BeaconBlock { header, crosslinks };
+        state.advance(&block);
+        self.inner.lock().remember(block.hash(), state);
+        Some(block)
+    }
+
+    async fn verify(&mut self, parent: &BeaconBlock, block: &BeaconBlock, ctx: VerifyCtx) -> bool {
+        if block.header.epoch != ctx.epoch || block.header.proposer != ctx.leader {
+            return false;
+        }
+        let state = self.parent_state(parent).await;
+        match self.check_block(parent, state, block) {
+            Ok(state) => {
+                self.inner.lock().remember(block.hash(), state);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(height = block.header.height, "rejected beacon block: {e}");
+                false
+            }
+        }
+    }
+
+    async fn finalized(&mut self, finalized: Finalized<BeaconBlock>) {
+        let block = finalized.block;
+        let mut inner = self.inner.lock();
+        if block.header.height <= inner.committed.height() {
+            return; // redelivery
+        }
+        if let Err(e) = inner.committed.apply_block(&block) {
+            // A quorum verified this block against the same rules: a local bug.
+            panic!(
+                "finalized beacon block {} does not apply: {e}",
+                block.header.height
+            );
+        }
+        let Inner {
+            committed,
+            speculative,
+            pool,
+        } = &mut *inner;
+        pool.prune(committed);
+        let height = committed.height();
+        speculative.retain(|_, s| s.height() > height);
+        self.published.publish(committed, &block);
+    }
+}

@@ -1,0 +1,126 @@
+//! The beacon block: a header and the crosslinks it finalizes.
+
+use crate::app::ChainBlock;
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, Write};
+use vision_types::{
+    Hash, PublicKey,
+    block::{BlockHeader, ChainRef, Crosslink},
+    codec_util::read_vec,
+    limits::{MAX_BATCHED_TXS, MAX_CERTIFICATE_BYTES, MAX_CROSSLINKS_PER_BEACON_BLOCK, MAX_SHARDS},
+};
+
+/// The domain prefix of a beacon block's body root.
+pub const BEACON_BODY_NAMESPACE: &[u8] = b"vision-node/beacon-body/v1\0";
+
+/// A beacon chain block. `header.body_root` commits to `crosslinks` (see
+/// [`BeaconBlock::compute_body_root`]) and `header.state_root` to the [`super::BeaconState`]
+/// after the block (see [`super::BeaconState::root`]); the header hash is the consensus digest.
+///
+/// Configuration changes are not carried yet (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BeaconBlock {
+    /// Header, `chain == ChainRef::Beacon`. `receipts_root`, `batch_txs_root` and
+    /// `beacon_height` are unused (zero).
+    pub header: BlockHeader,
+    /// Crosslinks finalized by this block, in the order they are applied (at most
+    /// [`MAX_CROSSLINKS_PER_BEACON_BLOCK`]).
+    pub crosslinks: Vec<Crosslink>,
+}
+
+impl BeaconBlock {
+    /// The body commitment of `crosslinks`: SHA-256 of a namespace and their canonical encoding.
+    pub fn compute_body_root(crosslinks: &[Crosslink]) -> Hash {
+        let mut b = Vec::with_capacity(BEACON_BODY_NAMESPACE.len() + crosslinks.encode_size());
+        b.extend_from_slice(BEACON_BODY_NAMESPACE);
+        crosslinks.write(&mut b);
+        Hash::sha256(&b)
+    }
+
+    /// Whether `header.body_root` commits to the crosslinks.
+    pub fn body_matches(&self) -> bool {
+        Self::compute_body_root(&self.crosslinks) == self.header.body_root
+    }
+
+    /// The genesis block of a beacon chain whose initial state has root `state_root`.
+    pub fn genesis(state_root: Hash) -> Self {
+        BeaconBlock {
+            header: BlockHeader {
+                chain: ChainRef::Beacon,
+                epoch: 0,
+                height: 0,
+                parent: Hash::ZERO,
+                timestamp_ms: 0,
+                proposer: PublicKey([0; 32]),
+                body_root: Self::compute_body_root(&[]),
+                state_root,
+                receipts_root: Hash::ZERO,
+                batch_txs_root: Hash::ZERO,
+                beacon_height: 0,
+            },
+            crosslinks: Vec::new(),
+        }
+    }
+}
+
+impl Write for BeaconBlock {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.header.write(buf);
+        self.crosslinks.write(buf);
+    }
+}
+
+impl EncodeSize for BeaconBlock {
+    fn encode_size(&self) -> usize {
+        self.header.encode_size() + self.crosslinks.encode_size()
+    }
+}
+
+impl Read for BeaconBlock {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(BeaconBlock {
+            header: BlockHeader::read_cfg(buf, &())?,
+            crosslinks: read_vec(buf, MAX_CROSSLINKS_PER_BEACON_BLOCK, &())?,
+        })
+    }
+}
+
+/// Encoded size of a varint length prefix of `n`.
+fn len_prefix(n: usize) -> usize {
+    n.encode_size()
+}
+
+/// Upper bound on the encoded size of one crosslink.
+pub fn max_crosslink_size() -> usize {
+    // Shard header (chain tag + shard id) + destinations + tx ids + certificate.
+    let header = 5 + 8 * 4 + 32 * 6;
+    header
+        + len_prefix(MAX_SHARDS)
+        + MAX_SHARDS * (4 + 8 + 4 + 32)
+        + len_prefix(MAX_BATCHED_TXS)
+        + MAX_BATCHED_TXS * 32
+        + len_prefix(MAX_CERTIFICATE_BYTES)
+        + MAX_CERTIFICATE_BYTES
+}
+
+impl ChainBlock for BeaconBlock {
+    fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+    fn height(&self) -> u64 {
+        self.header.height
+    }
+    fn parent(&self) -> Hash {
+        self.header.parent
+    }
+    fn timestamp_ms(&self) -> u64 {
+        self.header.timestamp_ms
+    }
+    fn max_encode_size(_: &()) -> usize {
+        let header = 5 + 8 * 4 + 32 * 6;
+        header
+            + len_prefix(MAX_CROSSLINKS_PER_BEACON_BLOCK)
+            + MAX_CROSSLINKS_PER_BEACON_BLOCK * max_crosslink_size()
+    }
+}

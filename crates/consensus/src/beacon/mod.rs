@@ -1,0 +1,35 @@
+//! The beacon chain application: verifies shard crosslinks and finalizes them in beacon blocks.
+//!
+//! - [`BeaconBlock`]: header (`chain = Beacon`) and crosslinks; `body_root` commits to the
+//!   crosslinks, `state_root` to the [`BeaconState`] after the block.
+//! - [`BeaconState`]: pure state machine. A crosslink is accepted
+//!   ([`BeaconState::check_crosslink`]) only if its content matches its header, its shard is
+//!   known, its height is strictly above the shard's last accepted height, its header epoch is
+//!   the shard committee's epoch, and its certificate is a simplex finalization of the header
+//!   hash by ≥ 2/3 of that committee under the shard's namespace
+//!   (`vision/{network}/shard/{s}/{layout_version}`).
+//! - [`CrosslinkPool`]: verified submissions, deduplicated and ordered by (shard, height).
+//! - [`BeaconApp`]: the [`crate::ChainApp`]; propose takes pending crosslinks valid on the
+//!   parent's (speculative) state, verify re-checks every crosslink and the roots, finalized
+//!   applies to the committed state, prunes the pool and publishes to
+//!   [`FinalizedCrosslinks`] (a shared table of finalized receipts roots that shard apps read
+//!   as their `FinalRoots`, plus a bounded log of the finalized crosslinks).
+//!
+//! Not yet: configuration changes and committee/epoch changes carried in beacon blocks, and
+//! PRSM proposals (the committees are fixed at construction).
+
+mod app;
+mod block;
+mod pool;
+mod state;
+
+pub use app::{BeaconApp, FinalizedCrosslink, FinalizedCrosslinks, PUBLISHED_LOG};
+pub use block::{BEACON_BODY_NAMESPACE, BeaconBlock, max_crosslink_size};
+pub use pool::{CrosslinkPool, DEFAULT_POOL_CAPACITY, PoolRejection};
+pub use state::{
+    ApplyError, BEACON_STATE_NAMESPACE, BeaconState, CrosslinkRejection, DEFAULT_ROOT_RETENTION,
+    ShardCommittee,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,350 @@
+//! The beacon state machine: pure, deterministic, no I/O.
+
+use super::block::BeaconBlock;
+use crate::{
+    certificate::{CertError, verify_finalization_certificate},
+    chain::namespace,
+};
+use commonware_codec::Write;
+use rand_core::CryptoRng;
+use std::collections::BTreeMap;
+use vision_types::{
+    ChainId as NetworkId, Hash, PublicKey, ShardId,
+    block::{ChainRef, Crosslink, CrosslinkError},
+    config::ShardConfig,
+};
+
+/// The domain prefix of beacon state roots.
+pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v1\0";
+
+/// Default number of finalized receipts roots kept per shard.
+pub const DEFAULT_ROOT_RETENTION: usize = 256;
+
+/// The committee of one shard in its current epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardCommittee {
+    /// The committee epoch (crosslinks must be certified in this epoch).
+    pub epoch: u64,
+    /// The members' consensus keys (any order).
+    pub members: Vec<PublicKey>,
+}
+
+/// Why a crosslink is not acceptable on top of a beacon state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrosslinkRejection {
+    /// The content does not match the header (or the header is not a shard block).
+    #[error("content: {0}")]
+    Content(#[from] CrosslinkError),
+    /// The beacon knows no committee for this shard.
+    #[error("unknown shard {0}")]
+    UnknownShard(u32),
+    /// Not above the last accepted height of the shard (duplicate or regression).
+    #[error("shard {shard} height {height} is not above the last accepted height {last}")]
+    NotAbove {
+        /// The shard.
+        shard: u32,
+        /// The crosslink's height.
+        height: u64,
+        /// The last accepted height.
+        last: u64,
+    },
+    /// The header's epoch is not the shard committee's epoch.
+    #[error("header epoch {found}, shard committee epoch {expected}")]
+    WrongEpoch {
+        /// The committee epoch.
+        expected: u64,
+        /// The header's epoch.
+        found: u64,
+    },
+    /// The finalization certificate does not verify.
+    #[error("certificate: {0}")]
+    Certificate(#[from] CertError),
+}
+
+/// A beacon block that does not apply to a state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// Not a beacon block, or not the child of the state's tip.
+    #[error("block is not a beacon child of the state's tip (height {height})")]
+    NotAChild {
+        /// The state's height.
+        height: u64,
+    },
+    /// Crosslink `index` is out of sequence.
+    #[error("crosslink {index}: {reason}")]
+    Crosslink {
+        /// Position in the block.
+        index: usize,
+        /// Why.
+        reason: CrosslinkRejection,
+    },
+}
+
+/// The beacon chain state after some block.
+///
+/// Holds what crosslink verification needs (network, layout version, each shard's committee
+/// and epoch, the last crosslinked height per shard) and what destination shards read (the
+/// receipts roots of finalized crosslinks, the last [`Self::retention`] per shard), plus the
+/// [`ShardConfig`] in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BeaconState {
+    network: NetworkId,
+    layout_version: u64,
+    committees: BTreeMap<ShardId, ShardCommittee>,
+    last_heights: BTreeMap<ShardId, u64>,
+    receipts_roots: BTreeMap<(ShardId, u64), Hash>,
+    retention: usize,
+    config: ShardConfig,
+    height: u64,
+    tip: Hash,
+}
+
+impl BeaconState {
+    /// The initial state: no crosslinks yet, at beacon height 0. The tip is set by
+    /// [`Self::with_tip`] (the genesis block hash, see [`super::BeaconApp::new`]).
+    pub fn new(
+        network: NetworkId,
+        layout_version: u64,
+        committees: BTreeMap<ShardId, ShardCommittee>,
+        config: ShardConfig,
+    ) -> Self {
+        BeaconState {
+            network,
+            layout_version,
+            committees,
+            last_heights: BTreeMap::new(),
+            receipts_roots: BTreeMap::new(),
+            retention: DEFAULT_ROOT_RETENTION,
+            config,
+            height: 0,
+            tip: Hash::ZERO,
+        }
+    }
+
+    /// Sets how many finalized receipts roots are kept per shard (at least 1).
+    pub fn with_retention(mut self, retention: usize) -> Self {
+        self.retention = retention.max(1);
+        self
+    }
+
+    /// Sets the block this state is the state after.
+    pub fn with_tip(mut self, tip: Hash) -> Self {
+        self.tip = tip;
+        self
+    }
+
+    /// The network id.
+    pub fn network(&self) -> &NetworkId {
+        &self.network
+    }
+    /// The shard layout version (part of shard namespaces).
+    pub fn layout_version(&self) -> u64 {
+        self.layout_version
+    }
+    /// The committee of `shard`.
+    pub fn committee(&self, shard: ShardId) -> Option<&ShardCommittee> {
+        self.committees.get(&shard)
+    }
+    /// The last crosslinked height of `shard` (0 before the first crosslink).
+    pub fn last_height(&self, shard: ShardId) -> u64 {
+        self.last_heights.get(&shard).copied().unwrap_or(0)
+    }
+    /// The receipts root of `shard`'s finalized crosslink at `height`, if retained.
+    pub fn receipts_root(&self, shard: ShardId, height: u64) -> Option<Hash> {
+        self.receipts_roots.get(&(shard, height)).copied()
+    }
+    /// All retained finalized receipts roots (implements `vision_state::FinalRoots`).
+    pub fn receipts_roots(&self) -> &BTreeMap<(ShardId, u64), Hash> {
+        &self.receipts_roots
+    }
+    /// Receipts roots kept per shard.
+    pub fn retention(&self) -> usize {
+        self.retention
+    }
+    /// The sharding configuration in force.
+    pub fn config(&self) -> &ShardConfig {
+        &self.config
+    }
+    /// Beacon height of the last applied block.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+    /// Hash of the last applied block.
+    pub fn tip(&self) -> Hash {
+        self.tip
+    }
+
+    /// Commitment to the consensus-relevant state: network, layout version, committees, last
+    /// heights and configuration. The receipts roots are not hashed (they follow from the
+    /// crosslinks, which the body roots commit to).
+    pub fn root(&self) -> Hash {
+        let mut b = Vec::new();
+        b.extend_from_slice(BEACON_STATE_NAMESPACE);
+        self.network.write(&mut b);
+        self.layout_version.write(&mut b);
+        (self.committees.len() as u64).write(&mut b);
+        for (shard, c) in &self.committees {
+            shard.write(&mut b);
+            c.epoch.write(&mut b);
+            (c.members.len() as u64).write(&mut b);
+            for m in &c.members {
+                m.write(&mut b);
+            }
+        }
+        (self.last_heights.len() as u64).write(&mut b);
+        for (shard, h) in &self.last_heights {
+            shard.write(&mut b);
+            h.write(&mut b);
+        }
+        self.config.write(&mut b);
+        Hash::sha256(&b)
+    }
+
+    /// Everything but the certificate: content, known shard, height strictly above the last
+    /// accepted one, header epoch equal to the committee's. Returns the shard.
+    pub fn check_sequence(&self, cl: &Crosslink) -> Result<ShardId, CrosslinkRejection> {
+        cl.check_content()?;
+        let ChainRef::Shard(shard) = cl.header.chain else {
+            return Err(CrosslinkError::NotAShard.into());
+        };
+        let committee = self
+            .committees
+            .get(&shard)
+            .ok_or(CrosslinkRejection::UnknownShard(shard.0))?;
+        let last = self.last_height(shard);
+        if cl.header.height <= last {
+            return Err(CrosslinkRejection::NotAbove {
+                shard: shard.0,
+                height: cl.header.height,
+                last,
+            });
+        }
+        if cl.header.epoch != committee.epoch {
+            return Err(CrosslinkRejection::WrongEpoch {
+                expected: committee.epoch,
+                found: cl.header.epoch,
+            });
+        }
+        Ok(shard)
+    }
+
+    /// Whether `cl` is acceptable as the next crosslink of its shard: [`Self::check_sequence`]
+    /// and a finalization certificate of the header hash from ≥ 2/3 of the shard committee,
+    /// in the committee's epoch, under the shard's namespace (network, shard, layout version).
+    ///
+    /// `rng` only seeds batch verification; the verdict does not depend on it.
+    pub fn check_crosslink(
+        &self,
+        cl: &Crosslink,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), CrosslinkRejection> {
+        let shard = self.check_sequence(cl)?;
+        let committee = &self.committees[&shard];
+        let ns = namespace(&self.network, ChainRef::Shard(shard), self.layout_version);
+        verify_finalization_certificate(
+            &cl.certificate,
+            &ns,
+            &committee.members,
+            &cl.block_hash(),
+            committee.epoch,
+            rng,
+        )?;
+        Ok(())
+    }
+
+    /// Records an accepted crosslink (the caller checked it).
+    fn record(&mut self, shard: ShardId, cl: &Crosslink) {
+        let height = cl.header.height;
+        self.last_heights.insert(shard, height);
+        self.receipts_roots
+            .insert((shard, height), cl.header.receipts_root);
+        let kept = self
+            .receipts_roots
+            .range((shard, 0)..=(shard, u64::MAX))
+            .count();
+        if kept > self.retention {
+            let drop: Vec<_> = self
+                .receipts_roots
+                .range((shard, 0)..=(shard, u64::MAX))
+                .take(kept - self.retention)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in drop {
+                self.receipts_roots.remove(&k);
+            }
+        }
+    }
+
+    /// Checks (certificates included) and records one crosslink: the building step of
+    /// propose and verify.
+    pub fn accept_crosslink(
+        &mut self,
+        cl: &Crosslink,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), CrosslinkRejection> {
+        self.check_crosslink(cl, rng)?;
+        let shard = self.check_sequence(cl)?;
+        self.record(shard, cl);
+        Ok(())
+    }
+
+    /// Moves the state to after `block` once its crosslinks were accepted.
+    pub(crate) fn advance(&mut self, block: &BeaconBlock) {
+        self.height = block.header.height;
+        self.tip = block.header.hash();
+    }
+
+    /// Applies a finalized block: it must be the child of the tip and its crosslinks in
+    /// sequence ([`Self::check_sequence`], in block order). Certificates are not re-verified:
+    /// a finalized block was verified by a quorum of the beacon committee (use
+    /// [`Self::accept_crosslink`] for untrusted blocks). Atomic: on error nothing changes.
+    pub fn apply_block(&mut self, block: &BeaconBlock) -> Result<(), ApplyError> {
+        if block.header.chain != ChainRef::Beacon
+            || block.header.height != self.height + 1
+            || block.header.parent != self.tip
+        {
+            return Err(ApplyError::NotAChild {
+                height: self.height,
+            });
+        }
+        // Validate in order against the heights the earlier crosslinks of the block set.
+        let mut overlay: BTreeMap<ShardId, u64> = BTreeMap::new();
+        let mut shards = Vec::with_capacity(block.crosslinks.len());
+        for (index, cl) in block.crosslinks.iter().enumerate() {
+            let err = |reason| ApplyError::Crosslink { index, reason };
+            let shard = match cl.shard() {
+                Some(s) => s,
+                None => return Err(err(CrosslinkError::NotAShard.into())),
+            };
+            let last = overlay
+                .get(&shard)
+                .copied()
+                .unwrap_or(self.last_height(shard));
+            cl.check_content().map_err(|e| err(e.into()))?;
+            let committee = self
+                .committees
+                .get(&shard)
+                .ok_or_else(|| err(CrosslinkRejection::UnknownShard(shard.0)))?;
+            if cl.header.height <= last {
+                return Err(err(CrosslinkRejection::NotAbove {
+                    shard: shard.0,
+                    height: cl.header.height,
+                    last,
+                }));
+            }
+            if cl.header.epoch != committee.epoch {
+                return Err(err(CrosslinkRejection::WrongEpoch {
+                    expected: committee.epoch,
+                    found: cl.header.epoch,
+                }));
+            }
+            overlay.insert(shard, cl.header.height);
+            shards.push(shard);
+        }
+        for (shard, cl) in shards.into_iter().zip(&block.crosslinks) {
+            self.record(shard, cl);
+        }
+        self.advance(block);
+        Ok(())
+    }
+}

@@ -1,0 +1,812 @@
+//! Beacon tests: crosslinks certified by a real simplex shard chain, checked by the beacon
+//! state and pool, and finalized by a 4-validator beacon chain in the same simulation.
+
+use super::*;
+use crate::{
+    ChainApp, ChainBlock, ChainChannels, ChainId, Finalized, NetMux, Partitions, ProposeCtx,
+    Timeouts, VerifyCtx, certificate::CertError, keys::to_cw_public_key, namespace, spawn_chain,
+};
+use commonware_cryptography::ed25519;
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{Clock, Runner, Spawner, Supervisor as _, deterministic};
+use commonware_utils::{NZUsize, Probability, sync::Mutex};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use vision_types::{
+    ChainId as NetworkId, Hash, PublicKey, SecretKey, ShardId,
+    block::{BlockHeader, ChainRef, Crosslink, CrosslinkError, DestinationBatch},
+    config::ShardConfig,
+};
+
+// ---------------------------------------------------------------------------------------------
+// A shard test chain whose blocks are bare `BlockHeader`s.
+
+impl ChainBlock for BlockHeader {
+    fn hash(&self) -> Hash {
+        BlockHeader::hash(self)
+    }
+    fn height(&self) -> u64 {
+        self.height
+    }
+    fn parent(&self) -> Hash {
+        self.parent
+    }
+    fn timestamp_ms(&self) -> u64 {
+        self.timestamp_ms
+    }
+    fn max_encode_size(_: &()) -> usize {
+        5 + 8 * 4 + 32 * 6
+    }
+}
+
+const SHARD: ShardId = ShardId(1);
+/// The engine chain of the rogue committee (signs shard-1-looking headers under shard 2's
+/// namespace).
+const ROGUE: ShardId = ShardId(2);
+
+fn dests(shard: ShardId, h: u64) -> Vec<DestinationBatch> {
+    vec![DestinationBatch {
+        dst: ShardId(shard.0 + 10),
+        first_seq: h,
+        count: 1,
+        root: Hash::sha256(&h.to_be_bytes()),
+    }]
+}
+
+fn txs(h: u64) -> Vec<Hash> {
+    vec![Hash::sha256_parts(&[b"tx", &h.to_be_bytes()])]
+}
+
+fn shard_genesis(stamp: ShardId) -> BlockHeader {
+    BlockHeader {
+        chain: ChainRef::Shard(stamp),
+        epoch: 0,
+        height: 0,
+        parent: Hash::ZERO,
+        timestamp_ms: 0,
+        proposer: PublicKey([0; 32]),
+        body_root: Hash::ZERO,
+        state_root: Hash::ZERO,
+        receipts_root: Hash::ZERO,
+        batch_txs_root: Hash::ZERO,
+        beacon_height: 0,
+    }
+}
+
+fn shard_header(
+    stamp: ShardId,
+    epoch: u64,
+    height: u64,
+    parent: Hash,
+    ts: u64,
+    proposer: PublicKey,
+) -> BlockHeader {
+    BlockHeader {
+        chain: ChainRef::Shard(stamp),
+        epoch,
+        height,
+        parent,
+        timestamp_ms: ts,
+        proposer,
+        body_root: Hash::sha256_parts(&[b"body", &height.to_be_bytes()]),
+        state_root: Hash::sha256_parts(&[b"state", &height.to_be_bytes()]),
+        receipts_root: Crosslink::destinations_root(&dests(stamp, height)),
+        batch_txs_root: Crosslink::batch_txs_root(&txs(height)),
+        beacon_height: 0,
+    }
+}
+
+type Certified = BTreeMap<u64, (BlockHeader, Option<Vec<u8>>)>;
+
+#[derive(Clone)]
+struct ShardTestApp {
+    /// The chain written in the headers (the engine's chain for honest apps).
+    stamp: ShardId,
+    finalized: Arc<Mutex<Certified>>,
+}
+
+impl ShardTestApp {
+    fn new(stamp: ShardId) -> Self {
+        ShardTestApp {
+            stamp,
+            finalized: Arc::default(),
+        }
+    }
+
+    /// Crosslinks of the finalized blocks that carry their own certificate, by height.
+    fn crosslinks(&self) -> Vec<Crosslink> {
+        self.finalized
+            .lock()
+            .values()
+            .filter_map(|(h, c)| {
+                c.as_ref().map(|c| Crosslink {
+                    header: h.clone(),
+                    destinations: dests(self.stamp, h.height),
+                    batched_txs: txs(h.height),
+                    certificate: c.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl ChainApp for ShardTestApp {
+    type Block = BlockHeader;
+
+    async fn propose(&mut self, parent: &BlockHeader, ctx: ProposeCtx) -> Option<BlockHeader> {
+        Some(shard_header(
+            self.stamp,
+            ctx.epoch,
+            ctx.height,
+            BlockHeader::hash(parent),
+            ctx.now_ms.max(parent.timestamp_ms + 1),
+            ctx.leader,
+        ))
+    }
+
+    async fn verify(&mut self, parent: &BlockHeader, block: &BlockHeader, ctx: VerifyCtx) -> bool {
+        block.timestamp_ms > parent.timestamp_ms
+            && *block
+                == shard_header(
+                    self.stamp,
+                    ctx.epoch,
+                    block.height,
+                    BlockHeader::hash(parent),
+                    block.timestamp_ms,
+                    ctx.leader,
+                )
+    }
+
+    async fn finalized(&mut self, f: Finalized<BlockHeader>) {
+        self.finalized
+            .lock()
+            .entry(f.block.height)
+            .or_insert((f.block, f.certificate));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness (in the style of `crate::tests`).
+
+type Ctx = deterministic::Context;
+type SimSender = simulated::Sender<ed25519::PublicKey, Ctx>;
+type SimReceiver = simulated::Receiver<ed25519::PublicKey>;
+
+fn key(i: usize) -> SecretKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    SecretKey::from_seed(seed)
+}
+
+fn members(idx: impl IntoIterator<Item = usize>) -> Vec<PublicKey> {
+    idx.into_iter().map(|i| key(i).public_key()).collect()
+}
+
+fn net_id() -> NetworkId {
+    NetworkId::new("simnet").unwrap()
+}
+
+fn runner(seed: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(600))),
+    )
+}
+
+async fn setup_network(ctx: &Ctx, n: usize) -> Oracle<ed25519::PublicKey, Ctx> {
+    let peers: Vec<_> = (0..n)
+        .map(|i| to_cw_public_key(&key(i).public_key()).unwrap())
+        .collect();
+    let max_size = crate::max_message_bytes::<BeaconBlock>(n as u32, &())
+        .max(crate::max_message_bytes::<BlockHeader>(n as u32, &()));
+    let (network, oracle) = Network::new_with_peers(
+        ctx.child("network"),
+        simulated::Config {
+            max_size,
+            max_peers_per_set: NZUsize!(n + 1),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        peers.clone(),
+    )
+    .await;
+    network.start();
+    let link = Link {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        success_rate: Probability::new(100, 100).unwrap(),
+    };
+    for a in &peers {
+        for b in peers.iter().filter(|b| *b != a) {
+            oracle
+                .add_link(a.clone(), b.clone(), link.clone())
+                .await
+                .unwrap();
+        }
+    }
+    oracle
+}
+
+async fn base_channels(
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    i: usize,
+) -> ChainChannels<SimSender, SimReceiver> {
+    let control = oracle.control(to_cw_public_key(&key(i).public_key()).unwrap());
+    let mut pairs = Vec::new();
+    for (ch, quota) in crate::base_channel_quotas() {
+        pairs.push(control.register(ch, quota).await.unwrap());
+    }
+    let mut it = pairs.into_iter();
+    ChainChannels {
+        votes: it.next().unwrap(),
+        certificates: it.next().unwrap(),
+        resolver: it.next().unwrap(),
+        blocks: it.next().unwrap(),
+        backfill: it.next().unwrap(),
+    }
+}
+
+#[derive(Clone)]
+enum NodeApp {
+    Shard(ChainId, ShardTestApp),
+    Beacon(BeaconApp<Ctx>, Box<BeaconBlock>),
+}
+
+fn spec<B: ChainBlock<Cfg = ()>>(
+    i: usize,
+    chain: ChainId,
+    committee: Vec<PublicKey>,
+    genesis: B,
+    interval_ms: u64,
+) -> crate::ChainSpec<B> {
+    crate::ChainSpec {
+        chain,
+        epoch: 0,
+        committee,
+        signer: key(i),
+        namespace: namespace(&net_id(), chain, 0),
+        partitions: Partitions::new(&format!("node{i}"), chain, 0),
+        timeouts: Timeouts {
+            min_block_interval: Duration::from_millis(interval_ms),
+            ..Timeouts::default()
+        },
+        genesis,
+        block_codec_config: (),
+        mailbox_size: NZUsize!(1024),
+    }
+}
+
+/// Starts node `i` with one engine per app (committee: validators 0..4 on every chain).
+async fn start_node(
+    ctx: &Ctx,
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    i: usize,
+    apps: Vec<NodeApp>,
+) {
+    let base = base_channels(oracle, i).await;
+    let blocker = oracle.control(to_cw_public_key(&key(i).public_key()).unwrap());
+    ctx.child("node")
+        .with_attribute("index", i)
+        .spawn(move |ctx| async move {
+            let mut mux = NetMux::start(ctx.child("mux"), base);
+            let mut handles = Vec::new();
+            for app in apps {
+                let committee = members(0..4);
+                let handle = match app {
+                    NodeApp::Shard(chain, app) => {
+                        let channels = mux.register(chain, 0).await.unwrap();
+                        let s = spec(i, chain, committee, shard_genesis(app.stamp), 100);
+                        spawn_chain(ctx.child("shard"), s, channels, blocker.clone(), app).await
+                    }
+                    NodeApp::Beacon(app, genesis) => {
+                        let chain = ChainRef::Beacon;
+                        let channels = mux.register(chain, 0).await.unwrap();
+                        let s = spec(i, chain, committee, *genesis, 100);
+                        spawn_chain(ctx.child("beacon"), s, channels, blocker.clone(), app).await
+                    }
+                };
+                handles.push(handle.unwrap());
+            }
+            futures::future::pending::<()>().await;
+            drop(handles);
+        });
+}
+
+async fn wait_until(ctx: &Ctx, what: &str, mut done: impl FnMut() -> bool) {
+    let start = ctx.current();
+    while !done() {
+        ctx.sleep(Duration::from_millis(100)).await;
+        let waited = ctx.current().duration_since(start).unwrap();
+        assert!(
+            waited < Duration::from_secs(300),
+            "timed out waiting for {what}"
+        );
+    }
+}
+
+fn initial_state() -> BeaconState {
+    let mut committees = BTreeMap::new();
+    committees.insert(
+        SHARD,
+        ShardCommittee {
+            epoch: 0,
+            members: members(0..4),
+        },
+    );
+    BeaconState::new(net_id(), 0, committees, ShardConfig::default())
+}
+
+/// Runs shard 1 and the rogue chain on validators 0..4 until each has `n` certified blocks;
+/// returns (shard 1 crosslinks, rogue crosslinks) in height order.
+fn collect_crosslinks(seed: u64, n: usize) -> (Vec<Crosslink>, Vec<Crosslink>) {
+    eprintln!("beacon collect_crosslinks: seed {seed}");
+    let started = Instant::now();
+    let out = runner(seed).start(|ctx| async move {
+        let oracle = setup_network(&ctx, 4).await;
+        let shard = ShardTestApp::new(SHARD);
+        let rogue = ShardTestApp::new(SHARD);
+        for i in 0..4 {
+            let apps = vec![
+                NodeApp::Shard(
+                    ChainRef::Shard(SHARD),
+                    if i == 0 {
+                        shard.clone()
+                    } else {
+                        ShardTestApp::new(SHARD)
+                    },
+                ),
+                NodeApp::Shard(
+                    ChainRef::Shard(ROGUE),
+                    if i == 0 {
+                        rogue.clone()
+                    } else {
+                        ShardTestApp::new(SHARD)
+                    },
+                ),
+            ];
+            start_node(&ctx, &oracle, i, apps).await;
+        }
+        wait_until(&ctx, "certified blocks", || {
+            shard.crosslinks().len() >= n && rogue.crosslinks().len() >= n
+        })
+        .await;
+        (shard.crosslinks(), rogue.crosslinks())
+    });
+    eprintln!(
+        "beacon collect_crosslinks seed {seed}: {} + {} crosslinks, {:.2}s wall",
+        out.0.len(),
+        out.1.len(),
+        started.elapsed().as_secs_f64()
+    );
+    out
+}
+
+fn tampered(cl: &Crosslink) -> Crosslink {
+    let mut bad = cl.clone();
+    let last = bad.certificate.len() - 1;
+    bad.certificate[last] ^= 1;
+    bad
+}
+
+fn content_mismatch(cl: &Crosslink) -> Crosslink {
+    let mut bad = cl.clone();
+    bad.destinations[0].count += 1;
+    bad
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+/// The state accepts exactly the crosslinks certified by the shard's committee under its
+/// namespace, in height order; the pool deduplicates and orders; `apply_block` is atomic.
+#[test]
+fn state_and_pool_check_crosslinks() {
+    let (good, rogue) = collect_crosslinks(21, 4);
+    runner(22).start(|mut ctx| async move {
+        let state = initial_state().with_tip(Hash::ZERO);
+        for cl in &good {
+            state.check_crosslink(cl, &mut ctx).unwrap();
+        }
+        let cl = &good[0];
+        // Forged / tampered certificate.
+        assert!(matches!(
+            state.check_crosslink(&tampered(cl), &mut ctx),
+            Err(CrosslinkRejection::Certificate(_))
+        ));
+        // Another header's certificate.
+        let mut swapped = cl.clone();
+        swapped.certificate = good[1].certificate.clone();
+        assert!(matches!(
+            state.check_crosslink(&swapped, &mut ctx),
+            Err(CrosslinkRejection::Certificate(
+                CertError::WrongBlock { .. }
+            ))
+        ));
+        // Certificate from another shard's namespace (same committee, shard-1 header).
+        assert_eq!(rogue[0].header.chain, ChainRef::Shard(SHARD));
+        assert_eq!(
+            state.check_crosslink(&rogue[0], &mut ctx),
+            Err(CrosslinkRejection::Certificate(CertError::BadSignatures))
+        );
+        // Other layout version (namespace) or network.
+        let mut committees = BTreeMap::new();
+        committees.insert(SHARD, state.committee(SHARD).unwrap().clone());
+        let relayout = BeaconState::new(net_id(), 1, committees.clone(), ShardConfig::default());
+        assert_eq!(
+            relayout.check_crosslink(cl, &mut ctx),
+            Err(CrosslinkRejection::Certificate(CertError::BadSignatures))
+        );
+        // Wrong committee (same size, other keys) and a committee of another size.
+        for other in [members(4..8), members([0, 1, 2, 3, 4])] {
+            let mut c = BTreeMap::new();
+            c.insert(
+                SHARD,
+                ShardCommittee {
+                    epoch: 0,
+                    members: other,
+                },
+            );
+            let s = BeaconState::new(net_id(), 0, c, ShardConfig::default());
+            assert!(matches!(
+                s.check_crosslink(cl, &mut ctx),
+                Err(CrosslinkRejection::Certificate(_))
+            ));
+        }
+        // Committee epoch differs from the header's.
+        let mut c = committees.clone();
+        c.get_mut(&SHARD).unwrap().epoch = 1;
+        let s = BeaconState::new(net_id(), 0, c, ShardConfig::default());
+        assert_eq!(
+            s.check_crosslink(cl, &mut ctx),
+            Err(CrosslinkRejection::WrongEpoch {
+                expected: 1,
+                found: 0
+            })
+        );
+        // Unknown shard.
+        let s = BeaconState::new(net_id(), 0, BTreeMap::new(), ShardConfig::default());
+        assert_eq!(
+            s.check_crosslink(cl, &mut ctx),
+            Err(CrosslinkRejection::UnknownShard(SHARD.0))
+        );
+        // Content mismatch (destinations vs receipts root).
+        assert_eq!(
+            state.check_crosslink(&content_mismatch(cl), &mut ctx),
+            Err(CrosslinkRejection::Content(CrosslinkError::ReceiptsRoot))
+        );
+
+        // Sequence: accept good[1], then good[0] (regression) and good[1] (duplicate) fail.
+        let mut s = state.clone();
+        s.accept_crosslink(&good[1], &mut ctx).unwrap();
+        assert_eq!(s.last_height(SHARD), good[1].header.height);
+        assert_eq!(
+            s.receipts_root(SHARD, good[1].header.height),
+            Some(good[1].header.receipts_root)
+        );
+        for old in [&good[0], &good[1]] {
+            assert!(matches!(
+                s.check_crosslink(old, &mut ctx),
+                Err(CrosslinkRejection::NotAbove { .. })
+            ));
+        }
+
+        // Pool: invalid rejected with a reason, duplicates refused, (shard, height) order.
+        let mut pool = CrosslinkPool::new(3);
+        assert!(matches!(
+            pool.submit(tampered(&good[2]), &state, &mut ctx),
+            Err(PoolRejection::Invalid(CrosslinkRejection::Certificate(_)))
+        ));
+        assert!(!pool.has_pending_work());
+        pool.submit(good[2].clone(), &state, &mut ctx).unwrap();
+        pool.submit(good[0].clone(), &state, &mut ctx).unwrap();
+        assert_eq!(
+            pool.submit(good[0].clone(), &state, &mut ctx),
+            Err(PoolRejection::Duplicate {
+                shard: SHARD.0,
+                height: good[0].header.height
+            })
+        );
+        pool.submit(good[1].clone(), &state, &mut ctx).unwrap();
+        assert_eq!(
+            pool.submit(good[3].clone(), &state, &mut ctx),
+            Err(PoolRejection::Full(3))
+        );
+        let order: Vec<u64> = pool.pending().map(|c| c.header.height).collect();
+        assert_eq!(
+            order,
+            good[..3]
+                .iter()
+                .map(|c| c.header.height)
+                .collect::<Vec<_>>()
+        );
+        assert!(pool.has_pending_work());
+        pool.prune(&s); // s has good[1] applied
+        let order: Vec<u64> = pool.pending().map(|c| c.header.height).collect();
+        assert_eq!(order, vec![good[2].header.height]);
+
+        // apply_block: atomic, in order, child of the tip only.
+        let genesis = BeaconBlock::genesis(state.root());
+        let mut committed = state.clone().with_tip(genesis.hash());
+        let block = |crosslinks: Vec<Crosslink>, parent: &BeaconBlock| BeaconBlock {
+            header: BlockHeader {
+                chain: ChainRef::Beacon,
+                height: parent.header.height + 1,
+                parent: parent.hash(),
+                timestamp_ms: parent.header.timestamp_ms + 1,
+                body_root: BeaconBlock::compute_body_root(&crosslinks),
+                ..parent.header.clone()
+            },
+            crosslinks,
+        };
+        let out_of_order = block(vec![good[1].clone(), good[0].clone()], &genesis);
+        let before = committed.clone();
+        assert!(matches!(
+            committed.apply_block(&out_of_order),
+            Err(ApplyError::Crosslink { index: 1, .. })
+        ));
+        assert_eq!(committed, before);
+        let b1 = block(vec![good[0].clone(), good[1].clone()], &genesis);
+        committed.apply_block(&b1).unwrap();
+        assert_eq!(committed.height(), 1);
+        assert_eq!(committed.last_height(SHARD), good[1].header.height);
+        assert!(matches!(
+            committed.apply_block(&b1),
+            Err(ApplyError::NotAChild { .. })
+        ));
+
+        // Retention keeps the newest roots per shard.
+        let mut small = state.clone().with_retention(2);
+        for cl in &good {
+            small.accept_crosslink(cl, &mut ctx).unwrap();
+        }
+        assert_eq!(small.receipts_roots().len(), 2);
+        assert!(small.receipts_root(SHARD, good[3].header.height).is_some());
+        assert!(small.receipts_root(SHARD, good[0].header.height).is_none());
+    });
+}
+
+/// A Byzantine proposer's beacon block fails `verify` whenever one crosslink is invalid (even
+/// with a consistent body root) or a root is wrong; an honest proposal verifies.
+#[test]
+fn byzantine_beacon_block_fails_verify() {
+    let (good, rogue) = collect_crosslinks(23, 3);
+    runner(24).start(|ctx| async move {
+        let initial = initial_state();
+        let genesis = BeaconBlock::genesis(initial.root());
+        let leader = key(0).public_key();
+        let mut proposer = BeaconApp::new(
+            ctx.child("proposer"),
+            initial.clone(),
+            &genesis,
+            CrosslinkPool::default(),
+        );
+        for cl in &good {
+            proposer.submit(cl.clone()).unwrap();
+        }
+        let pctx = ProposeCtx {
+            chain: ChainRef::Beacon,
+            epoch: 0,
+            view: 1,
+            height: 1,
+            now_ms: 1_000,
+            leader,
+        };
+        let honest = proposer.propose(&genesis, pctx).await.unwrap();
+        assert_eq!(honest.crosslinks, good);
+        let vctx = VerifyCtx {
+            chain: ChainRef::Beacon,
+            epoch: 0,
+            view: 1,
+            leader,
+        };
+        let verifier = || {
+            BeaconApp::new(
+                ctx.child("verifier"),
+                initial.clone(),
+                &genesis,
+                CrosslinkPool::default(),
+            )
+        };
+        assert!(verifier().verify(&genesis, &honest, vctx.clone()).await);
+
+        // Rebuild a block around `crosslinks` with consistent body root and the state root
+        // the honest rules would give (so only the crosslink check can fail).
+        let forge = |crosslinks: Vec<Crosslink>| {
+            let mut b = honest.clone();
+            b.header.body_root = BeaconBlock::compute_body_root(&crosslinks);
+            b.crosslinks = crosslinks;
+            b
+        };
+        let cases: Vec<(&str, BeaconBlock)> = vec![
+            (
+                "tampered certificate",
+                forge(vec![good[0].clone(), tampered(&good[1])]),
+            ),
+            ("other shard's namespace", forge(vec![rogue[0].clone()])),
+            ("content mismatch", forge(vec![content_mismatch(&good[0])])),
+            (
+                "duplicate height",
+                forge(vec![good[0].clone(), good[0].clone()]),
+            ),
+            ("regression", forge(vec![good[1].clone(), good[0].clone()])),
+            ("body root mismatch", {
+                let mut b = honest.clone();
+                b.crosslinks.pop();
+                b
+            }),
+            ("state root mismatch", {
+                let mut b = honest.clone();
+                b.header.state_root = Hash::ZERO;
+                b
+            }),
+        ];
+        for (what, block) in cases {
+            assert!(
+                !verifier().verify(&genesis, &block, vctx.clone()).await,
+                "{what} must fail verify"
+            );
+        }
+        // Wrong leader.
+        let other = VerifyCtx {
+            leader: key(1).public_key(),
+            ..vctx
+        };
+        assert!(!verifier().verify(&genesis, &honest, other).await);
+    });
+}
+
+/// Shard 1 (4 validators), a rogue committee and the beacon chain (4 validators) on one
+/// simulated network: every certified shard-1 block is crosslinked, the beacon finalizes the
+/// crosslinks in height order on every beacon validator and publishes their receipts roots;
+/// tampered, foreign-namespace, content-mismatched and duplicate submissions are rejected at
+/// admission and never appear in a beacon block.
+#[test]
+fn beacon_finalizes_shard_crosslinks() {
+    let seed = 25;
+    eprintln!("beacon_sim: seed {seed}");
+    let started = Instant::now();
+    runner(seed).start(|ctx| async move {
+        let oracle = setup_network(&ctx, 4).await;
+        let initial = initial_state();
+        let genesis = BeaconBlock::genesis(initial.root());
+        let shard = ShardTestApp::new(SHARD);
+        let rogue = ShardTestApp::new(SHARD);
+        let mut beacons = Vec::new();
+        for i in 0..4 {
+            let beacon = BeaconApp::new(
+                ctx.child("beacon_app").with_attribute("index", i),
+                initial.clone(),
+                &genesis,
+                CrosslinkPool::default(),
+            );
+            beacons.push(beacon.clone());
+            let apps = vec![
+                NodeApp::Shard(
+                    ChainRef::Shard(SHARD),
+                    if i == 0 {
+                        shard.clone()
+                    } else {
+                        ShardTestApp::new(SHARD)
+                    },
+                ),
+                NodeApp::Shard(
+                    ChainRef::Shard(ROGUE),
+                    if i == 0 {
+                        rogue.clone()
+                    } else {
+                        ShardTestApp::new(SHARD)
+                    },
+                ),
+                NodeApp::Beacon(beacon, Box::new(genesis.clone())),
+            ];
+            start_node(&ctx, &oracle, i, apps).await;
+        }
+
+        // Relay: submit every new certified shard-1 block to every beacon validator, preceded
+        // by forged variants and followed by a duplicate.
+        const TARGET: usize = 10;
+        let mut submitted: Vec<Crosslink> = Vec::new();
+        let mut rejected = 0usize;
+        let mut regressions = 0usize;
+        while submitted.len() < TARGET {
+            ctx.sleep(Duration::from_millis(100)).await;
+            let rogue_links = rogue.crosslinks();
+            for cl in shard.crosslinks() {
+                if submitted
+                    .iter()
+                    .any(|s| s.header.height >= cl.header.height)
+                {
+                    continue;
+                }
+                let foreign = rogue_links
+                    .iter()
+                    .find(|r| r.header.height > cl.header.height)
+                    .cloned();
+                for b in beacons.iter_mut() {
+                    let mut bad = vec![tampered(&cl), content_mismatch(&cl)];
+                    bad.extend(foreign.clone());
+                    for x in bad {
+                        let r = b.submit(x);
+                        assert!(
+                            matches!(r, Err(PoolRejection::Invalid(_))),
+                            "forged crosslink admitted: {r:?}"
+                        );
+                        rejected += 1;
+                    }
+                    b.submit(cl.clone()).unwrap();
+                    assert!(matches!(
+                        b.submit(cl.clone()),
+                        Err(PoolRejection::Duplicate { .. })
+                    ));
+                    // A regression below what the beacon already finalized.
+                    if let Some(old) = submitted.first()
+                        && b.committed().last_height(SHARD) >= old.header.height
+                    {
+                        assert!(matches!(
+                            b.submit(old.clone()),
+                            Err(PoolRejection::Invalid(CrosslinkRejection::NotAbove { .. }))
+                        ));
+                        regressions += 1;
+                    }
+                }
+                submitted.push(cl);
+            }
+        }
+        let last = submitted[TARGET - 1].header.height;
+        wait_until(&ctx, "beacon finalizes the crosslinks", || {
+            beacons
+                .iter()
+                .all(|b| b.committed().last_height(SHARD) >= last)
+        })
+        .await;
+
+        // Same crosslinks, in height order, on every beacon validator; only valid ones.
+        let published: Vec<Vec<FinalizedCrosslink>> = beacons
+            .iter()
+            .map(|b| b.finalized_crosslinks().since(0))
+            .collect();
+        for p in &published {
+            assert_eq!(p, &published[0], "beacon validators disagree");
+        }
+        let finalized: Vec<Crosslink> = published[0].iter().map(|f| f.crosslink.clone()).collect();
+        assert!(finalized.len() >= TARGET);
+        assert_eq!(finalized[..], submitted[..finalized.len()]);
+        assert!(
+            finalized
+                .windows(2)
+                .all(|w| w[0].header.height < w[1].header.height)
+        );
+        assert!(
+            published[0]
+                .windows(2)
+                .all(|w| w[0].beacon_height <= w[1].beacon_height)
+        );
+        let table = beacons[1].finalized_crosslinks();
+        for cl in &finalized {
+            assert_eq!(
+                table.receipts_root(SHARD, cl.header.height),
+                Some(cl.header.receipts_root)
+            );
+        }
+        for b in &beacons {
+            assert_eq!(b.pool_len(), submitted.len() - finalized.len());
+        }
+        assert!(oracle.blocked().await.unwrap().is_empty());
+        let beacon_heights: Vec<u64> = beacons.iter().map(|b| b.committed().height()).collect();
+        eprintln!(
+            "beacon_sim seed {seed}: {} crosslinks finalized (shard heights up to {last}) \
+             at beacon heights {beacon_heights:?}; {rejected} forged and {regressions} \
+             regressed submissions rejected; {:.1}s simulated, {:.2}s wall",
+            finalized.len(),
+            ctx.current()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        );
+    });
+}
