@@ -33,6 +33,7 @@ pub mod chain;
 pub mod engine;
 pub mod keys;
 pub mod net;
+pub mod shard;
 
 pub use app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
 pub use beacon::{BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks};

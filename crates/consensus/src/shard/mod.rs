@@ -1,0 +1,820 @@
+//! The application side of a shard: [`ShardApp`] implements [`ChainApp`] over
+//! [`ShardChainBlock`] with the `vision_state` state machine, a [`Mempool`], a QMDB store for
+//! committed state and speculative executions of not-yet-finalized blocks.
+//!
+//! # Lifecycle of a block
+//!
+//! - **propose**: `build_block` from mempool candidates on the parent's state (committed state
+//!   plus the write sets of the parent's not-yet-finalized ancestors), header roots from the
+//!   execution and `speculative_roots` over that chain of write sets.
+//! - **verify**: header checks (chain, epoch, proposer, linkage, time, body root), then
+//!   `execute_block` on the parent's state and a comparison of the three roots. If the parent's
+//!   state is not known yet (the parent was notarized without this node executing it, and its
+//!   ancestry is not cached), verify waits until finalization catches up.
+//! - **finalized**: commit the block's write set (idempotent by height: marshal delivers at
+//!   least once), assert the committed root equals the header's `state_root` (a mismatch is a
+//!   safety bug), drop speculative entries at or below the height, remove the included
+//!   transactions from the mempool, record per-tx outcomes, and queue a crosslink if the block
+//!   closed a batch (see [`OutgoingCrosslink`]).
+//!
+//! # Hooks for later wiring
+//!
+//! - Incoming receipts: [`FinalRootsTable`] (from [`ShardApp::final_roots`]) is the table of
+//!   receipts roots the beacon finalized; the beacon follower fills it. Until incoming batches
+//!   are delivered to the proposer (not wired yet), blocks carry no incoming batches.
+//! - Crosslink submission: [`ShardApp::take_crosslinks`] drains the bounded outbox.
+//! - `header.beacon_height` is 0 until the beacon follower provides the latest beacon height.
+//!
+//! # Genesis
+//!
+//! The genesis block's `state_root` is [`genesis_commitment`] of the genesis write set (not the
+//! QMDB root, so that a restarted node derives the same genesis block without replaying
+//! history); height 1 executes on the committed genesis state as usual.
+
+mod block;
+mod mempool;
+#[cfg(test)]
+mod tests;
+
+pub use block::{ShardBlockCfg, ShardChainBlock};
+pub use mempool::{Mempool, MempoolConfig, MempoolError};
+
+use crate::app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
+use commonware_runtime::Spawner;
+use commonware_utils::sync::Mutex;
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, UNIX_EPOCH},
+};
+use vision_sharding::ShardLayout;
+use vision_state::{
+    BlockContext, BlockExecution, ClosedBatch, FnLayout, Overlay, QmdbStore, ShardOf, ShardStore,
+    StateReadExt, StoreError, TemplateEngine, TxOutcome, TxRejection, WriteSet, build_block,
+    execute_block, genesis,
+};
+use vision_types::{
+    AccountId, Amount, BlockHeader, ChainId as NetworkId, ContractId, Crosslink, Hash, PublicKey,
+    ShardBlock, ShardConfig, ShardId, SignedTransaction, block::ChainRef,
+};
+
+/// Receipts roots the beacon finalized: `(source shard, crosslink height) → receipts root`.
+/// Shared with the beacon follower, which fills it.
+pub type FinalRootsTable = Arc<Mutex<BTreeMap<(ShardId, u64), Hash>>>;
+
+/// Everything a shard application is configured with.
+#[derive(Clone, Debug)]
+pub struct ShardAppConfig {
+    /// The shard.
+    pub shard: ShardId,
+    /// The network's chain id.
+    pub chain_id: NetworkId,
+    /// Sharding configuration (its `num_shards` defines the uniform layout).
+    pub config: ShardConfig,
+    /// Partition prefix of the QMDB store (unique per node and shard).
+    pub store_prefix: String,
+    /// Genesis accounts of the whole network (every shard takes its own).
+    pub genesis_accounts: Vec<(AccountId, PublicKey, Amount)>,
+    /// Genesis time.
+    pub genesis_timestamp_ms: u64,
+    /// Mempool bounds.
+    pub mempool: MempoolConfig,
+    /// Most transactions per block.
+    pub max_block_txs: usize,
+    /// How far ahead of the local clock a block's timestamp may be.
+    pub max_future_ms: u64,
+    /// Capacity of the crosslink outbox (oldest dropped beyond it, counted).
+    pub outbox_capacity: usize,
+    /// Number of recent transaction outcomes kept for the API.
+    pub recent_outcomes: usize,
+}
+
+impl ShardAppConfig {
+    /// Defaults for everything but identity and genesis.
+    pub fn new(
+        shard: ShardId,
+        chain_id: NetworkId,
+        config: ShardConfig,
+        store_prefix: String,
+        genesis_accounts: Vec<(AccountId, PublicKey, Amount)>,
+    ) -> Self {
+        Self {
+            shard,
+            chain_id,
+            config,
+            store_prefix,
+            genesis_accounts,
+            genesis_timestamp_ms: 0,
+            mempool: MempoolConfig::default(),
+            max_block_txs: 2_000,
+            max_future_ms: 5_000,
+            outbox_capacity: 1_024,
+            recent_outcomes: 100_000,
+        }
+    }
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardAppError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The genesis account list is unusable.
+    #[error("genesis: {0}")]
+    Genesis(#[from] vision_state::GenesisError),
+    /// The layout could not be built.
+    #[error("layout: {0}")]
+    Layout(String),
+}
+
+/// A crosslink produced by a finalized block that closed a batch, for the beacon submitter.
+#[derive(Clone, Debug)]
+pub struct OutgoingCrosslink {
+    /// The crosslink. `certificate` is empty when the engine had no finalization certificate
+    /// of exactly this block (it was finalized through a descendant): see `certified_by`.
+    pub crosslink: Crosslink,
+    /// The closed batch (receipts per destination, for delivery to destination shards).
+    pub batch: ClosedBatch,
+    /// For an uncertified crosslink: the first later finalized block that came with its own
+    /// certificate (header, certificate). The submitter proves the crosslink's block through
+    /// it (header chain) or waits for the beacon to accept descendant certificates. `None`
+    /// until such a block is finalized.
+    pub certified_by: Option<(BlockHeader, Vec<u8>)>,
+}
+
+impl OutgoingCrosslink {
+    /// Whether the crosslink carries a certificate of its own block.
+    pub fn is_certified(&self) -> bool {
+        !self.crosslink.certificate.is_empty()
+    }
+}
+
+/// What became of an included transaction (kept for a bounded number of recent transactions).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TxRecord {
+    /// Height of the finalized block that included it.
+    pub height: u64,
+    /// That block's hash.
+    pub block: Hash,
+    /// Outcome (status, fee, receipts, …).
+    pub outcome: TxOutcome,
+}
+
+/// Summary of a finalized block (kept for recent heights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinalizedInfo {
+    /// Block hash.
+    pub hash: Hash,
+    /// State root after it.
+    pub state_root: Hash,
+    /// Number of transactions.
+    pub txs: usize,
+}
+
+/// The commitment to the genesis write set used as the genesis block's `state_root`.
+pub fn genesis_commitment(writes: &WriteSet) -> Hash {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"vision-node/shard-genesis/v1\0");
+    for (k, v) in writes {
+        b.extend_from_slice(&(k.len() as u64).to_be_bytes());
+        b.extend_from_slice(k);
+        match v {
+            Some(v) => {
+                b.push(1);
+                b.extend_from_slice(&(v.len() as u64).to_be_bytes());
+                b.extend_from_slice(v);
+            }
+            None => b.push(0),
+        }
+    }
+    Hash::sha256(&b)
+}
+
+/// Speculative execution of a not-yet-finalized block.
+struct Spec {
+    header: BlockHeader,
+    writes: WriteSet,
+    exec: BlockExecution,
+}
+
+/// The parent's state is not available yet, or can never be (stale fork).
+enum Resolve {
+    /// Not executed and not derivable from cached blocks.
+    Missing,
+    /// At or below the committed height but not the committed block.
+    Stale,
+}
+
+struct Inner<E: commonware_storage::Context + Spawner> {
+    store: QmdbStore<E>,
+    committed_height: u64,
+    /// Hash of the committed tip (`None` after a restart until the next finalization).
+    committed_hash: Option<Hash>,
+    spec: HashMap<Hash, Spec>,
+    /// Unfinalized blocks seen as parents (to execute ancestors this node never verified).
+    blocks: HashMap<Hash, ShardChainBlock>,
+}
+
+impl<E: commonware_storage::Context + Spawner> Inner<E> {
+    fn is_committed(&self, height: u64, hash: &Hash, state_root: &Hash) -> bool {
+        height == self.committed_height
+            && match self.committed_hash {
+                Some(h) => h == *hash,
+                None => *state_root == self.store.root(),
+            }
+    }
+
+    /// Hashes of the speculative blocks from just above the committed tip up to `block`
+    /// inclusive (oldest first); empty if `block` is the committed tip.
+    fn chain_to(&self, block: &BlockHeader, hash: Hash) -> Result<Vec<Hash>, Resolve> {
+        let mut chain = Vec::new();
+        let (mut height, mut hash, mut root) = (block.height, hash, block.state_root);
+        loop {
+            if self.is_committed(height, &hash, &root) {
+                chain.reverse();
+                return Ok(chain);
+            }
+            if height <= self.committed_height {
+                return Err(Resolve::Stale);
+            }
+            let Some(s) = self.spec.get(&hash) else {
+                return Err(Resolve::Missing);
+            };
+            chain.push(hash);
+            let parent = s.header.parent;
+            root = self
+                .spec
+                .get(&parent)
+                .map_or(Hash::ZERO, |p| p.header.state_root);
+            hash = parent;
+            height -= 1;
+        }
+    }
+}
+
+struct Shared {
+    mempool: Mutex<Mempool>,
+    outbox: Mutex<VecDeque<OutgoingCrosslink>>,
+    dropped_crosslinks: Mutex<u64>,
+    outcomes: Mutex<(HashMap<Hash, TxRecord>, VecDeque<Hash>)>,
+    recent: Mutex<BTreeMap<u64, FinalizedInfo>>,
+    final_roots: FinalRootsTable,
+}
+
+/// The shard application (see the module docs). Cheap to clone; clones share state.
+pub struct ShardApp<E: commonware_storage::Context + Spawner> {
+    context: Arc<E>,
+    cfg: Arc<ShardAppConfig>,
+    layout: Arc<dyn ShardOf + Send + Sync>,
+    genesis: ShardChainBlock,
+    inner: Arc<futures::lock::Mutex<Inner<E>>>,
+    shared: Arc<Shared>,
+}
+
+impl<E: commonware_storage::Context + Spawner> Clone for ShardApp<E> {
+    fn clone(&self) -> Self {
+        Self {
+            context: self.context.clone(),
+            cfg: self.cfg.clone(),
+            layout: self.layout.clone(),
+            genesis: self.genesis.clone(),
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+const RECENT_HEIGHTS: usize = 4_096;
+
+/// The uniform PRSM layout of `num_shards` shards as a [`ShardOf`].
+pub fn uniform_layout(num_shards: u64) -> Result<Arc<dyn ShardOf + Send + Sync>, String> {
+    let layout = Arc::new(ShardLayout::uniform(num_shards as usize).map_err(|e| e.to_string())?);
+    let l2 = layout.clone();
+    Ok(Arc::new(FnLayout(
+        move |a: &AccountId| layout.shard_of_account(a),
+        move |c: &ContractId| l2.shard_of_contract(c),
+    )))
+}
+
+impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
+    /// Opens the store (partitions named after `cfg.store_prefix`), commits the genesis state
+    /// if the store is empty, and derives the genesis block.
+    pub async fn new(context: E, cfg: ShardAppConfig) -> Result<Self, ShardAppError> {
+        let layout = uniform_layout(cfg.config.num_shards).map_err(ShardAppError::Layout)?;
+        let genesis_writes = genesis(
+            cfg.shard,
+            layout.as_ref(),
+            &cfg.genesis_accounts,
+            cfg.genesis_timestamp_ms,
+        )?;
+        let mut store = QmdbStore::open(context.child("store"), &cfg.store_prefix).await?;
+        if store.state().is_empty() {
+            store.commit(&genesis_writes).await?;
+        }
+        let genesis = ShardChainBlock::genesis(
+            cfg.shard,
+            genesis_commitment(&genesis_writes),
+            cfg.genesis_timestamp_ms,
+        );
+        let committed_height = store.chain_meta().height;
+        let committed_hash = (committed_height == 0).then(|| genesis.hash());
+        let inner = Inner {
+            store,
+            committed_height,
+            committed_hash,
+            spec: HashMap::new(),
+            blocks: HashMap::new(),
+        };
+        let shared = Shared {
+            mempool: Mutex::new(Mempool::new(cfg.mempool)),
+            outbox: Mutex::new(VecDeque::new()),
+            dropped_crosslinks: Mutex::new(0),
+            outcomes: Mutex::new((HashMap::new(), VecDeque::new())),
+            recent: Mutex::new(BTreeMap::new()),
+            final_roots: Arc::new(Mutex::new(BTreeMap::new())),
+        };
+        Ok(Self {
+            context: Arc::new(context),
+            cfg: Arc::new(cfg),
+            layout,
+            genesis,
+            inner: Arc::new(futures::lock::Mutex::new(inner)),
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The genesis block (height 0) to give the engine.
+    pub fn genesis_block(&self) -> ShardChainBlock {
+        self.genesis.clone()
+    }
+
+    /// The shard.
+    pub fn shard(&self) -> ShardId {
+        self.cfg.shard
+    }
+
+    /// Submits one transaction to the mempool (signature checked).
+    pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+        self.shared.mempool.lock().insert(tx)
+    }
+
+    /// Submits many transactions (one batch signature verification).
+    pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, MempoolError>> {
+        self.shared.mempool.lock().insert_batch(txs)
+    }
+
+    /// Number of pending transactions.
+    pub fn mempool_len(&self) -> usize {
+        self.shared.mempool.lock().len()
+    }
+
+    /// The table of beacon-finalized receipts roots this shard accepts incoming batches
+    /// against (the beacon follower fills it).
+    pub fn final_roots(&self) -> FinalRootsTable {
+        self.shared.final_roots.clone()
+    }
+
+    /// Records a receipts root the beacon finalized.
+    pub fn set_final_root(&self, source: ShardId, height: u64, receipts_root: Hash) {
+        self.shared
+            .final_roots
+            .lock()
+            .insert((source, height), receipts_root);
+    }
+
+    /// Drains the crosslink outbox (for the beacon submitter).
+    pub fn take_crosslinks(&self) -> Vec<OutgoingCrosslink> {
+        self.shared.outbox.lock().drain(..).collect()
+    }
+
+    /// Crosslinks dropped because the outbox was full.
+    pub fn dropped_crosslinks(&self) -> u64 {
+        *self.shared.dropped_crosslinks.lock()
+    }
+
+    /// The outcome of a recently included transaction.
+    pub fn tx_record(&self, id: &Hash) -> Option<TxRecord> {
+        self.shared.outcomes.lock().0.get(id).cloned()
+    }
+
+    /// Recent finalized blocks by height.
+    pub fn recent_finalized(&self) -> BTreeMap<u64, FinalizedInfo> {
+        self.shared.recent.lock().clone()
+    }
+
+    /// The committed height.
+    pub async fn committed_height(&self) -> u64 {
+        self.inner.lock().await.committed_height
+    }
+
+    /// Reads the committed state.
+    pub async fn with_state<R>(&self, f: impl FnOnce(&QmdbStore<E>) -> R) -> R {
+        f(&self.inner.lock().await.store)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.context
+            .current()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// Executes `block` on its parent's state (`chain` = speculative ancestors) and computes
+    /// its state root.
+    async fn execute(
+        &self,
+        inner: &Inner<E>,
+        chain: &[Hash],
+        block: &ShardBlock,
+    ) -> Result<(BlockExecution, Hash), String> {
+        let exec = {
+            let mut ov = Overlay::new(&inner.store);
+            for h in chain {
+                ov.extend(inner.spec[h].writes.clone());
+            }
+            let roots = self.shared.final_roots.lock();
+            let engine = TemplateEngine;
+            let ctx = BlockContext {
+                shard: self.cfg.shard,
+                height: block.header.height,
+                timestamp_ms: block.header.timestamp_ms,
+                chain_id: self.cfg.chain_id.clone(),
+                config: &self.cfg.config,
+                layout: self.layout.as_ref(),
+                final_roots: &*roots,
+                engine: &engine,
+            };
+            execute_block(&ov, &ctx, &block.txs, &block.incoming).map_err(|e| e.to_string())?
+        };
+        let root = spec_root(inner, chain, &exec.writes)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((exec, root))
+    }
+
+    /// Makes sure `block`'s state is known: executes it (and any cached unexecuted ancestors).
+    async fn ensure_executed(
+        &self,
+        inner: &mut Inner<E>,
+        block: &ShardChainBlock,
+    ) -> Result<Vec<Hash>, Resolve> {
+        // Collect unexecuted ancestors from the cache, newest first.
+        let mut todo: Vec<ShardChainBlock> = Vec::new();
+        let mut cur = block.clone();
+        loop {
+            match inner.chain_to(cur.header(), cur.hash()) {
+                Ok(_) => break,
+                Err(Resolve::Stale) => return Err(Resolve::Stale),
+                Err(Resolve::Missing) => {
+                    let parent = cur.parent();
+                    todo.push(cur);
+                    if inner.spec.contains_key(&parent) || inner.committed_hash == Some(parent) {
+                        break;
+                    }
+                    match inner.blocks.get(&parent) {
+                        Some(p) => cur = p.clone(),
+                        None => return Err(Resolve::Missing),
+                    }
+                }
+            }
+        }
+        while let Some(b) = todo.pop() {
+            let chain = inner.chain_to_parent(&b)?;
+            let (exec, root) = self
+                .execute(inner, &chain, &b.0)
+                .await
+                .map_err(|_| Resolve::Stale)?;
+            if root != b.0.header.state_root
+                || exec.receipts_root() != b.0.header.receipts_root
+                || exec.batch_txs_root() != b.0.header.batch_txs_root
+            {
+                return Err(Resolve::Stale);
+            }
+            inner.spec.insert(
+                b.hash(),
+                Spec {
+                    header: b.0.header.clone(),
+                    writes: exec.writes.clone(),
+                    exec,
+                },
+            );
+        }
+        inner.chain_to(block.header(), block.hash())
+    }
+
+    fn static_header_checks(&self, parent: &ShardChainBlock, block: &ShardChainBlock) -> bool {
+        let h = block.header();
+        h.chain == ChainRef::Shard(self.cfg.shard)
+            && h.height == parent.height() + 1
+            && h.parent == parent.hash()
+            && h.timestamp_ms > parent.timestamp_ms()
+            && block.0.body_matches()
+            && block.0.txs.len() <= self.cfg.max_block_txs
+    }
+}
+
+impl<E: commonware_storage::Context + Spawner> Inner<E> {
+    fn chain_to_parent(&self, block: &ShardChainBlock) -> Result<Vec<Hash>, Resolve> {
+        let parent = block.parent();
+        let height = block.height() - 1;
+        if let Some(s) = self.spec.get(&parent) {
+            return self.chain_to(&s.header.clone(), parent);
+        }
+        if height == self.committed_height && self.committed_hash.is_none_or(|h| h == parent) {
+            return Ok(Vec::new());
+        }
+        if height <= self.committed_height {
+            Err(Resolve::Stale)
+        } else {
+            Err(Resolve::Missing)
+        }
+    }
+}
+
+async fn spec_root<E: commonware_storage::Context + Spawner>(
+    inner: &Inner<E>,
+    chain: &[Hash],
+    writes: &WriteSet,
+) -> Result<Hash, StoreError> {
+    let mut sets: Vec<&WriteSet> = chain.iter().map(|h| &inner.spec[h].writes).collect();
+    sets.push(writes);
+    let roots = inner.store.speculative_roots(&sets).await?;
+    Ok(*roots.last().expect("one root per write set"))
+}
+
+/// Rejections that no later state can cure (the candidate is evicted from the mempool).
+fn permanently_invalid(r: &TxRejection) -> bool {
+    matches!(
+        r,
+        TxRejection::BadSignature
+            | TxRejection::KeyMismatch
+            | TxRejection::WrongChain { .. }
+            | TxRejection::WrongShard { .. }
+            | TxRejection::BadAccountName(_)
+            | TxRejection::InvalidAction(_)
+    )
+}
+
+impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
+    type Block = ShardChainBlock;
+
+    fn has_pending_work(&self) -> bool {
+        !self.shared.mempool.lock().is_empty()
+    }
+
+    async fn propose(
+        &mut self,
+        parent: &ShardChainBlock,
+        ctx: ProposeCtx,
+    ) -> Option<ShardChainBlock> {
+        let candidates = self
+            .shared
+            .mempool
+            .lock()
+            .candidates(self.cfg.max_block_txs);
+        let mut guard = self.inner.lock().await;
+        let inner = &mut *guard;
+        inner.blocks.insert(parent.hash(), parent.clone());
+        let chain = self.ensure_executed(inner, parent).await.ok()?;
+        let height = parent.height() + 1;
+        let timestamp_ms = ctx.now_ms.max(parent.timestamp_ms() + 1);
+        let built = {
+            let mut ov = Overlay::new(&inner.store);
+            for h in &chain {
+                ov.extend(inner.spec[h].writes.clone());
+            }
+            let roots = self.shared.final_roots.lock();
+            let engine = TemplateEngine;
+            let bctx = BlockContext {
+                shard: self.cfg.shard,
+                height,
+                timestamp_ms,
+                chain_id: self.cfg.chain_id.clone(),
+                config: &self.cfg.config,
+                layout: self.layout.as_ref(),
+                final_roots: &*roots,
+                engine: &engine,
+            };
+            match build_block(&ov, &bctx, candidates, Vec::new(), self.cfg.max_block_txs) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(shard = self.cfg.shard.0, height, "build_block failed: {e}");
+                    return None;
+                }
+            }
+        };
+        let evict: Vec<Hash> = built
+            .dropped_txs
+            .iter()
+            .filter(|(_, r)| {
+                permanently_invalid(r)
+                    || (chain.is_empty() && matches!(r, TxRejection::NonceReplayed { .. }))
+            })
+            .map(|(t, _)| t.id())
+            .collect();
+        if !evict.is_empty() {
+            self.shared.mempool.lock().remove(&evict);
+        }
+        let exec = built.execution;
+        let state_root = match spec_root(inner, &chain, &exec.writes).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(shard = self.cfg.shard.0, height, "speculative root: {e}");
+                return None;
+            }
+        };
+        let header = BlockHeader {
+            chain: ChainRef::Shard(self.cfg.shard),
+            epoch: ctx.epoch,
+            height,
+            parent: parent.hash(),
+            timestamp_ms,
+            proposer: ctx.leader,
+            body_root: ShardBlock::compute_body_root(&built.txs, &built.incoming),
+            state_root,
+            receipts_root: exec.receipts_root(),
+            batch_txs_root: exec.batch_txs_root(),
+            beacon_height: 0,
+        };
+        let block = ShardChainBlock(ShardBlock {
+            header: header.clone(),
+            txs: built.txs,
+            incoming: built.incoming,
+        });
+        inner.spec.insert(
+            block.hash(),
+            Spec {
+                header,
+                writes: exec.writes.clone(),
+                exec,
+            },
+        );
+        Some(block)
+    }
+
+    async fn verify(
+        &mut self,
+        parent: &ShardChainBlock,
+        block: &ShardChainBlock,
+        ctx: VerifyCtx,
+    ) -> bool {
+        let h = block.header();
+        if !self.static_header_checks(parent, block)
+            || h.epoch != ctx.epoch
+            || h.proposer != ctx.leader
+            || h.timestamp_ms > self.now_ms().saturating_add(self.cfg.max_future_ms)
+        {
+            return false;
+        }
+        let hash = block.hash();
+        loop {
+            {
+                let mut guard = self.inner.lock().await;
+                let inner = &mut *guard;
+                if inner.spec.contains_key(&hash) {
+                    return true;
+                }
+                inner.blocks.insert(parent.hash(), parent.clone());
+                match self.ensure_executed(inner, parent).await {
+                    Ok(chain) => {
+                        let Ok((exec, root)) = self.execute(inner, &chain, &block.0).await else {
+                            return false;
+                        };
+                        if root != h.state_root
+                            || exec.receipts_root() != h.receipts_root
+                            || exec.batch_txs_root() != h.batch_txs_root
+                        {
+                            return false;
+                        }
+                        inner.spec.insert(
+                            hash,
+                            Spec {
+                                header: h.clone(),
+                                writes: exec.writes.clone(),
+                                exec,
+                            },
+                        );
+                        inner.blocks.insert(hash, block.clone());
+                        return true;
+                    }
+                    Err(Resolve::Stale) => return false,
+                    Err(Resolve::Missing) => {}
+                }
+            }
+            // The parent's state is not known yet: wait for finalization to catch up.
+            self.context.sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn finalized(&mut self, finalized: Finalized<ShardChainBlock>) {
+        let Finalized { block, certificate } = finalized;
+        let hash = block.hash();
+        let height = block.height();
+        let mut guard = self.inner.lock().await;
+        let inner = &mut *guard;
+        if height <= inner.committed_height {
+            return;
+        }
+        assert_eq!(
+            height,
+            inner.committed_height + 1,
+            "finalized blocks must arrive in height order"
+        );
+        let spec = match inner.spec.remove(&hash) {
+            Some(s) => s,
+            None => {
+                let (exec, root) = self
+                    .execute(inner, &[], &block.0)
+                    .await
+                    .unwrap_or_else(|e| panic!("finalized block {height} does not execute: {e}"));
+                assert_eq!(
+                    root,
+                    block.header().state_root,
+                    "finalized block {height} has a wrong state root"
+                );
+                Spec {
+                    header: block.header().clone(),
+                    writes: exec.writes.clone(),
+                    exec,
+                }
+            }
+        };
+        let root = inner
+            .store
+            .commit(&spec.writes)
+            .await
+            .unwrap_or_else(|e| panic!("committing finalized block {height} failed: {e}"));
+        assert_eq!(
+            root,
+            block.header().state_root,
+            "safety bug: committed root of block {height} differs from its header"
+        );
+        inner.committed_height = height;
+        inner.committed_hash = Some(hash);
+        inner.spec.retain(|_, s| s.header.height > height);
+        inner.blocks.retain(|_, b| b.height() > height);
+        drop(guard);
+
+        let ids: Vec<Hash> = block.0.txs.iter().map(SignedTransaction::id).collect();
+        self.shared.mempool.lock().remove(&ids);
+        {
+            let mut out = self.shared.outcomes.lock();
+            for outcome in &spec.exec.outcomes {
+                let id = outcome.tx_id;
+                let rec = TxRecord {
+                    height,
+                    block: hash,
+                    outcome: outcome.clone(),
+                };
+                if out.0.insert(id, rec).is_none() {
+                    out.1.push_back(id);
+                }
+                while out.1.len() > self.cfg.recent_outcomes {
+                    if let Some(old) = out.1.pop_front() {
+                        out.0.remove(&old);
+                    }
+                }
+            }
+        }
+        {
+            let mut recent = self.shared.recent.lock();
+            recent.insert(
+                height,
+                FinalizedInfo {
+                    hash,
+                    state_root: root,
+                    txs: block.0.txs.len(),
+                },
+            );
+            while recent.len() > RECENT_HEIGHTS {
+                recent.pop_first();
+            }
+        }
+        let mut outbox = self.shared.outbox.lock();
+        if let Some(cert) = &certificate {
+            for c in outbox.iter_mut() {
+                if !c.is_certified() && c.certified_by.is_none() {
+                    c.certified_by = Some((block.header().clone(), cert.clone()));
+                }
+            }
+        }
+        if let Some(batch) = spec.exec.closed_batch {
+            let crosslink = Crosslink {
+                header: block.header().clone(),
+                destinations: batch.destinations.clone(),
+                batched_txs: batch.batched_txs.clone(),
+                certificate: certificate.unwrap_or_default(),
+            };
+            if outbox.len() >= self.cfg.outbox_capacity {
+                outbox.pop_front();
+                *self.shared.dropped_crosslinks.lock() += 1;
+            }
+            outbox.push_back(OutgoingCrosslink {
+                crosslink,
+                batch,
+                certified_by: None,
+            });
+        }
+    }
+}
