@@ -41,6 +41,10 @@ pub use certificate::{CertError, decode_certificate, verify_finalization_certifi
 pub use chain::{ChainId, Partitions, chain_index, namespace, subchannel};
 pub use engine::{ChainHandle, ChainSpec, SpawnError, Timeouts, spawn_chain};
 pub use net::{ChainChannels, NetMux, Scoped, base_channel_quotas, max_message_bytes};
+pub use shard::{
+    FinalRootsTable, Mempool, MempoolConfig, MempoolError, OutgoingCrosslink, ShardApp,
+    ShardAppConfig, ShardBlockCfg, ShardChainBlock, TxRecord,
+};
 
 #[cfg(test)]
 mod tests;
