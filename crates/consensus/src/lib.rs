@@ -47,4 +47,6 @@ pub use shard::{
 };
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use commonware_consensus::simplex::mocks::{conflicter, nuller};
 use commonware_cryptography::{Sha256, ed25519};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor as _, deterministic};
-use commonware_utils::{NZUsize, Probability, sync::Mutex};
+use commonware_utils::{NZUsize, sync::Mutex};
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -206,9 +206,7 @@ fn timeouts(min_block_interval: Option<Duration>) -> Timeouts {
     }
 }
 
-type Ctx = deterministic::Context;
-type SimSender = simulated::Sender<ed25519::PublicKey, Ctx>;
-type SimReceiver = simulated::Receiver<ed25519::PublicKey>;
+use crate::sim::{Ctx, SimReceiver, SimSender, link};
 
 async fn setup_network(ctx: &Ctx, n: usize, link: Link) -> Oracle<ed25519::PublicKey, Ctx> {
     let peers: Vec<_> = (0..n)
@@ -237,31 +235,11 @@ async fn setup_network(ctx: &Ctx, n: usize, link: Link) -> Oracle<ed25519::Publi
     oracle
 }
 
-fn link(success_pct: u64) -> Link {
-    Link {
-        latency: Duration::from_millis(20),
-        jitter: Duration::from_millis(5),
-        success_rate: Probability::new(success_pct, 100).unwrap(),
-    }
-}
-
 async fn base_channels(
     oracle: &Oracle<ed25519::PublicKey, Ctx>,
     i: usize,
 ) -> ChainChannels<SimSender, SimReceiver> {
-    let control = oracle.control(to_cw_public_key(&key(i).public_key()).unwrap());
-    let mut pairs = Vec::new();
-    for (ch, quota) in crate::base_channel_quotas() {
-        pairs.push(control.register(ch, quota).await.unwrap());
-    }
-    let mut it = pairs.into_iter();
-    ChainChannels {
-        votes: it.next().unwrap(),
-        certificates: it.next().unwrap(),
-        resolver: it.next().unwrap(),
-        blocks: it.next().unwrap(),
-        backfill: it.next().unwrap(),
-    }
+    crate::sim::base_channels_of(oracle, &key(i).public_key()).await
 }
 
 /// One chain a node takes part in.

@@ -171,9 +171,7 @@ impl ChainApp for ShardTestApp {
 // ---------------------------------------------------------------------------------------------
 // Harness (in the style of `crate::tests`).
 
-type Ctx = deterministic::Context;
-type SimSender = simulated::Sender<ed25519::PublicKey, Ctx>;
-type SimReceiver = simulated::Receiver<ed25519::PublicKey>;
+use crate::sim::{Ctx, SimReceiver, SimSender};
 
 fn key(i: usize) -> SecretKey {
     let mut seed = [0u8; 32];
@@ -235,19 +233,7 @@ async fn base_channels(
     oracle: &Oracle<ed25519::PublicKey, Ctx>,
     i: usize,
 ) -> ChainChannels<SimSender, SimReceiver> {
-    let control = oracle.control(to_cw_public_key(&key(i).public_key()).unwrap());
-    let mut pairs = Vec::new();
-    for (ch, quota) in crate::base_channel_quotas() {
-        pairs.push(control.register(ch, quota).await.unwrap());
-    }
-    let mut it = pairs.into_iter();
-    ChainChannels {
-        votes: it.next().unwrap(),
-        certificates: it.next().unwrap(),
-        resolver: it.next().unwrap(),
-        blocks: it.next().unwrap(),
-        backfill: it.next().unwrap(),
-    }
+    crate::sim::base_channels_of(oracle, &key(i).public_key()).await
 }
 
 #[derive(Clone)]

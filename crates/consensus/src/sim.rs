@@ -1,0 +1,45 @@
+//! Shared pieces of the deterministic simulation tests (simulated p2p, base channels).
+
+use crate::{ChainChannels, keys::to_cw_public_key};
+use commonware_cryptography::ed25519;
+use commonware_p2p::simulated::{self, Link, Oracle};
+use commonware_runtime::deterministic;
+use commonware_utils::Probability;
+use std::time::Duration;
+use vision_types::PublicKey;
+
+/// The deterministic runtime's context.
+pub(crate) type Ctx = deterministic::Context;
+/// A simulated p2p sender.
+pub(crate) type SimSender = simulated::Sender<ed25519::PublicKey, Ctx>;
+/// A simulated p2p receiver.
+pub(crate) type SimReceiver = simulated::Receiver<ed25519::PublicKey>;
+
+/// A 20 ms (± 5 ms) link delivering `success_pct` % of messages.
+pub(crate) fn link(success_pct: u64) -> Link {
+    Link {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        success_rate: Probability::new(success_pct, 100).unwrap(),
+    }
+}
+
+/// Registers the five base channels of the validator with key `pk`.
+pub(crate) async fn base_channels_of(
+    oracle: &Oracle<ed25519::PublicKey, Ctx>,
+    pk: &PublicKey,
+) -> ChainChannels<SimSender, SimReceiver> {
+    let control = oracle.control(to_cw_public_key(pk).unwrap());
+    let mut pairs = Vec::new();
+    for (ch, quota) in crate::base_channel_quotas() {
+        pairs.push(control.register(ch, quota).await.unwrap());
+    }
+    let mut it = pairs.into_iter();
+    ChainChannels {
+        votes: it.next().unwrap(),
+        certificates: it.next().unwrap(),
+        resolver: it.next().unwrap(),
+        blocks: it.next().unwrap(),
+        backfill: it.next().unwrap(),
+    }
+}
