@@ -3,8 +3,8 @@
 use crate::{ChainChannels, keys::to_cw_public_key};
 use commonware_cryptography::ed25519;
 use commonware_p2p::simulated::{self, Link, Oracle};
-use commonware_runtime::deterministic;
-use commonware_utils::Probability;
+use commonware_runtime::{Supervisor as _, deterministic};
+use commonware_utils::{NZUsize, Probability};
 use std::time::Duration;
 use vision_types::PublicKey;
 
@@ -42,4 +42,34 @@ pub(crate) async fn base_channels_of(
         blocks: it.next().unwrap(),
         backfill: it.next().unwrap(),
     }
+}
+
+/// Starts a simulated network of `peers`, every pair joined both ways by `link`.
+pub(crate) async fn full_mesh(
+    ctx: &Ctx,
+    peers: Vec<ed25519::PublicKey>,
+    max_size: u32,
+    link: Link,
+) -> Oracle<ed25519::PublicKey, Ctx> {
+    let (network, oracle) = simulated::Network::new_with_peers(
+        ctx.child("network"),
+        simulated::Config {
+            max_size,
+            max_peers_per_set: NZUsize!(peers.len() + 1),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        peers.clone(),
+    )
+    .await;
+    network.start();
+    for a in &peers {
+        for b in peers.iter().filter(|b| *b != a) {
+            oracle
+                .add_link(a.clone(), b.clone(), link.clone())
+                .await
+                .unwrap();
+        }
+    }
+    oracle
 }

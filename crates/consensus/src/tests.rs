@@ -13,7 +13,7 @@ use bytes::BufMut;
 use commonware_codec::{Buf, Encode, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_consensus::simplex::mocks::{conflicter, nuller};
 use commonware_cryptography::{Sha256, ed25519};
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::simulated::{Link, Oracle};
 use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, sync::Mutex};
 use std::{
@@ -212,27 +212,13 @@ async fn setup_network(ctx: &Ctx, n: usize, link: Link) -> Oracle<ed25519::Publi
     let peers: Vec<_> = (0..n)
         .map(|i| to_cw_public_key(&key(i).public_key()).unwrap())
         .collect();
-    let (network, oracle) = Network::new_with_peers(
-        ctx.child("network"),
-        simulated::Config {
-            max_size: crate::max_message_bytes::<TestBlock>(n as u32, &()),
-            max_peers_per_set: NZUsize!(n + 1),
-            disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
-        },
-        peers.clone(),
+    crate::sim::full_mesh(
+        ctx,
+        peers,
+        crate::max_message_bytes::<TestBlock>(n as u32, &()),
+        link,
     )
-    .await;
-    network.start();
-    for a in &peers {
-        for b in peers.iter().filter(|b| *b != a) {
-            oracle
-                .add_link(a.clone(), b.clone(), link.clone())
-                .await
-                .unwrap();
-        }
-    }
-    oracle
+    .await
 }
 
 async fn base_channels(

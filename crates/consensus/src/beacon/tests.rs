@@ -7,9 +7,9 @@ use crate::{
     Timeouts, VerifyCtx, certificate::CertError, keys::to_cw_public_key, namespace, spawn_chain,
 };
 use commonware_cryptography::ed25519;
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::simulated::Oracle;
 use commonware_runtime::{Clock, Runner, Spawner, Supervisor as _, deterministic};
-use commonware_utils::{NZUsize, Probability, sync::Mutex};
+use commonware_utils::{NZUsize, sync::Mutex};
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -201,32 +201,7 @@ async fn setup_network(ctx: &Ctx, n: usize) -> Oracle<ed25519::PublicKey, Ctx> {
         .collect();
     let max_size = crate::max_message_bytes::<BeaconBlock>(n as u32, &())
         .max(crate::max_message_bytes::<BlockHeader>(n as u32, &()));
-    let (network, oracle) = Network::new_with_peers(
-        ctx.child("network"),
-        simulated::Config {
-            max_size,
-            max_peers_per_set: NZUsize!(n + 1),
-            disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
-        },
-        peers.clone(),
-    )
-    .await;
-    network.start();
-    let link = Link {
-        latency: Duration::from_millis(20),
-        jitter: Duration::from_millis(5),
-        success_rate: Probability::new(100, 100).unwrap(),
-    };
-    for a in &peers {
-        for b in peers.iter().filter(|b| *b != a) {
-            oracle
-                .add_link(a.clone(), b.clone(), link.clone())
-                .await
-                .unwrap();
-        }
-    }
-    oracle
+    crate::sim::full_mesh(ctx, peers, max_size, crate::sim::link(100)).await
 }
 
 async fn base_channels(

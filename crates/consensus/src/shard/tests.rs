@@ -6,9 +6,9 @@ use crate::{
     spawn_chain, verify_finalization_certificate,
 };
 use commonware_cryptography::ed25519;
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::simulated::Oracle;
 use commonware_runtime::{Clock, Runner, Spawner, Supervisor as _, deterministic};
-use commonware_utils::{NZUsize, Probability};
+use commonware_utils::NZUsize;
 use std::{collections::BTreeMap, time::Duration};
 use vision_state::{StateReadExt, Supply};
 use vision_types::{
@@ -49,32 +49,13 @@ async fn setup_network(ctx: &Ctx) -> Oracle<ed25519::PublicKey, Ctx> {
     let peers: Vec<_> = (0..N)
         .map(|i| to_cw_public_key(&validator_key(i).public_key()).unwrap())
         .collect();
-    let (network, oracle) = Network::new_with_peers(
-        ctx.child("network"),
-        simulated::Config {
-            max_size: crate::max_message_bytes::<ShardChainBlock>(N as u32, &block_cfg()),
-            max_peers_per_set: NZUsize!(N + 1),
-            disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
-        },
-        peers.clone(),
+    crate::sim::full_mesh(
+        ctx,
+        peers,
+        crate::max_message_bytes::<ShardChainBlock>(N as u32, &block_cfg()),
+        crate::sim::link(100),
     )
-    .await;
-    network.start();
-    let link = Link {
-        latency: Duration::from_millis(20),
-        jitter: Duration::from_millis(5),
-        success_rate: Probability::new(100, 100).unwrap(),
-    };
-    for a in &peers {
-        for b in peers.iter().filter(|b| *b != a) {
-            oracle
-                .add_link(a.clone(), b.clone(), link.clone())
-                .await
-                .unwrap();
-        }
-    }
-    oracle
+    .await
 }
 
 async fn base_channels(
