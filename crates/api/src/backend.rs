@@ -1,0 +1,521 @@
+//! The contract between the HTTP layer and the node: [`NodeBackend`] and the plain data it
+//! returns.
+//!
+//! Every field is something a running node measures or derives from finalized state; none is
+//! a claim or an estimate made up for display. The HTTP layer validates and bounds every
+//! request before it calls a method here, so a backend only ever sees well-formed values
+//! (parsed ids, shard ids below `num_shards`, transactions whose signature verified and whose
+//! fields are within [`vision_types::limits`]).
+
+use serde::Serialize;
+use std::{collections::BTreeMap, future::Future};
+use vision_types::{
+    AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, PublicKey, ShardConfig,
+    ShardId, SignedTransaction,
+};
+
+/// What the HTTP API needs from a node. The node implements it; the API never reaches past it.
+///
+/// Methods return `impl Future + Send` so handlers can run on a multi-threaded runtime; an
+/// implementation may write them as `async fn`. Reads return `Ok(None)` for an unknown id;
+/// [`BackendError`] is for a node that cannot answer (not yet synced, shutting down).
+pub trait NodeBackend: Send + Sync + 'static {
+    /// The node's identity and chain heads (`GET /status`).
+    fn status(&self) -> impl Future<Output = Result<NodeStatus, BackendError>> + Send;
+
+    /// The configuration in force at the latest finalized beacon height.
+    fn shard_config(&self) -> impl Future<Output = Result<ShardConfig, BackendError>> + Send;
+
+    /// One summary per shard, ordered by shard id (`GET /shard/dashboard`).
+    fn shards(&self) -> impl Future<Output = Result<Vec<ShardSummary>, BackendError>> + Send;
+
+    /// Network-wide crosslink and transaction counters (`GET /shard/dashboard`).
+    fn network_stats(&self) -> impl Future<Output = Result<NetworkStats, BackendError>> + Send;
+
+    /// Contract counters (`GET /shard/dashboard`).
+    fn contract_stats(&self) -> impl Future<Output = Result<ContractStats, BackendError>> + Send;
+
+    /// Measured latencies and throughput (`GET /shard/dashboard`).
+    fn performance(&self) -> impl Future<Output = Result<Performance, BackendError>> + Send;
+
+    /// The most recent beacon-finalized crosslinks, newest first, at most `limit`.
+    fn recent_crosslinks(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CrosslinkSummary>, BackendError>> + Send;
+
+    /// The pending crosslink batch of `shard`, or `None` if the shard does not exist.
+    fn batch_status(
+        &self,
+        shard: ShardId,
+    ) -> impl Future<Output = Result<Option<BatchStatus>, BackendError>> + Send;
+
+    /// Closes `shard`'s pending batch (a flush system transaction) and resolves once the
+    /// block that closed it is finalized. The HTTP layer bounds the wait.
+    fn flush(
+        &self,
+        shard: ShardId,
+    ) -> impl Future<Output = Result<FlushOutcome, BackendError>> + Send;
+
+    /// Admits a signed transaction to its shard's mempool.
+    fn submit_tx(
+        &self,
+        tx: SignedTransaction,
+    ) -> impl Future<Output = Result<Submitted, SubmitError>> + Send;
+
+    /// Admits several signed transactions; one result per input, in order.
+    fn submit_batch(
+        &self,
+        txs: Vec<SignedTransaction>,
+    ) -> impl Future<Output = Result<Vec<Result<Submitted, SubmitError>>, BackendError>> + Send;
+
+    /// Where a transaction is in its life, or `None` if the node has never seen it.
+    fn tx_status(
+        &self,
+        id: Hash,
+    ) -> impl Future<Output = Result<Option<TxStatus>, BackendError>> + Send;
+
+    /// An account at the latest finalized height of its shard.
+    fn account(
+        &self,
+        id: AccountId,
+    ) -> impl Future<Output = Result<Option<AccountView>, BackendError>> + Send;
+
+    /// A contract at the latest finalized height of its primary shard.
+    fn contract(
+        &self,
+        id: ContractId,
+    ) -> impl Future<Output = Result<Option<ContractView>, BackendError>> + Send;
+
+    /// A page of contracts ordered by id: `total` counts all of them.
+    fn contracts(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> impl Future<Output = Result<ContractPage, BackendError>> + Send;
+
+    /// A cross-shard call, or `None` if unknown.
+    fn call_status(
+        &self,
+        id: CallId,
+    ) -> impl Future<Output = Result<Option<CallView>, BackendError>> + Send;
+
+    /// Submits a configuration change through the beacon chain and resolves with the height
+    /// at which it takes effect on every node. The update has already been validated against
+    /// the current configuration.
+    fn update_config(
+        &self,
+        update: ConfigUpdate,
+    ) -> impl Future<Output = Result<ConfigApplied, ConfigChangeError>> + Send;
+
+    /// Signs `action` for `signer` with the next nonce and the node's fee, if this node is a
+    /// devnet API node holding that dev account's key. `Ok(None)` everywhere else.
+    fn dev_sign(
+        &self,
+        signer: AccountId,
+        action: Action,
+    ) -> impl Future<Output = Result<Option<SignedTransaction>, BackendError>> + Send;
+
+    /// Submits a signed `deploy_contract` transaction; resolves with the contract id and the
+    /// shard it will live on (known at admission: both follow from the transaction).
+    fn deploy_contract(
+        &self,
+        tx: SignedTransaction,
+    ) -> impl Future<Output = Result<Deployed, SubmitError>> + Send;
+
+    /// Submits a signed `call_contract` transaction. A call on the caller's shard resolves
+    /// once its block is finalized, with the result; a cross-shard call resolves at once as
+    /// [`Executed::Pending`] with its call id. The HTTP layer bounds the wait.
+    fn execute_contract(
+        &self,
+        tx: SignedTransaction,
+    ) -> impl Future<Output = Result<Executed, SubmitError>> + Send;
+}
+
+/// The node cannot answer at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// Not ready (syncing, starting, shutting down) or an internal failure: HTTP 503.
+    #[error("node unavailable: {0}")]
+    Unavailable(String),
+    /// The shard does not exist: HTTP 404 `unknown_shard`.
+    #[error("unknown shard {0}")]
+    UnknownShard(ShardId),
+    /// Finalization did not happen in time: HTTP 504.
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction can never be valid (wrong chain, unknown signer, key not bound to the
+    /// signer, insufficient balance, contracts disabled, ...): HTTP 422 `invalid_tx`.
+    #[error("invalid transaction: {0}")]
+    Invalid(String),
+    /// The nonce was already used or another pending transaction holds it: HTTP 409
+    /// `nonce_conflict`.
+    #[error("nonce conflict: {0}")]
+    NonceConflict(String),
+    /// The same transaction is already known: HTTP 409 `duplicate_tx`.
+    #[error("transaction {0} already known")]
+    Duplicate(Hash),
+    /// The contract does not exist: HTTP 404 `unknown_contract`.
+    #[error("unknown contract {0}")]
+    UnknownContract(ContractId),
+    /// The mempool is full: HTTP 503 `mempool_full`; retry later.
+    #[error("mempool full")]
+    MempoolFull,
+    /// The node cannot answer.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a configuration change was not applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigChangeError {
+    /// A value is out of range: HTTP 400 `invalid_config`.
+    #[error(transparent)]
+    Invalid(#[from] vision_types::ConfigError),
+    /// The beacon refused the change (e.g. another change is pending): HTTP 409
+    /// `config_conflict`.
+    #[error("configuration change refused: {0}")]
+    Conflict(String),
+    /// The node cannot answer.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// The node and the heads of the chains it follows (`GET /status`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeStatus {
+    /// The chain id signed into every transaction.
+    pub chain_id: String,
+    /// The node software version.
+    pub version: String,
+    /// Whether this is a devnet node (dev signing available).
+    pub devnet: bool,
+    /// Latest finalized beacon height.
+    pub beacon_height: u64,
+    /// Latest finalized head of every shard, by shard id.
+    pub shards: Vec<ShardHead>,
+}
+
+/// The latest finalized block of one shard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardHead {
+    /// The shard.
+    pub shard_id: ShardId,
+    /// Finalized height.
+    pub height: u64,
+    /// Hash of the finalized block.
+    pub block_hash: Hash,
+    /// State root after it.
+    pub state_root: Hash,
+}
+
+/// One shard on the dashboard (the seed's per-shard object, field for field).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardSummary {
+    /// Shard id.
+    pub id: ShardId,
+    /// `shard_{id}`.
+    pub name: String,
+    /// Accounts stored on the shard.
+    pub accounts: u64,
+    /// Validators in the shard's committee.
+    pub validators: u64,
+    /// Transactions finalized on the shard.
+    pub tx_count: u64,
+    /// Crosslinks of the shard finalized by the beacon.
+    pub crosslinks: u64,
+    /// Contracts whose primary shard this is.
+    pub contracts: u64,
+    /// Receipts in the shard's pending batch.
+    pub pending_batch: u64,
+    /// Shard height of its latest beacon-finalized crosslink (0 if none).
+    pub last_crosslink_height: u64,
+    /// Sum of the shard's account balances.
+    pub balance_total: Amount,
+}
+
+/// Network-wide counters (the seed's `network` object, field for field).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NetworkStats {
+    /// Crosslinks finalized by the beacon.
+    pub total_crosslinks: u64,
+    /// Of those, crosslinks that carried at least one batched transaction.
+    pub batched_crosslinks: u64,
+    /// Mean batched transactions per batched crosslink (0 if none).
+    pub avg_batch_size: f64,
+    /// Transactions finalized on any shard.
+    pub total_txs: u64,
+    /// Transactions whose effects are complete (intra-shard: finalized; cross-shard: applied
+    /// at the destination).
+    pub completed_txs: u64,
+    /// Transactions admitted but not yet complete.
+    pub pending_txs: u64,
+    /// Receipts in all shards' pending batches.
+    pub pending_batch: u64,
+}
+
+/// Contract counters (the seed's `contracts` object).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContractStats {
+    /// Contracts deployed.
+    pub total: u64,
+    /// Cross-shard calls made.
+    pub cross_shard_calls: u64,
+}
+
+/// Measured performance (the seed's `performance` object), over the node's recent window.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Performance {
+    /// Mean time from a shard block closing a batch to the beacon finalizing its crosslink.
+    pub avg_crosslink_latency_ms: f64,
+    /// Mean time a receipt waited in its pending batch.
+    pub avg_batch_latency_ms: f64,
+    /// Finalized transactions per second, all shards.
+    pub throughput_tps: f64,
+}
+
+/// A beacon-finalized crosslink (the dashboard's recent crosslinks table).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CrosslinkSummary {
+    /// `crosslink_{shard}_{height}_batch`.
+    pub id: String,
+    /// The shard.
+    pub shard_id: ShardId,
+    /// Shard height of the crosslinked block.
+    pub height: u64,
+    /// Transactions batched in it.
+    pub batched_txs: u64,
+    /// The shard's state root at that height.
+    pub state_root: Hash,
+    /// Block timestamp of the crosslinked shard block, in Unix milliseconds.
+    pub timestamp_ms: u64,
+}
+
+/// A shard's pending batch (`GET /shard/batch/status/{shard_id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BatchStatus {
+    /// Receipts waiting in the batch.
+    pub pending_txs: u64,
+    /// Milliseconds since the batch's first receipt (0 when empty).
+    pub batch_age_ms: u64,
+    /// Whether the next block closes the batch (full, timed out, or priority 255 queued).
+    pub is_ready: bool,
+}
+
+/// A finalized flush (`POST /shard/batch/flush/{shard_id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FlushOutcome {
+    /// `crosslink_{shard}_{height}_batch`.
+    pub crosslink_id: String,
+    /// Transactions in the closed batch.
+    pub batched_txs: u64,
+    /// State root of the block that closed it.
+    pub state_root: Hash,
+}
+
+/// An admitted transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Submitted {
+    /// Transaction id (64 hex).
+    pub tx_id: Hash,
+    /// The shard whose mempool holds it (the signer's shard).
+    pub shard_id: ShardId,
+}
+
+/// Where a transaction is in its life. JSON: `{"status": "<state>", ...fields}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxStatus {
+    /// In the signer's shard mempool.
+    Pending {
+        /// The shard.
+        shard_id: ShardId,
+    },
+    /// In a finalized shard block; its receipts (if any) wait in the pending batch.
+    Included {
+        /// The shard.
+        shard_id: ShardId,
+        /// Block height.
+        height: u64,
+    },
+    /// Its receipts' batch closed into a crosslink not yet finalized by the beacon.
+    Batched {
+        /// The shard.
+        shard_id: ShardId,
+        /// Block height.
+        height: u64,
+        /// The crosslink.
+        crosslink_id: String,
+    },
+    /// The beacon finalized its crosslink; receipts are on their way to the destination.
+    Crosslinked {
+        /// The shard.
+        shard_id: ShardId,
+        /// Block height.
+        height: u64,
+        /// The crosslink.
+        crosslink_id: String,
+        /// Beacon height that finalized it.
+        beacon_height: u64,
+    },
+    /// All effects applied (intra-shard: finalized; cross-shard: applied at the destination).
+    Completed {
+        /// The shard.
+        shard_id: ShardId,
+        /// Block height.
+        height: u64,
+    },
+    /// Included but failed (fee burned, no other effect), or refunded at the destination.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An account (`GET /account/{id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountView {
+    /// Account id.
+    pub id: AccountId,
+    /// The shard holding it.
+    pub shard_id: ShardId,
+    /// Balance at the latest finalized height.
+    pub balance: Amount,
+    /// The next nonce to sign with.
+    pub nonce: u64,
+    /// The key bound to the account.
+    pub public_key: PublicKey,
+}
+
+/// Where a cross-shard call is (JSON as in the seed: `"Pending"`, `"Executing"`,
+/// `"Completed"`, `"Failed"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum CallState {
+    /// Queued in a receipt, not yet executed on the contract's shard.
+    Pending,
+    /// Delivered to the contract's shard and being executed.
+    Executing,
+    /// Executed successfully.
+    Completed,
+    /// Failed; attached coin is refunded.
+    Failed,
+}
+
+/// A cross-shard call (the seed's `CrossShardCall`, field for field).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CrossShardCallView {
+    /// `xscall_…`.
+    pub id: CallId,
+    /// Caller's shard.
+    pub from_shard: ShardId,
+    /// Contract's shard.
+    pub to_shard: ShardId,
+    /// The contract.
+    pub contract_id: ContractId,
+    /// Method.
+    pub method: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Status.
+    pub status: CallState,
+}
+
+/// A cross-shard call with its result (`GET /shard/call/{call_id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallView {
+    /// The call.
+    #[serde(flatten)]
+    pub call: CrossShardCallView,
+    /// The JSON result or the failure reason, once known.
+    pub result: Option<String>,
+}
+
+/// A contract (the seed's `ShardContract`, field for field, plus `created_height`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContractView {
+    /// `contract_…`.
+    pub id: ContractId,
+    /// Name.
+    pub name: String,
+    /// Deployer.
+    pub owner: AccountId,
+    /// Shard holding the state.
+    pub primary_shard: ShardId,
+    /// Code hash (selects the template).
+    pub code_hash: String,
+    /// Key-value state.
+    pub state: BTreeMap<String, String>,
+    /// Recent cross-shard calls, oldest first.
+    pub cross_shard_calls: Vec<CrossShardCallView>,
+    /// Most gas one call may use.
+    pub gas_budget: u64,
+    /// Shard height of the deploying block (the dashboard's deployment time).
+    pub created_height: u64,
+}
+
+/// A contract in a list (the seed's list entry, plus `created_height`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContractSummary {
+    /// `contract_…`.
+    pub id: ContractId,
+    /// Name.
+    pub name: String,
+    /// Deployer.
+    pub owner: AccountId,
+    /// Shard holding the state.
+    pub primary_shard: ShardId,
+    /// Shard height of the deploying block.
+    pub created_height: u64,
+}
+
+/// A page of contracts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractPage {
+    /// All contracts.
+    pub total: u64,
+    /// This page.
+    pub contracts: Vec<ContractSummary>,
+}
+
+/// An applied configuration change.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConfigApplied {
+    /// Beacon height from which every node uses the new configuration.
+    pub effective_height: u64,
+    /// The configuration from that height.
+    pub config: ShardConfig,
+}
+
+/// An admitted contract deployment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deployed {
+    /// The new contract's id ([`ContractId::from_deploy`] of the transaction id).
+    pub contract_id: ContractId,
+    /// The shard that will hold it.
+    pub primary_shard: ShardId,
+}
+
+/// The outcome of a contract call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Executed {
+    /// Executed on the caller's shard and finalized; `result` is the method's JSON result.
+    Completed {
+        /// The method's result.
+        result: serde_json::Value,
+    },
+    /// Executed and failed (fee burned, state unchanged).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// A cross-shard call was queued; follow it at `GET /shard/call/{call_id}`.
+    Pending {
+        /// The call id.
+        call_id: CallId,
+    },
+}

@@ -1,0 +1,994 @@
+//! The route table and the handlers.
+//!
+//! [`ROUTES`] is the single list of routes: [`crate::router`] registers exactly these and the
+//! OpenAPI document ([`crate::openapi::document`]) is generated from them.
+
+use crate::{
+    ApiConfig,
+    backend::{
+        AccountView, BatchStatus, CallView, ConfigApplied, ContractSummary, ContractView,
+        CrosslinkSummary, Executed, FlushOutcome, NetworkStats, NodeBackend, Performance,
+        ShardSummary, Submitted, TxStatus,
+    },
+    error::{ApiError, dev_signing_unavailable, unknown_shard},
+    extract::{ApiJson, from_value},
+    openapi,
+};
+use axum::{
+    Json, Router,
+    extract::{
+        Path, Query, State,
+        rejection::{PathRejection, QueryRejection},
+    },
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::{MethodRouter, get, post},
+};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
+use vision_types::{
+    AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, ShardConfig, ShardId,
+    SignedTransaction,
+};
+
+/// Identifies a route (one per entry of [`ROUTES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    /// `GET /health`.
+    Health,
+    /// `GET /status`.
+    Status,
+    /// `GET /openapi.json`.
+    OpenApi,
+    /// `GET /` (redirects to the dashboard page).
+    Root,
+    /// `GET /shard-dashboard.html`.
+    DashboardPage,
+    /// `GET /shard/dashboard`.
+    Dashboard,
+    /// `POST /shard/batch/flush/{shard_id}`.
+    BatchFlush,
+    /// `GET /shard/batch/status/{shard_id}`.
+    BatchStatus,
+    /// `GET /shard/crosslinks`.
+    Crosslinks,
+    /// `POST /shard/contract/deploy`.
+    ContractDeploy,
+    /// `POST /shard/contract/execute`.
+    ContractExecute,
+    /// `GET /shard/contract/{contract_id}`.
+    Contract,
+    /// `GET /shard/contracts`.
+    Contracts,
+    /// `GET /shard/call/{call_id}`.
+    Call,
+    /// `POST /shard/config`.
+    Config,
+    /// `POST /tx`.
+    SubmitTx,
+    /// `POST /tx/batch`.
+    SubmitBatch,
+    /// `GET /tx/{id}`.
+    TxStatus,
+    /// `GET /account/{id}`.
+    Account,
+}
+
+/// One route: method, path (axum 0.8 syntax), a one-line summary for the OpenAPI document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiRoute {
+    /// Which route.
+    pub id: RouteId,
+    /// HTTP method (upper case).
+    pub method: &'static str,
+    /// Path, with `{param}` placeholders.
+    pub path: &'static str,
+    /// One-line description.
+    pub summary: &'static str,
+    /// Whether the route needs the admin bearer token when one is configured.
+    pub admin: bool,
+}
+
+const fn route(
+    id: RouteId,
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+) -> ApiRoute {
+    ApiRoute {
+        id,
+        method,
+        path,
+        summary,
+        admin: false,
+    }
+}
+
+const fn admin(
+    id: RouteId,
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+) -> ApiRoute {
+    ApiRoute {
+        id,
+        method,
+        path,
+        summary,
+        admin: true,
+    }
+}
+
+/// Every route the router serves.
+pub const ROUTES: &[ApiRoute] = &[
+    route(
+        RouteId::Health,
+        "GET",
+        "/health",
+        "Liveness: the API is serving.",
+    ),
+    route(
+        RouteId::Status,
+        "GET",
+        "/status",
+        "Chain id, version, devnet flag, beacon height and every shard's finalized head.",
+    ),
+    route(
+        RouteId::OpenApi,
+        "GET",
+        "/openapi.json",
+        "This OpenAPI 3.1 document.",
+    ),
+    route(
+        RouteId::Root,
+        "GET",
+        "/",
+        "Redirects to /shard-dashboard.html.",
+    ),
+    route(
+        RouteId::DashboardPage,
+        "GET",
+        "/shard-dashboard.html",
+        "The shard management dashboard (self-contained HTML page).",
+    ),
+    route(
+        RouteId::Dashboard,
+        "GET",
+        "/shard/dashboard",
+        "Complete dashboard data: config, per-shard summaries, network, contracts, performance.",
+    ),
+    admin(
+        RouteId::BatchFlush,
+        "POST",
+        "/shard/batch/flush/{shard_id}",
+        "Close the shard's pending crosslink batch now; returns once the closing block is final.",
+    ),
+    route(
+        RouteId::BatchStatus,
+        "GET",
+        "/shard/batch/status/{shard_id}",
+        "The shard's pending crosslink batch: size, age, whether the next block closes it.",
+    ),
+    route(
+        RouteId::Crosslinks,
+        "GET",
+        "/shard/crosslinks",
+        "Recent beacon-finalized crosslinks, newest first (?limit=).",
+    ),
+    route(
+        RouteId::ContractDeploy,
+        "POST",
+        "/shard/contract/deploy",
+        "Deploy a contract (seed body, signed by a devnet node, or a signed deploy_contract tx).",
+    ),
+    route(
+        RouteId::ContractExecute,
+        "POST",
+        "/shard/contract/execute",
+        "Call a contract method (seed body, signed by a devnet node, or a signed call_contract tx).",
+    ),
+    route(
+        RouteId::Contract,
+        "GET",
+        "/shard/contract/{contract_id}",
+        "A contract: state, recent cross-shard calls, gas budget.",
+    ),
+    route(
+        RouteId::Contracts,
+        "GET",
+        "/shard/contracts",
+        "All contracts, ordered by id (?offset=&limit=).",
+    ),
+    route(
+        RouteId::Call,
+        "GET",
+        "/shard/call/{call_id}",
+        "A cross-shard contract call and its result.",
+    ),
+    admin(
+        RouteId::Config,
+        "POST",
+        "/shard/config",
+        "Change sharding configuration through the beacon chain; returns the effective height.",
+    ),
+    route(
+        RouteId::SubmitTx,
+        "POST",
+        "/tx",
+        "Submit a signed transaction (or, on a devnet, {signer, action} for a dev account).",
+    ),
+    route(
+        RouteId::SubmitBatch,
+        "POST",
+        "/tx/batch",
+        "Submit up to max_batch_txs signed transactions; one result per transaction.",
+    ),
+    route(
+        RouteId::TxStatus,
+        "GET",
+        "/tx/{id}",
+        "A transaction's lifecycle: pending, included, batched, crosslinked, completed, failed.",
+    ),
+    route(
+        RouteId::Account,
+        "GET",
+        "/account/{id}",
+        "An account's shard, balance, next nonce and key.",
+    ),
+];
+
+/// Shared handler state.
+pub(crate) struct AppState<B> {
+    pub(crate) backend: Arc<B>,
+    pub(crate) cfg: Arc<ApiConfig>,
+}
+
+impl<B> Clone for AppState<B> {
+    fn clone(&self) -> Self {
+        AppState {
+            backend: self.backend.clone(),
+            cfg: self.cfg.clone(),
+        }
+    }
+}
+
+type St<B> = State<AppState<B>>;
+type ApiResult = Result<Response, ApiError>;
+
+/// The handler of a route.
+pub(crate) fn handler<B: NodeBackend>(id: RouteId) -> MethodRouter<AppState<B>> {
+    match id {
+        RouteId::Health => get(health),
+        RouteId::Status => get(status::<B>),
+        RouteId::OpenApi => get(openapi_json),
+        RouteId::Root => get(root),
+        RouteId::DashboardPage => get(dashboard_page),
+        RouteId::Dashboard => get(dashboard::<B>),
+        RouteId::BatchFlush => post(batch_flush::<B>),
+        RouteId::BatchStatus => get(batch_status::<B>),
+        RouteId::Crosslinks => get(crosslinks::<B>),
+        RouteId::ContractDeploy => post(contract_deploy::<B>),
+        RouteId::ContractExecute => post(contract_execute::<B>),
+        RouteId::Contract => get(contract::<B>),
+        RouteId::Contracts => get(contracts::<B>),
+        RouteId::Call => get(call::<B>),
+        RouteId::Config => post(config::<B>),
+        RouteId::SubmitTx => post(submit_tx::<B>),
+        RouteId::SubmitBatch => post(submit_batch::<B>),
+        RouteId::TxStatus => get(tx_status::<B>),
+        RouteId::Account => get(account::<B>),
+    }
+}
+
+/// Builds the router (see [`crate::router`]).
+pub(crate) fn build<B: NodeBackend>(state: AppState<B>) -> Router {
+    let mut router = Router::new();
+    for r in ROUTES {
+        router = router.route(r.path, handler::<B>(r.id));
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+// ---- response helpers ----
+
+#[derive(Serialize)]
+struct Success<T> {
+    success: bool,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// `{"success": true, ...body}` with status 200.
+fn ok<T: Serialize>(body: T) -> ApiResult {
+    let bytes = serde_json::to_vec(&Success {
+        success: true,
+        body,
+    })
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let mut res = (StatusCode::OK, bytes).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "not_found",
+        "no such route; GET /openapi.json lists every route",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route; GET /openapi.json lists every route",
+    )
+}
+
+/// Waits for `fut` at most `finality_timeout_ms`.
+async fn bounded<T>(
+    cfg: &ApiConfig,
+    what: &str,
+    fut: impl Future<Output = T>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(Duration::from_millis(cfg.finality_timeout_ms), fut)
+        .await
+        .map_err(|_| {
+            ApiError::timeout(format!(
+                "{what} was not finalized within {} ms; it may still complete",
+                cfg.finality_timeout_ms
+            ))
+        })
+}
+
+fn check_admin(cfg: &ApiConfig, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = cfg.admin_token.as_deref() else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this admin endpoint needs the header Authorization: Bearer <admin token>",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    p.map(|Path(s)| s)
+        .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+}
+
+/// Parses a shard id path segment and checks it against the current configuration.
+async fn shard_param<B: NodeBackend>(
+    backend: &B,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<ShardId, ApiError> {
+    let raw = path_param(p)?;
+    if raw.is_empty() || raw.len() > 20 || !raw.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::bad_request(
+            "invalid_shard_id",
+            format!("invalid shard id {raw:?}: expected a non-negative integer"),
+        ));
+    }
+    let num_shards = backend.shard_config().await?.num_shards;
+    match raw.parse::<u64>() {
+        Ok(n) if n < num_shards => u32::try_from(n)
+            .map(ShardId)
+            .map_err(|_| unknown_shard(&raw)),
+        _ => Err(unknown_shard(&raw)),
+    }
+}
+
+/// Checks what the node would check first, so obviously bad transactions never reach it.
+fn check_signed(tx: &SignedTransaction) -> Result<(), ApiError> {
+    tx.tx.action.check_limits().map_err(ApiError::invalid_tx)?;
+    tx.verify_signature().map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_signature",
+            format!("signature does not verify: {e}"),
+        )
+    })
+}
+
+fn is_signed_form(v: &serde_json::Value) -> bool {
+    v.get("tx").is_some()
+}
+
+/// The signed transaction for an unsigned seed-style request, if this node signs for `signer`.
+async fn dev_signed<B: NodeBackend>(
+    backend: &B,
+    signer: AccountId,
+    action: Action,
+) -> Result<SignedTransaction, ApiError> {
+    action.check_limits().map_err(ApiError::invalid_tx)?;
+    let name = signer.to_string();
+    backend
+        .dev_sign(signer, action)
+        .await?
+        .ok_or_else(|| dev_signing_unavailable(&name))
+}
+
+// ---- handlers ----
+
+#[derive(Serialize)]
+struct HealthBody {
+    status: &'static str,
+}
+
+async fn health() -> ApiResult {
+    ok(HealthBody { status: "ok" })
+}
+
+async fn status<B: NodeBackend>(State(st): St<B>) -> ApiResult {
+    ok(st.backend.status().await?)
+}
+
+async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi::document())
+}
+
+async fn root() -> Redirect {
+    Redirect::temporary("/shard-dashboard.html")
+}
+
+async fn dashboard_page() -> Response {
+    let mut res = crate::dashboard::HTML.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res
+}
+
+/// The seed's dashboard `config` object.
+#[derive(Serialize)]
+struct DashboardConfig {
+    enabled: bool,
+    num_shards: u64,
+    async_crosslinks: bool,
+    batch_size: u64,
+    batch_timeout_ms: u64,
+    smart_contracts: bool,
+}
+
+impl From<&ShardConfig> for DashboardConfig {
+    fn from(c: &ShardConfig) -> Self {
+        DashboardConfig {
+            enabled: c.enabled,
+            num_shards: c.num_shards,
+            async_crosslinks: c.async_crosslinks_enabled,
+            batch_size: c.batch_size,
+            batch_timeout_ms: c.batch_timeout_ms,
+            smart_contracts: c.smart_contracts_enabled,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DashboardBody {
+    timestamp: u64,
+    config: DashboardConfig,
+    shards: Vec<ShardSummary>,
+    network: NetworkStats,
+    contracts: crate::backend::ContractStats,
+    performance: Performance,
+}
+
+async fn dashboard<B: NodeBackend>(State(st): St<B>) -> ApiResult {
+    let b = &st.backend;
+    let config = b.shard_config().await?;
+    let body = DashboardBody {
+        timestamp: unix_seconds(),
+        config: DashboardConfig::from(&config),
+        shards: b.shards().await?,
+        network: b.network_stats().await?,
+        contracts: b.contract_stats().await?,
+        performance: b.performance().await?,
+    };
+    ok(body)
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn batch_flush<B: NodeBackend>(
+    State(st): St<B>,
+    headers: HeaderMap,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    check_admin(&st.cfg, &headers)?;
+    let shard = shard_param(&*st.backend, p).await?;
+    let outcome: FlushOutcome = bounded(
+        &st.cfg,
+        &format!("flush of shard {shard}"),
+        st.backend.flush(shard),
+    )
+    .await??;
+    ok(outcome)
+}
+
+#[derive(Serialize)]
+struct BatchStatusBody {
+    shard_id: ShardId,
+    #[serde(flatten)]
+    status: BatchStatus,
+}
+
+async fn batch_status<B: NodeBackend>(
+    State(st): St<B>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let shard = shard_param(&*st.backend, p).await?;
+    let status = st
+        .backend
+        .batch_status(shard)
+        .await?
+        .ok_or_else(|| unknown_shard(&shard.to_string()))?;
+    ok(BatchStatusBody {
+        shard_id: shard,
+        status,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+fn list_params(
+    cfg: &ApiConfig,
+    q: Result<Query<ListParams>, QueryRejection>,
+    default_limit: usize,
+) -> Result<(usize, usize), ApiError> {
+    let Query(p) = q.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let limit = p.limit.unwrap_or(default_limit);
+    if limit > cfg.max_list_items {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be at most {}", cfg.max_list_items),
+        ));
+    }
+    Ok((p.offset.unwrap_or(0), limit))
+}
+
+#[derive(Serialize)]
+struct CrosslinksBody {
+    count: usize,
+    crosslinks: Vec<CrosslinkSummary>,
+}
+
+async fn crosslinks<B: NodeBackend>(
+    State(st): St<B>,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult {
+    let (offset, limit) = list_params(&st.cfg, q, 20)?;
+    if offset != 0 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "offset is not supported here; crosslinks are newest first",
+        ));
+    }
+    let mut crosslinks = st.backend.recent_crosslinks(limit).await?;
+    crosslinks.truncate(limit);
+    ok(CrosslinksBody {
+        count: crosslinks.len(),
+        crosslinks,
+    })
+}
+
+/// The seed's deploy body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployRequest {
+    name: String,
+    owner: AccountId,
+    code_hash: String,
+    #[serde(default)]
+    initial_state: BTreeMap<String, String>,
+    #[serde(default)]
+    gas_budget: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct DeployBody {
+    contract_id: ContractId,
+    primary_shard: ShardId,
+}
+
+async fn contract_deploy<B: NodeBackend>(
+    State(st): St<B>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult {
+    let tx = if is_signed_form(&body) {
+        let tx: SignedTransaction = from_value(body)?;
+        if !matches!(tx.tx.action, Action::DeployContract { .. }) {
+            return Err(ApiError::invalid_tx(
+                "expected a deploy_contract transaction",
+            ));
+        }
+        check_signed(&tx)?;
+        tx
+    } else {
+        let req: DeployRequest = from_value(body)?;
+        let action = Action::DeployContract {
+            name: req.name,
+            code_hash: req.code_hash,
+            initial_state: req.initial_state,
+            gas_budget: req
+                .gas_budget
+                .unwrap_or(vision_types::tx::DEFAULT_GAS_BUDGET),
+        };
+        dev_signed(&*st.backend, req.owner, action).await?
+    };
+    let d = st.backend.deploy_contract(tx).await?;
+    ok(DeployBody {
+        contract_id: d.contract_id,
+        primary_shard: d.primary_shard,
+    })
+}
+
+/// The seed's execute body (plus optional attached `amount` and `gas_limit`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecuteRequest {
+    contract_id: ContractId,
+    caller: AccountId,
+    method: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    amount: Amount,
+    #[serde(default)]
+    gas_limit: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ExecuteBody {
+    result: serde_json::Value,
+}
+
+async fn contract_execute<B: NodeBackend>(
+    State(st): St<B>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult {
+    let tx = if is_signed_form(&body) {
+        let tx: SignedTransaction = from_value(body)?;
+        if !matches!(tx.tx.action, Action::CallContract { .. }) {
+            return Err(ApiError::invalid_tx("expected a call_contract transaction"));
+        }
+        check_signed(&tx)?;
+        tx
+    } else {
+        let req: ExecuteRequest = from_value(body)?;
+        let action = Action::CallContract {
+            contract: req.contract_id,
+            method: req.method,
+            args: req.args,
+            gas_limit: req.gas_limit.unwrap_or(vision_types::tx::DEFAULT_GAS_LIMIT),
+            amount: req.amount,
+        };
+        dev_signed(&*st.backend, req.caller, action).await?
+    };
+    let executed = bounded(
+        &st.cfg,
+        "the contract call",
+        st.backend.execute_contract(tx),
+    )
+    .await??;
+    let result = match executed {
+        Executed::Completed { result } => {
+            let mut out = serde_json::Map::new();
+            out.insert("status".into(), "success".into());
+            match result {
+                serde_json::Value::Object(fields) => {
+                    for (k, v) in fields {
+                        if k != "status" {
+                            out.insert(k, v);
+                        }
+                    }
+                }
+                other => {
+                    out.insert("value".into(), other);
+                }
+            }
+            serde_json::Value::Object(out)
+        }
+        Executed::Pending { call_id } => serde_json::json!({
+            "status": "pending",
+            "call_id": call_id,
+            "message": "Cross-shard call queued",
+        }),
+        Executed::Failed { reason } => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "contract_call_failed",
+                format!("contract call failed (fee burned, state unchanged): {reason}"),
+            ));
+        }
+    };
+    ok(ExecuteBody { result })
+}
+
+#[derive(Serialize)]
+struct ContractBody {
+    contract: ContractView,
+}
+
+async fn contract<B: NodeBackend>(
+    State(st): St<B>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let raw = path_param(p)?;
+    let id = ContractId::new(raw)
+        .map_err(|e| ApiError::bad_request("invalid_contract_id", e.to_string()))?;
+    let contract =
+        st.backend.contract(id.clone()).await?.ok_or_else(|| {
+            ApiError::not_found("unknown_contract", format!("unknown contract {id}"))
+        })?;
+    ok(ContractBody { contract })
+}
+
+#[derive(Serialize)]
+struct ContractsBody {
+    count: u64,
+    contracts: Vec<ContractSummary>,
+}
+
+async fn contracts<B: NodeBackend>(
+    State(st): St<B>,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult {
+    let (offset, limit) = list_params(&st.cfg, q, st.cfg.max_list_items)?;
+    let mut page = st.backend.contracts(offset, limit).await?;
+    page.contracts.truncate(limit);
+    ok(ContractsBody {
+        count: page.total,
+        contracts: page.contracts,
+    })
+}
+
+#[derive(Serialize)]
+struct CallBody {
+    call: CallView,
+}
+
+async fn call<B: NodeBackend>(
+    State(st): St<B>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let raw = path_param(p)?;
+    let id: CallId = raw
+        .parse()
+        .map_err(|e: vision_types::receipt::ParseCallIdError| {
+            ApiError::bad_request("invalid_call_id", e.to_string())
+        })?;
+    let call = st
+        .backend
+        .call_status(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_call", format!("unknown call {id}")))?;
+    ok(CallBody { call })
+}
+
+async fn config<B: NodeBackend>(
+    State(st): St<B>,
+    headers: HeaderMap,
+    ApiJson(update): ApiJson<ConfigUpdate>,
+) -> ApiResult {
+    check_admin(&st.cfg, &headers)?;
+    if update.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_config",
+            "the update sets no field",
+        ));
+    }
+    let current = st.backend.shard_config().await?;
+    current
+        .updated(&update)
+        .map_err(|e| ApiError::bad_request("invalid_config", e.to_string()))?;
+    let applied: ConfigApplied = bounded(
+        &st.cfg,
+        "the configuration change",
+        st.backend.update_config(update),
+    )
+    .await??;
+    ok(applied)
+}
+
+/// `POST /tx` unsigned (devnet) form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevTxRequest {
+    signer: AccountId,
+    action: Action,
+}
+
+async fn submit_tx<B: NodeBackend>(
+    State(st): St<B>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult {
+    let tx = if is_signed_form(&body) {
+        let tx: SignedTransaction = from_value(body)?;
+        check_signed(&tx)?;
+        tx
+    } else {
+        let req: DevTxRequest = from_value(body)?;
+        dev_signed(&*st.backend, req.signer, req.action).await?
+    };
+    let submitted: Submitted = st.backend.submit_tx(tx).await?;
+    ok(submitted)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    txs: Vec<SignedTransaction>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BatchItem {
+    Accepted(Submitted),
+    Rejected { tx_id: Hash, error: ItemError },
+}
+
+#[derive(Serialize)]
+struct ItemError {
+    code: &'static str,
+    message: String,
+}
+
+impl From<ApiError> for ItemError {
+    fn from(e: ApiError) -> Self {
+        ItemError {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BatchBody {
+    accepted: usize,
+    rejected: usize,
+    results: Vec<BatchItem>,
+}
+
+async fn submit_batch<B: NodeBackend>(
+    State(st): St<B>,
+    ApiJson(req): ApiJson<BatchRequest>,
+) -> ApiResult {
+    let n = req.txs.len();
+    if n == 0 {
+        return Err(ApiError::invalid_request("txs is empty"));
+    }
+    if n > st.cfg.max_batch_txs {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_txs",
+            format!(
+                "a batch holds at most {} transactions, got {n}",
+                st.cfg.max_batch_txs
+            ),
+        ));
+    }
+    let mut results: Vec<Option<BatchItem>> = Vec::with_capacity(n);
+    let mut good = Vec::with_capacity(n);
+    for tx in req.txs {
+        match check_signed(&tx) {
+            Ok(()) => {
+                results.push(None);
+                good.push(tx);
+            }
+            Err(e) => results.push(Some(BatchItem::Rejected {
+                tx_id: tx.id(),
+                error: e.into(),
+            })),
+        }
+    }
+    if !good.is_empty() {
+        let ids: Vec<Hash> = good.iter().map(SignedTransaction::id).collect();
+        let outcomes = st.backend.submit_batch(good).await?;
+        if outcomes.len() != ids.len() {
+            return Err(ApiError::unavailable(format!(
+                "backend returned {} results for {} transactions",
+                outcomes.len(),
+                ids.len()
+            )));
+        }
+        let mut outcomes = ids.into_iter().zip(outcomes);
+        for slot in results.iter_mut().filter(|s| s.is_none()) {
+            if let Some((tx_id, outcome)) = outcomes.next() {
+                *slot = Some(match outcome {
+                    Ok(s) => BatchItem::Accepted(s),
+                    Err(e) => BatchItem::Rejected {
+                        tx_id,
+                        error: ApiError::from(e).into(),
+                    },
+                });
+            }
+        }
+    }
+    let results: Vec<BatchItem> = results.into_iter().flatten().collect();
+    let accepted = results
+        .iter()
+        .filter(|r| matches!(r, BatchItem::Accepted(_)))
+        .count();
+    ok(BatchBody {
+        accepted,
+        rejected: results.len() - accepted,
+        results,
+    })
+}
+
+#[derive(Serialize)]
+struct TxStatusBody {
+    tx_id: Hash,
+    #[serde(flatten)]
+    status: TxStatus,
+}
+
+async fn tx_status<B: NodeBackend>(
+    State(st): St<B>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let raw = path_param(p)?;
+    let id: Hash = raw.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_tx_id",
+            format!("invalid transaction id {raw:?}: expected 64 hex characters"),
+        )
+    })?;
+    let status =
+        st.backend.tx_status(id).await?.ok_or_else(|| {
+            ApiError::not_found("unknown_tx", format!("unknown transaction {id}"))
+        })?;
+    ok(TxStatusBody { tx_id: id, status })
+}
+
+#[derive(Serialize)]
+struct AccountBody {
+    account: AccountView,
+}
+
+async fn account<B: NodeBackend>(
+    State(st): St<B>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let raw = path_param(p)?;
+    let id = AccountId::new(raw)
+        .map_err(|e| ApiError::bad_request("invalid_account_id", e.to_string()))?;
+    let account =
+        st.backend.account(id.clone()).await?.ok_or_else(|| {
+            ApiError::not_found("unknown_account", format!("unknown account {id}"))
+        })?;
+    ok(AccountBody { account })
+}
