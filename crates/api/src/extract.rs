@@ -41,8 +41,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses JSON bytes into `T`, mapping errors as [`ApiJson`] does.
+/// Parses JSON bytes into `T`, mapping errors as [`ApiJson`] does. The syntax is checked on
+/// its own first, so truncated or invalid JSON is always `malformed_json`, even when a type
+/// mismatch would have been noticed earlier in the text.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| ApiError::malformed_json(format!("malformed JSON: {e}")))?;
     serde_json::from_slice(bytes).map_err(json_error)
 }
 

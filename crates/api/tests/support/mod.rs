@@ -1,0 +1,404 @@
+//! TEST DOUBLE: an in-memory `NodeBackend` with fixed, made-up data. It exists only so the
+//! HTTP layer can be tested without a node; nothing here is measured and none of it is used
+//! outside this test binary.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use vision_api::backend::{
+    AccountView, BackendError, BatchStatus, CallState, CallView, ConfigApplied, ConfigChangeError,
+    ContractPage, ContractStats, ContractSummary, ContractView, CrossShardCallView,
+    CrosslinkSummary, Deployed, Executed, FlushOutcome, NetworkStats, NodeBackend, NodeStatus,
+    Performance, ShardHead, ShardSummary, SubmitError, Submitted, TxStatus,
+};
+use vision_types::{
+    AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
+    ShardId, SignedTransaction, Transaction,
+};
+
+/// The chain id of the fake network.
+pub const CHAIN_ID: &str = "vision-test";
+
+/// The deterministic key of a dev account.
+pub fn dev_key(name: &str) -> SecretKey {
+    SecretKey::from_seed(Hash::sha256(name.as_bytes()).0)
+}
+
+/// The fake shard of an account: alice 0, bob 1, carol 2, dave 3, anything else by hash.
+pub fn shard_of(name: &str) -> ShardId {
+    match name {
+        "alice" => ShardId(0),
+        "bob" => ShardId(1),
+        "carol" => ShardId(2),
+        "dave" => ShardId(3),
+        other => ShardId((Hash::sha256(other.as_bytes()).prefix_u64() % 4) as u32),
+    }
+}
+
+/// A signed transaction from a dev account.
+pub fn signed(signer: &str, nonce: u64, action: Action) -> SignedTransaction {
+    Transaction {
+        chain_id: vision_types::ChainId::new(CHAIN_ID).expect("chain id"),
+        signer: AccountId::new(signer).expect("account"),
+        nonce,
+        fee: Amount(1),
+        action,
+    }
+    .sign(&dev_key(signer))
+}
+
+/// The contract the fake knows about.
+pub fn token_id() -> ContractId {
+    ContractId::from_deploy(&Hash::sha256(b"token deploy"))
+}
+
+/// The cross-shard call the fake knows about.
+pub fn known_call() -> CallId {
+    CallId::from_tx(&Hash::sha256(b"known call"))
+}
+
+/// The transaction the fake knows about.
+pub fn known_tx() -> Hash {
+    Hash::sha256(b"known tx")
+}
+
+/// The in-memory backend. `log` records every call that could change the node (submissions,
+/// flushes, config changes, dev signing), so tests can assert a rejected request never got
+/// that far.
+pub struct FakeBackend {
+    /// Whether `dev_sign` signs (a devnet API node).
+    pub devnet: bool,
+    /// Whether every read fails with `Unavailable`.
+    pub unavailable: bool,
+    /// How long `flush` takes.
+    pub flush_delay: Duration,
+    /// The current configuration.
+    pub config: Mutex<ShardConfig>,
+    /// Mutating calls seen, in order.
+    pub log: Mutex<Vec<String>>,
+}
+
+impl FakeBackend {
+    /// A devnet fake.
+    pub fn devnet() -> Arc<Self> {
+        Arc::new(Self::with(true))
+    }
+
+    /// A non-devnet fake (no dev signing).
+    pub fn production() -> Arc<Self> {
+        Arc::new(Self::with(false))
+    }
+
+    /// A fake with the given dev-signing flag.
+    pub fn with(devnet: bool) -> Self {
+        FakeBackend {
+            devnet,
+            unavailable: false,
+            flush_delay: Duration::ZERO,
+            config: Mutex::new(ShardConfig::default()),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The mutating calls seen.
+    pub fn seen(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
+    }
+
+    fn record(&self, what: impl Into<String>) {
+        self.log.lock().expect("log").push(what.into());
+    }
+
+    fn check_up(&self) -> Result<(), BackendError> {
+        if self.unavailable {
+            Err(BackendError::Unavailable("fake node is syncing".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn num_shards(&self) -> u32 {
+        self.config.lock().expect("config").num_shards as u32
+    }
+}
+
+fn token_view() -> ContractView {
+    ContractView {
+        id: token_id(),
+        name: "MyToken".into(),
+        owner: AccountId::new("alice").expect("alice"),
+        primary_shard: ShardId(0),
+        code_hash: "0xabc123".into(),
+        state: BTreeMap::from([
+            ("total_supply".to_string(), "1000000".to_string()),
+            ("balance_alice".to_string(), "900".to_string()),
+            ("balance_bob".to_string(), "100".to_string()),
+        ]),
+        cross_shard_calls: vec![call_view().call],
+        gas_budget: 1_000_000,
+        created_height: 7,
+    }
+}
+
+fn call_view() -> CallView {
+    CallView {
+        call: CrossShardCallView {
+            id: known_call(),
+            from_shard: ShardId(1),
+            to_shard: ShardId(0),
+            contract_id: token_id(),
+            method: "transfer".into(),
+            args: vec!["alice".into(), "100".into()],
+            status: CallState::Completed,
+        },
+        result: Some(r#"{"transferred":100}"#.into()),
+    }
+}
+
+impl NodeBackend for FakeBackend {
+    async fn status(&self) -> Result<NodeStatus, BackendError> {
+        self.check_up()?;
+        Ok(NodeStatus {
+            chain_id: CHAIN_ID.into(),
+            version: "0.1.0".into(),
+            devnet: self.devnet,
+            beacon_height: 42,
+            shards: (0..self.num_shards())
+                .map(|s| ShardHead {
+                    shard_id: ShardId(s),
+                    height: 100 + u64::from(s),
+                    block_hash: Hash::sha256(&s.to_be_bytes()),
+                    state_root: Hash::sha256(b"root"),
+                })
+                .collect(),
+        })
+    }
+
+    async fn shard_config(&self) -> Result<ShardConfig, BackendError> {
+        self.check_up()?;
+        Ok(self.config.lock().expect("config").clone())
+    }
+
+    async fn shards(&self) -> Result<Vec<ShardSummary>, BackendError> {
+        self.check_up()?;
+        Ok((0..self.num_shards())
+            .map(|s| ShardSummary {
+                id: ShardId(s),
+                name: format!("shard_{s}"),
+                accounts: 250,
+                validators: 4,
+                tx_count: 1000 + u64::from(s),
+                crosslinks: 42,
+                contracts: u64::from(s == 0),
+                pending_batch: 23,
+                last_crosslink_height: 990,
+                balance_total: Amount(1_000_000_000_000),
+            })
+            .collect())
+    }
+
+    async fn network_stats(&self) -> Result<NetworkStats, BackendError> {
+        self.check_up()?;
+        Ok(NetworkStats {
+            total_crosslinks: 180,
+            batched_crosslinks: 150,
+            avg_batch_size: 85.0,
+            total_txs: 15234,
+            completed_txs: 14890,
+            pending_txs: 344,
+            pending_batch: 92,
+        })
+    }
+
+    async fn contract_stats(&self) -> Result<ContractStats, BackendError> {
+        self.check_up()?;
+        Ok(ContractStats {
+            total: 1,
+            cross_shard_calls: 1,
+        })
+    }
+
+    async fn performance(&self) -> Result<Performance, BackendError> {
+        self.check_up()?;
+        Ok(Performance {
+            avg_crosslink_latency_ms: 50.0,
+            avg_batch_latency_ms: 25.0,
+            throughput_tps: 400.0,
+        })
+    }
+
+    async fn recent_crosslinks(&self, limit: usize) -> Result<Vec<CrosslinkSummary>, BackendError> {
+        self.check_up()?;
+        Ok((0..3u64)
+            .map(|i| CrosslinkSummary {
+                id: format!("crosslink_0_{}_batch", 990 - i * 10),
+                shard_id: ShardId(0),
+                height: 990 - i * 10,
+                batched_txs: 47,
+                state_root: Hash::sha256(b"root"),
+                timestamp_ms: 1_700_000_000_000,
+            })
+            .take(limit)
+            .collect())
+    }
+
+    async fn batch_status(&self, shard: ShardId) -> Result<Option<BatchStatus>, BackendError> {
+        self.check_up()?;
+        Ok((shard.0 < self.num_shards()).then_some(BatchStatus {
+            pending_txs: 23,
+            batch_age_ms: 342,
+            is_ready: true,
+        }))
+    }
+
+    async fn flush(&self, shard: ShardId) -> Result<FlushOutcome, BackendError> {
+        self.record(format!("flush {shard}"));
+        tokio::time::sleep(self.flush_delay).await;
+        if shard.0 >= self.num_shards() {
+            return Err(BackendError::UnknownShard(shard));
+        }
+        Ok(FlushOutcome {
+            crosslink_id: format!("crosslink_{shard}_1234_batch"),
+            batched_txs: 47,
+            state_root: Hash::sha256(b"root"),
+        })
+    }
+
+    async fn submit_tx(&self, tx: SignedTransaction) -> Result<Submitted, SubmitError> {
+        self.record(format!("submit {}", tx.id()));
+        if tx.tx.chain_id.as_str() != CHAIN_ID {
+            return Err(SubmitError::Invalid("wrong chain id".into()));
+        }
+        if tx.tx.nonce > 1_000 {
+            return Err(SubmitError::NonceConflict("nonce gap".into()));
+        }
+        Ok(Submitted {
+            tx_id: tx.id(),
+            shard_id: shard_of(tx.tx.signer.as_str()),
+        })
+    }
+
+    async fn submit_batch(
+        &self,
+        txs: Vec<SignedTransaction>,
+    ) -> Result<Vec<Result<Submitted, SubmitError>>, BackendError> {
+        self.record(format!("submit_batch {}", txs.len()));
+        Ok(txs
+            .into_iter()
+            .map(|tx| {
+                Ok(Submitted {
+                    tx_id: tx.id(),
+                    shard_id: shard_of(tx.tx.signer.as_str()),
+                })
+            })
+            .collect())
+    }
+
+    async fn tx_status(&self, id: Hash) -> Result<Option<TxStatus>, BackendError> {
+        self.check_up()?;
+        Ok((id == known_tx()).then(|| TxStatus::Batched {
+            shard_id: ShardId(0),
+            height: 1234,
+            crosslink_id: "crosslink_0_1234_batch".into(),
+        }))
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<AccountView>, BackendError> {
+        self.check_up()?;
+        Ok(matches!(id.as_str(), "alice" | "bob").then(|| AccountView {
+            shard_id: shard_of(id.as_str()),
+            balance: Amount(1_000_000),
+            nonce: 3,
+            public_key: dev_key(id.as_str()).public_key(),
+            id,
+        }))
+    }
+
+    async fn contract(&self, id: ContractId) -> Result<Option<ContractView>, BackendError> {
+        self.check_up()?;
+        Ok((id == token_id()).then(token_view))
+    }
+
+    async fn contracts(&self, offset: usize, limit: usize) -> Result<ContractPage, BackendError> {
+        self.check_up()?;
+        let all = vec![ContractSummary {
+            id: token_id(),
+            name: "MyToken".into(),
+            owner: AccountId::new("alice").expect("alice"),
+            primary_shard: ShardId(0),
+            created_height: 7,
+        }];
+        Ok(ContractPage {
+            total: all.len() as u64,
+            contracts: all.into_iter().skip(offset).take(limit).collect(),
+        })
+    }
+
+    async fn call_status(&self, id: CallId) -> Result<Option<CallView>, BackendError> {
+        self.check_up()?;
+        Ok((id == known_call()).then(call_view))
+    }
+
+    async fn update_config(
+        &self,
+        update: ConfigUpdate,
+    ) -> Result<ConfigApplied, ConfigChangeError> {
+        self.record("update_config");
+        let mut config = self.config.lock().expect("config");
+        let next = config.updated(&update)?;
+        *config = next.clone();
+        Ok(ConfigApplied {
+            effective_height: 50,
+            config: next,
+        })
+    }
+
+    async fn dev_sign(
+        &self,
+        signer: AccountId,
+        action: Action,
+    ) -> Result<Option<SignedTransaction>, BackendError> {
+        self.record(format!("dev_sign {signer}"));
+        if !self.devnet || !matches!(signer.as_str(), "alice" | "bob" | "carol" | "dave") {
+            return Ok(None);
+        }
+        Ok(Some(signed(signer.as_str(), 0, action)))
+    }
+
+    async fn deploy_contract(&self, tx: SignedTransaction) -> Result<Deployed, SubmitError> {
+        self.record(format!("deploy {}", tx.id()));
+        Ok(Deployed {
+            contract_id: ContractId::from_deploy(&tx.id()),
+            primary_shard: shard_of(tx.tx.signer.as_str()),
+        })
+    }
+
+    async fn execute_contract(&self, tx: SignedTransaction) -> Result<Executed, SubmitError> {
+        self.record(format!("execute {}", tx.id()));
+        let Action::CallContract {
+            contract, method, ..
+        } = &tx.tx.action
+        else {
+            return Err(SubmitError::Invalid("not a call".into()));
+        };
+        if *contract != token_id() {
+            return Err(SubmitError::UnknownContract(contract.clone()));
+        }
+        if method == "explode" {
+            return Ok(Executed::Failed {
+                reason: "unknown method explode".into(),
+            });
+        }
+        if shard_of(tx.tx.signer.as_str()) == ShardId(0) {
+            Ok(Executed::Completed {
+                result: serde_json::json!({"transferred": 100}),
+            })
+        } else {
+            Ok(Executed::Pending {
+                call_id: CallId::from_tx(&tx.id()),
+            })
+        }
+    }
+}
