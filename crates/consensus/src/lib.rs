@@ -33,19 +33,28 @@ pub mod chain;
 pub mod engine;
 pub mod keys;
 pub mod net;
+pub mod relay;
 pub mod shard;
+pub mod validator;
 
 pub use app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
 pub use beacon::{BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks};
 pub use certificate::{CertError, decode_certificate, verify_finalization_certificate};
 pub use chain::{ChainId, Partitions, chain_index, namespace, subchannel};
 pub use engine::{ChainHandle, ChainSpec, SpawnError, Timeouts, spawn_chain};
-pub use net::{ChainChannels, NetMux, Scoped, base_channel_quotas, max_message_bytes};
+pub use net::{
+    ChainChannels, NetMux, RELAY, Scoped, base_channel_quotas, max_message_bytes,
+    relay_channel_quota,
+};
+pub use relay::{BeaconFollower, RelayConfig, RelayMsg, RelayRoles, start_relay};
 pub use shard::{
-    FinalRootsTable, Mempool, MempoolConfig, MempoolError, OutgoingCrosslink, ShardApp,
+    IncomingError, Mempool, MempoolConfig, MempoolError, OutgoingCrosslink, ShardApp,
     ShardAppConfig, ShardBlockCfg, ShardChainBlock, TxRecord,
 };
+pub use validator::{NetworkSpec, Validator, ValidatorError, start_validator};
 
+#[cfg(test)]
+mod network_tests;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

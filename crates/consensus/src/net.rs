@@ -30,6 +30,12 @@ pub const CONSENSUS_RESOLVER: u64 = 2;
 pub const BLOCKS: u64 = 3;
 /// Base channel: marshal backfill (finalized blocks and certificates by height/digest).
 pub const BACKFILL: u64 = 4;
+/// Base channel of the relay (crosslinks, beacon following, receipts); not multiplexed.
+pub const RELAY: u64 = 5;
+/// Per-peer rate limit of the relay channel.
+pub fn relay_channel_quota() -> Quota {
+    Quota::per_second(NZU32!(1024))
+}
 /// All base channels used by chain engines, in registration order.
 pub const BASE_CHANNELS: [u64; 5] = [VOTES, CERTIFICATES, CONSENSUS_RESOLVER, BLOCKS, BACKFILL];
 

@@ -334,9 +334,18 @@ pub struct Crosslink {
     pub destinations: Vec<DestinationBatch>,
     /// Ids of the transactions whose receipts are in this batch.
     pub batched_txs: Vec<Hash>,
-    /// Encoded finalization certificate over `header.hash()`.
+    /// Encoded finalization certificate over [`Self::certified_hash`]: `header.hash()`, or
+    /// the hash of the last `ancestry` header when the block was finalized only through a
+    /// descendant.
     #[serde(with = "hex_bytes")]
     pub certificate: Vec<u8>,
+    /// Usually empty. When no finalization certificate of `header`'s own block exists (it was
+    /// finalized implicitly, through a descendant), the headers of its descendants up to the
+    /// first certified one, oldest first: each is the child of the one before (the first is
+    /// the child of `header`), and `certificate` certifies the last. Finalizing a block
+    /// finalizes all its ancestors, so this proves `header` just as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestry: Vec<BlockHeader>,
 }
 
 mod hex_bytes {
@@ -364,6 +373,9 @@ pub enum CrosslinkError {
     /// The batched transaction ids do not hash to `header.batch_txs_root`.
     #[error("crosslink batched tx ids do not match the header's batch root")]
     BatchTxsRoot,
+    /// The ancestry headers are not a chain of same-epoch descendants of `header`.
+    #[error("crosslink ancestry is not a chain of descendants of its header")]
+    Ancestry,
 }
 
 impl Crosslink {
@@ -383,9 +395,17 @@ impl Crosslink {
         }
     }
 
-    /// Hash of the certified block.
+    /// Hash of the crosslinked block (`header.hash()`).
     pub fn block_hash(&self) -> Hash {
         self.header.hash()
+    }
+
+    /// Hash of the block `certificate` certifies: the last ancestry header's, else
+    /// [`Self::block_hash`].
+    pub fn certified_hash(&self) -> Hash {
+        self.ancestry
+            .last()
+            .map_or_else(|| self.header.hash(), BlockHeader::hash)
     }
 
     /// Merkle root over destination entries (what `header.receipts_root` must be).
@@ -430,6 +450,17 @@ impl Crosslink {
         if Self::batch_txs_root(&self.batched_txs) != self.header.batch_txs_root {
             return Err(CrosslinkError::BatchTxsRoot);
         }
+        let mut prev = &self.header;
+        for h in &self.ancestry {
+            let linked = h.chain == prev.chain
+                && h.epoch == prev.epoch
+                && Some(h.height) == prev.height.checked_add(1)
+                && h.parent == prev.hash();
+            if !linked {
+                return Err(CrosslinkError::Ancestry);
+            }
+            prev = h;
+        }
         Ok(())
     }
 }
@@ -445,6 +476,7 @@ impl Write for Crosslink {
         self.destinations.write(buf);
         self.batched_txs.write(buf);
         self.certificate.write(buf);
+        self.ancestry.write(buf);
     }
 }
 
@@ -454,6 +486,7 @@ impl EncodeSize for Crosslink {
             + self.destinations.encode_size()
             + self.batched_txs.encode_size()
             + self.certificate.encode_size()
+            + self.ancestry.encode_size()
     }
 }
 
@@ -465,6 +498,7 @@ impl Read for Crosslink {
             destinations: read_vec(buf, limits::MAX_SHARDS, &())?,
             batched_txs: read_vec(buf, limits::MAX_BATCHED_TXS, &())?,
             certificate: read_bytes(buf, limits::MAX_CERTIFICATE_BYTES)?,
+            ancestry: read_vec(buf, limits::MAX_CROSSLINK_ANCESTRY, &())?,
         })
     }
 }

@@ -41,5 +41,7 @@ pub const MAX_SHARDS: usize = 64;
 pub const MAX_PROOF_DEPTH: usize = 32;
 /// Longest opaque finalization certificate carried by a crosslink, in bytes.
 pub const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
+/// Most descendant headers proving a crosslink finalized through a descendant.
+pub const MAX_CROSSLINK_ANCESTRY: usize = 64;
 /// Most crosslinks in one beacon block.
 pub const MAX_CROSSLINKS_PER_BEACON_BLOCK: usize = 256;

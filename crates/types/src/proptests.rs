@@ -2,7 +2,10 @@
 
 use crate::{
     AccountId, Amount, ChainId, ContractId, Hash, PublicKey, SecretKey, ShardId,
-    block::{BlockHeader, ChainRef, Crosslink, DestinationBatch, IncomingBatch, ShardBlock},
+    block::{
+        BlockHeader, ChainRef, Crosslink, CrosslinkError, DestinationBatch, IncomingBatch,
+        ShardBlock,
+    },
     config::{ConfigUpdate, ShardConfig},
     merkle,
     receipt::{CallId, Receipt, ReceiptKind},
@@ -288,13 +291,15 @@ fn crosslink() -> impl Strategy<Value = Crosslink> {
         proptest::collection::vec(dest(), 0..5),
         proptest::collection::vec(hash(), 0..10),
         proptest::collection::vec(any::<u8>(), 0..200),
+        proptest::collection::vec(header(), 0..3),
     )
         .prop_map(
-            |(header, destinations, batched_txs, certificate)| Crosslink {
+            |(header, destinations, batched_txs, certificate, ancestry)| Crosslink {
                 header,
                 destinations,
                 batched_txs,
                 certificate,
+                ancestry,
             },
         )
 }
@@ -453,8 +458,10 @@ fn crosslink_content_check() {
         destinations: dests,
         batched_txs: txs,
         certificate: vec![],
+        ancestry: vec![],
     };
     assert_eq!(cl.id(), "crosslink_0_1234_batch");
+    assert_eq!(cl.certified_hash(), cl.block_hash());
     cl.check_content().unwrap();
     for i in 0..2 {
         let p = cl.prove_destination(i).unwrap();
@@ -466,4 +473,24 @@ fn crosslink_content_check() {
     let mut bad = cl.clone();
     bad.batched_txs.pop();
     assert!(bad.check_content().is_err());
+
+    // Ancestry: a chain of same-epoch children proves the header; anything else does not.
+    let child = |p: &BlockHeader| BlockHeader {
+        height: p.height + 1,
+        parent: p.hash(),
+        timestamp_ms: p.timestamp_ms + 1,
+        ..p.clone()
+    };
+    let mut via = cl.clone();
+    let c1 = child(&cl.header);
+    let c2 = child(&c1);
+    via.ancestry = vec![c1.clone(), c2.clone()];
+    via.check_content().unwrap();
+    assert_eq!(via.certified_hash(), c2.hash());
+    let mut bad = via.clone();
+    bad.ancestry = vec![c2.clone()];
+    assert_eq!(bad.check_content(), Err(CrosslinkError::Ancestry));
+    let mut bad = via.clone();
+    bad.ancestry[1].epoch += 1;
+    assert_eq!(bad.check_content(), Err(CrosslinkError::Ancestry));
 }

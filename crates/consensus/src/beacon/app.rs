@@ -6,6 +6,7 @@ use super::{
     state::BeaconState,
 };
 use crate::app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
+use commonware_codec::EncodeSize;
 use commonware_runtime::Clock;
 use commonware_utils::sync::Mutex;
 use rand_core::CryptoRng;
@@ -16,7 +17,7 @@ use std::{
 };
 use vision_types::{
     Hash, ShardId,
-    block::{BlockHeader, ChainRef, Crosslink},
+    block::{BlockHeader, ChainRef, Crosslink, DestinationBatch},
     limits::MAX_CROSSLINKS_PER_BEACON_BLOCK,
 };
 
@@ -36,38 +37,97 @@ pub struct FinalizedCrosslink {
     pub crosslink: Crosslink,
 }
 
+/// Finalized beacon blocks kept for serving followers.
+pub const SERVED_BLOCKS: usize = 16_384;
+/// Destination entries indexed per (source, destination) stream.
+const ENTRIES_PER_STREAM: usize = 1024;
+
 #[derive(Default)]
 struct Published {
-    beacon_height: u64,
-    roots: BTreeMap<(ShardId, u64), Hash>,
+    state: Option<BeaconState>,
     log: VecDeque<FinalizedCrosslink>,
+    /// `(src, dst, first_seq) → (crosslink height, entry)` for entries with receipts.
+    entries: BTreeMap<(ShardId, ShardId, u64), (u64, DestinationBatch)>,
+    /// Recent finalized blocks with their own certificate when known (ascending height).
+    blocks: VecDeque<(BeaconBlock, Option<Vec<u8>>)>,
 }
 
 /// The publication side of the beacon: a shared table (`Arc<Mutex<..>>`, not a channel) that
-/// shard applications read.
+/// shard applications and relays read. Filled by the beacon application on beacon members and
+/// by the beacon follower elsewhere, in beacon height order.
 ///
-/// - [`Self::roots`] is the table of finalized receipts roots `(shard, height) → root` (the
-///   committed [`BeaconState`]'s retained roots); a `BTreeMap<(ShardId, u64), Hash>` is what
-///   `vision_state::FinalRoots` is implemented for.
+/// - [`Self::with_roots`] reads the table of finalized receipts roots `(shard, height) → root`
+///   (a `BTreeMap<(ShardId, u64), Hash>`, which implements `vision_state::FinalRoots`).
+/// - [`Self::entry`] finds the finalized destination entry that starts a receipt stream at a
+///   seq (what a destination shard fetches receipts for).
 /// - [`Self::since`] returns the finalized crosslinks themselves (bounded log of the last
-///   [`PUBLISHED_LOG`]), for shards that need destination entries.
-///
-/// Updated when `ChainApp::finalized` returns, in beacon height order.
+///   [`PUBLISHED_LOG`]).
+/// - [`Self::segment_from`] returns recent finalized blocks and a certificate, to serve
+///   followers.
 #[derive(Clone, Default)]
 pub struct FinalizedCrosslinks(Arc<Mutex<Published>>);
 
 impl FinalizedCrosslinks {
+    /// A view starting at `initial` (the beacon state at height 0, or a restored state).
+    pub fn new(initial: BeaconState) -> Self {
+        FinalizedCrosslinks(Arc::new(Mutex::new(Published {
+            state: Some(initial),
+            ..Published::default()
+        })))
+    }
     /// Highest beacon height applied.
     pub fn beacon_height(&self) -> u64 {
-        self.0.lock().beacon_height
+        self.0.lock().state.as_ref().map_or(0, BeaconState::height)
+    }
+    /// The committed beacon state (`None` before the first finalized block).
+    pub fn state(&self) -> Option<BeaconState> {
+        self.0.lock().state.clone()
+    }
+    /// The last crosslinked height of `shard`.
+    pub fn last_height(&self, shard: ShardId) -> u64 {
+        self.0
+            .lock()
+            .state
+            .as_ref()
+            .map_or(0, |s| s.last_height(shard))
     }
     /// The finalized receipts root of `shard`'s crosslink at `height`, if retained.
     pub fn receipts_root(&self, shard: ShardId, height: u64) -> Option<Hash> {
-        self.0.lock().roots.get(&(shard, height)).copied()
+        self.0
+            .lock()
+            .state
+            .as_ref()
+            .and_then(|s| s.receipts_root(shard, height))
+    }
+    /// Runs `f` on the retained finalized receipts roots.
+    pub fn with_roots<R>(&self, f: impl FnOnce(&BTreeMap<(ShardId, u64), Hash>) -> R) -> R {
+        let p = self.0.lock();
+        match &p.state {
+            Some(s) => f(s.receipts_roots()),
+            None => f(&BTreeMap::new()),
+        }
+    }
+    /// Runs `f` on the beacon height and the retained finalized receipts roots, read together.
+    pub fn with_state<R>(&self, f: impl FnOnce(u64, &BTreeMap<(ShardId, u64), Hash>) -> R) -> R {
+        let p = self.0.lock();
+        match &p.state {
+            Some(s) => f(s.height(), s.receipts_roots()),
+            None => f(0, &BTreeMap::new()),
+        }
     }
     /// A snapshot of the retained finalized receipts roots.
     pub fn roots(&self) -> BTreeMap<(ShardId, u64), Hash> {
-        self.0.lock().roots.clone()
+        self.with_roots(Clone::clone)
+    }
+    /// The finalized destination entry of the `src → dst` stream starting at `first_seq`,
+    /// with the height of its crosslink.
+    pub fn entry(
+        &self,
+        src: ShardId,
+        dst: ShardId,
+        first_seq: u64,
+    ) -> Option<(u64, DestinationBatch)> {
+        self.0.lock().entries.get(&(src, dst, first_seq)).cloned()
     }
     /// Crosslinks finalized at beacon heights above `beacon_height` still in the log, in
     /// finalization order.
@@ -81,10 +141,58 @@ impl FinalizedCrosslinks {
             .collect()
     }
 
-    fn publish(&self, state: &BeaconState, block: &BeaconBlock) {
+    /// `(height, hash)` of the retained recent finalized blocks, ascending.
+    pub fn recent_blocks(&self) -> Vec<(u64, Hash)> {
+        self.0
+            .lock()
+            .blocks
+            .iter()
+            .map(|(b, _)| (b.header.height, b.header.hash()))
+            .collect()
+    }
+
+    /// Finalized blocks from height `from` up to the highest one, within `max_blocks` and
+    /// about `max_bytes`, that comes with its own certificate; with that certificate. `None`
+    /// if there is no such block (nothing new, or not retained).
+    pub fn segment_from(
+        &self,
+        from: u64,
+        max_blocks: usize,
+        max_bytes: usize,
+    ) -> Option<(Vec<BeaconBlock>, Vec<u8>)> {
+        let p = self.0.lock();
+        let first = p.blocks.front()?.0.header.height;
+        if from < first {
+            return None;
+        }
+        let start = usize::try_from(from - first).ok()?;
+        let mut out = Vec::new();
+        let mut best = None;
+        let mut bytes = 0usize;
+        for (block, cert) in p.blocks.iter().skip(start).take(max_blocks) {
+            bytes += block.encode_size();
+            if bytes > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(block.clone());
+            if let Some(c) = cert {
+                best = Some((out.len(), c.clone()));
+            }
+        }
+        let (len, cert) = best?;
+        out.truncate(len);
+        Some((out, cert))
+    }
+
+    /// Publishes the state after `block` (called in height order).
+    pub(crate) fn publish(
+        &self,
+        state: &BeaconState,
+        block: &BeaconBlock,
+        certificate: Option<Vec<u8>>,
+    ) {
         let mut p = self.0.lock();
-        p.beacon_height = state.height();
-        p.roots = state.receipts_roots().clone();
+        p.state = Some(state.clone());
         for cl in &block.crosslinks {
             if p.log.len() == PUBLISHED_LOG {
                 p.log.pop_front();
@@ -93,7 +201,22 @@ impl FinalizedCrosslinks {
                 beacon_height: block.header.height,
                 crosslink: cl.clone(),
             });
+            let Some(src) = cl.shard() else { continue };
+            for d in &cl.destinations {
+                p.entries
+                    .insert((src, d.dst, d.first_seq), (cl.header.height, d.clone()));
+                let stream = (src, d.dst, 0)..=(src, d.dst, u64::MAX);
+                if p.entries.range(stream.clone()).count() > ENTRIES_PER_STREAM
+                    && let Some(k) = p.entries.range(stream).next().map(|(k, _)| *k)
+                {
+                    p.entries.remove(&k);
+                }
+            }
         }
+        if p.blocks.len() == SERVED_BLOCKS {
+            p.blocks.pop_front();
+        }
+        p.blocks.push_back((block.clone(), certificate));
     }
 }
 
@@ -162,13 +285,14 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
         pool: CrosslinkPool,
     ) -> Self {
         let committed = initial.with_tip(genesis.hash());
+        let published = FinalizedCrosslinks::new(committed.clone());
         BeaconApp {
             inner: Arc::new(Mutex::new(Inner {
                 committed,
                 speculative: BTreeMap::new(),
                 pool,
             })),
-            published: FinalizedCrosslinks::default(),
+            published,
             context: Arc::new(Mutex::new(context)),
         }
     }
@@ -322,7 +446,7 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
     }
 
     async fn finalized(&mut self, finalized: Finalized<BeaconBlock>) {
-        let block = finalized.block;
+        let Finalized { block, certificate } = finalized;
         let mut inner = self.inner.lock();
         if block.header.height <= inner.committed.height() {
             return; // redelivery
@@ -342,6 +466,6 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
         pool.prune(committed);
         let height = committed.height();
         speculative.retain(|_, s| s.height() > height);
-        self.published.publish(committed, &block);
+        self.published.publish(committed, &block, certificate);
     }
 }

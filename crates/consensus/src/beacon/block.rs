@@ -7,7 +7,10 @@ use vision_types::{
     Hash, PublicKey,
     block::{BlockHeader, ChainRef, Crosslink},
     codec_util::read_vec,
-    limits::{MAX_BATCHED_TXS, MAX_CERTIFICATE_BYTES, MAX_CROSSLINKS_PER_BEACON_BLOCK, MAX_SHARDS},
+    limits::{
+        MAX_BATCHED_TXS, MAX_CERTIFICATE_BYTES, MAX_CROSSLINK_ANCESTRY,
+        MAX_CROSSLINKS_PER_BEACON_BLOCK, MAX_SHARDS,
+    },
 };
 
 /// The domain prefix of a beacon block's body root.
@@ -102,6 +105,8 @@ pub fn max_crosslink_size() -> usize {
         + MAX_BATCHED_TXS * 32
         + len_prefix(MAX_CERTIFICATE_BYTES)
         + MAX_CERTIFICATE_BYTES
+        + len_prefix(MAX_CROSSLINK_ANCESTRY)
+        + MAX_CROSSLINK_ANCESTRY * header
 }
 
 impl ChainBlock for BeaconBlock {

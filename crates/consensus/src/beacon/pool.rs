@@ -30,7 +30,8 @@ pub enum PoolRejection {
 /// Verified crosslinks waiting to be included, keyed and ordered by (shard, height).
 ///
 /// Admission checks the crosslink fully (content, sequence, certificate) against the committed
-/// beacon state; proposers re-check against the parent's state.
+/// beacon state followed by the shard's pending crosslinks below it (so a shard's consecutive
+/// crosslinks can wait together); proposers re-check against the parent's state.
 #[derive(Clone, Debug)]
 pub struct CrosslinkPool {
     entries: BTreeMap<(ShardId, u64), Crosslink>,
@@ -67,7 +68,18 @@ impl CrosslinkPool {
                 height: cl.header.height,
             });
         }
-        state.check_crosslink(&cl, rng)?;
+        match cl.shard() {
+            Some(shard) => {
+                let mut after = state.clone();
+                for ((_, _), pending) in self.entries.range((shard, 0)..(shard, cl.header.height)) {
+                    if after.check_sequence(pending).is_ok() {
+                        after.record(shard, pending);
+                    }
+                }
+                after.check_crosslink(&cl, rng)?;
+            }
+            None => state.check_crosslink(&cl, rng)?,
+        }
         if self.entries.len() >= self.capacity {
             return Err(PoolRejection::Full(self.capacity));
         }

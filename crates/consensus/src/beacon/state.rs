@@ -17,8 +17,9 @@ use vision_types::{
 /// The domain prefix of beacon state roots.
 pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v1\0";
 
-/// Default number of finalized receipts roots kept per shard.
-pub const DEFAULT_ROOT_RETENTION: usize = 256;
+/// Default number of finalized receipts roots kept per shard (only crosslinks that carry
+/// receipts have one).
+pub const DEFAULT_ROOT_RETENTION: usize = 4096;
 
 /// The committee of one shard in its current epoch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +60,22 @@ pub enum CrosslinkRejection {
     /// The finalization certificate does not verify.
     #[error("certificate: {0}")]
     Certificate(#[from] CertError),
+    /// A destination shard the beacon does not know.
+    #[error("receipts for unknown shard {0}")]
+    UnknownDestination(u32),
+    /// A destination entry does not continue its (source, destination) receipt stream: an
+    /// earlier crosslink of the shard is missing (retry after it) or this one is stale.
+    #[error("receipts {src}->{dst} start at seq {got}, expected {expected}")]
+    OutOfOrder {
+        /// Source shard.
+        src: u32,
+        /// Destination shard.
+        dst: u32,
+        /// The next seq the beacon expects.
+        expected: u64,
+        /// The entry's first seq.
+        got: u64,
+    },
 }
 
 /// A beacon block that does not apply to a state.
@@ -92,6 +109,8 @@ pub struct BeaconState {
     layout_version: u64,
     committees: BTreeMap<ShardId, ShardCommittee>,
     last_heights: BTreeMap<ShardId, u64>,
+    /// Next receipt seq expected per (source, destination) stream.
+    next_seqs: BTreeMap<(ShardId, ShardId), u64>,
     receipts_roots: BTreeMap<(ShardId, u64), Hash>,
     retention: usize,
     config: ShardConfig,
@@ -113,6 +132,7 @@ impl BeaconState {
             layout_version,
             committees,
             last_heights: BTreeMap::new(),
+            next_seqs: BTreeMap::new(),
             receipts_roots: BTreeMap::new(),
             retention: DEFAULT_ROOT_RETENTION,
             config,
@@ -148,6 +168,10 @@ impl BeaconState {
     /// The last crosslinked height of `shard` (0 before the first crosslink).
     pub fn last_height(&self, shard: ShardId) -> u64 {
         self.last_heights.get(&shard).copied().unwrap_or(0)
+    }
+    /// The next receipt seq the beacon expects on the `src → dst` stream.
+    pub fn next_seq(&self, src: ShardId, dst: ShardId) -> u64 {
+        self.next_seqs.get(&(src, dst)).copied().unwrap_or(0)
     }
     /// The receipts root of `shard`'s finalized crosslink at `height`, if retained.
     pub fn receipts_root(&self, shard: ShardId, height: u64) -> Option<Hash> {
@@ -196,6 +220,12 @@ impl BeaconState {
             shard.write(&mut b);
             h.write(&mut b);
         }
+        (self.next_seqs.len() as u64).write(&mut b);
+        for ((src, dst), seq) in &self.next_seqs {
+            src.write(&mut b);
+            dst.write(&mut b);
+            seq.write(&mut b);
+        }
         self.config.write(&mut b);
         Hash::sha256(&b)
     }
@@ -225,11 +255,27 @@ impl BeaconState {
                 found: cl.header.epoch,
             });
         }
+        for d in &cl.destinations {
+            if !self.committees.contains_key(&d.dst) {
+                return Err(CrosslinkRejection::UnknownDestination(d.dst.0));
+            }
+            let expected = self.next_seq(shard, d.dst);
+            if d.first_seq != expected {
+                return Err(CrosslinkRejection::OutOfOrder {
+                    src: shard.0,
+                    dst: d.dst.0,
+                    expected,
+                    got: d.first_seq,
+                });
+            }
+        }
         Ok(shard)
     }
 
     /// Whether `cl` is acceptable as the next crosslink of its shard: [`Self::check_sequence`]
-    /// and a finalization certificate of the header hash from ≥ 2/3 of the shard committee,
+    /// (which includes: every destination entry continues its receipt stream, so no batch can
+    /// be skipped) and a finalization certificate of the header hash (or of its last ancestry
+    /// header, [`Crosslink::certified_hash`]) from ≥ 2/3 of the shard committee,
     /// in the committee's epoch, under the shard's namespace (network, shard, layout version).
     ///
     /// `rng` only seeds batch verification; the verdict does not depend on it.
@@ -245,7 +291,7 @@ impl BeaconState {
             &cl.certificate,
             &ns,
             &committee.members,
-            &cl.block_hash(),
+            &cl.certified_hash(),
             committee.epoch,
             rng,
         )?;
@@ -253,9 +299,15 @@ impl BeaconState {
     }
 
     /// Records an accepted crosslink (the caller checked it).
-    fn record(&mut self, shard: ShardId, cl: &Crosslink) {
+    pub(crate) fn record(&mut self, shard: ShardId, cl: &Crosslink) {
         let height = cl.header.height;
         self.last_heights.insert(shard, height);
+        for d in &cl.destinations {
+            self.next_seqs.insert((shard, d.dst), d.end_seq());
+        }
+        if cl.destinations.is_empty() {
+            return;
+        }
         self.receipts_roots
             .insert((shard, height), cl.header.receipts_root);
         let kept = self
@@ -307,44 +359,16 @@ impl BeaconState {
                 height: self.height,
             });
         }
-        // Validate in order against the heights the earlier crosslinks of the block set.
-        let mut overlay: BTreeMap<ShardId, u64> = BTreeMap::new();
-        let mut shards = Vec::with_capacity(block.crosslinks.len());
+        // Validate in order on a copy (each crosslink against the ones before it).
+        let mut next = self.clone();
         for (index, cl) in block.crosslinks.iter().enumerate() {
-            let err = |reason| ApplyError::Crosslink { index, reason };
-            let shard = match cl.shard() {
-                Some(s) => s,
-                None => return Err(err(CrosslinkError::NotAShard.into())),
-            };
-            let last = overlay
-                .get(&shard)
-                .copied()
-                .unwrap_or(self.last_height(shard));
-            cl.check_content().map_err(|e| err(e.into()))?;
-            let committee = self
-                .committees
-                .get(&shard)
-                .ok_or_else(|| err(CrosslinkRejection::UnknownShard(shard.0)))?;
-            if cl.header.height <= last {
-                return Err(err(CrosslinkRejection::NotAbove {
-                    shard: shard.0,
-                    height: cl.header.height,
-                    last,
-                }));
-            }
-            if cl.header.epoch != committee.epoch {
-                return Err(err(CrosslinkRejection::WrongEpoch {
-                    expected: committee.epoch,
-                    found: cl.header.epoch,
-                }));
-            }
-            overlay.insert(shard, cl.header.height);
-            shards.push(shard);
+            let shard = next
+                .check_sequence(cl)
+                .map_err(|reason| ApplyError::Crosslink { index, reason })?;
+            next.record(shard, cl);
         }
-        for (shard, cl) in shards.into_iter().zip(&block.crosslinks) {
-            self.record(shard, cl);
-        }
-        self.advance(block);
+        next.advance(block);
+        *self = next;
         Ok(())
     }
 }

@@ -47,10 +47,15 @@ const SHARD: ShardId = ShardId(1);
 /// namespace).
 const ROGUE: ShardId = ShardId(2);
 
-fn dests(shard: ShardId, h: u64) -> Vec<DestinationBatch> {
+/// The destination shard of every test receipt.
+const DST: ShardId = ShardId(3);
+
+/// One receipt per block, so the (shard, DST) stream is contiguous when every height is
+/// crosslinked (uncertified blocks through their ancestry).
+fn dests(_shard: ShardId, h: u64) -> Vec<DestinationBatch> {
     vec![DestinationBatch {
-        dst: ShardId(shard.0 + 10),
-        first_seq: h,
+        dst: DST,
+        first_seq: h - 1,
         count: 1,
         root: Hash::sha256(&h.to_be_bytes()),
     }]
@@ -116,20 +121,37 @@ impl ShardTestApp {
         }
     }
 
-    /// Crosslinks of the finalized blocks that carry their own certificate, by height.
+    /// Crosslinks of every finalized height from 1 up to the last certified one: a block
+    /// without its own certificate is proven through its descendants up to the next
+    /// certified one (`ancestry`).
     fn crosslinks(&self) -> Vec<Crosslink> {
-        self.finalized
-            .lock()
-            .values()
-            .filter_map(|(h, c)| {
-                c.as_ref().map(|c| Crosslink {
-                    header: h.clone(),
-                    destinations: dests(self.stamp, h.height),
-                    batched_txs: txs(h.height),
-                    certificate: c.clone(),
-                })
-            })
-            .collect()
+        let fin = self.finalized.lock();
+        let mut out = Vec::new();
+        for (height, (h, _)) in fin.iter() {
+            if *height != out.len() as u64 + 1 {
+                break; // a gap in delivery
+            }
+            let mut ancestry = Vec::new();
+            let mut cert = None;
+            for (_, (d, c)) in fin.range(height..) {
+                if d.height > *height {
+                    ancestry.push(d.clone());
+                }
+                if let Some(c) = c {
+                    cert = Some(c.clone());
+                    break;
+                }
+            }
+            let Some(certificate) = cert else { break };
+            out.push(Crosslink {
+                header: h.clone(),
+                destinations: dests(self.stamp, h.height),
+                batched_txs: txs(h.height),
+                certificate,
+                ancestry,
+            });
+        }
+        out
     }
 }
 
@@ -291,13 +313,15 @@ async fn wait_until(ctx: &Ctx, what: &str, mut done: impl FnMut() -> bool) {
 
 fn initial_state() -> BeaconState {
     let mut committees = BTreeMap::new();
-    committees.insert(
-        SHARD,
-        ShardCommittee {
-            epoch: 0,
-            members: members(0..4),
-        },
-    );
+    for s in [SHARD, DST] {
+        committees.insert(
+            s,
+            ShardCommittee {
+                epoch: 0,
+                members: members(0..4),
+            },
+        );
+    }
     BeaconState::new(net_id(), 0, committees, ShardConfig::default())
 }
 
@@ -369,9 +393,20 @@ fn state_and_pool_check_crosslinks() {
     let (good, rogue) = collect_crosslinks(21, 4);
     runner(22).start(|mut ctx| async move {
         let state = initial_state().with_tip(Hash::ZERO);
+        let mut seq = state.clone();
         for cl in &good {
-            state.check_crosslink(cl, &mut ctx).unwrap();
+            seq.accept_crosslink(cl, &mut ctx).unwrap();
         }
+        // Every receipt stream must be contiguous: skipping a crosslink is refused.
+        assert_eq!(
+            state.check_crosslink(&good[1], &mut ctx),
+            Err(CrosslinkRejection::OutOfOrder {
+                src: SHARD.0,
+                dst: DST.0,
+                expected: 0,
+                got: 1
+            })
+        );
         let cl = &good[0];
         // Forged / tampered certificate.
         assert!(matches!(
@@ -396,6 +431,7 @@ fn state_and_pool_check_crosslinks() {
         // Other layout version (namespace) or network.
         let mut committees = BTreeMap::new();
         committees.insert(SHARD, state.committee(SHARD).unwrap().clone());
+        committees.insert(DST, state.committee(DST).unwrap().clone());
         let relayout = BeaconState::new(net_id(), 1, committees.clone(), ShardConfig::default());
         assert_eq!(
             relayout.check_crosslink(cl, &mut ctx),
@@ -403,7 +439,7 @@ fn state_and_pool_check_crosslinks() {
         );
         // Wrong committee (same size, other keys) and a committee of another size.
         for other in [members(4..8), members([0, 1, 2, 3, 4])] {
-            let mut c = BTreeMap::new();
+            let mut c = committees.clone();
             c.insert(
                 SHARD,
                 ShardCommittee {
@@ -440,8 +476,10 @@ fn state_and_pool_check_crosslinks() {
             Err(CrosslinkRejection::Content(CrosslinkError::ReceiptsRoot))
         );
 
-        // Sequence: accept good[1], then good[0] (regression) and good[1] (duplicate) fail.
+        // Sequence: accept good[0] and good[1], then good[0] (regression) and good[1]
+        // (duplicate) fail.
         let mut s = state.clone();
+        s.accept_crosslink(&good[0], &mut ctx).unwrap();
         s.accept_crosslink(&good[1], &mut ctx).unwrap();
         assert_eq!(s.last_height(SHARD), good[1].header.height);
         assert_eq!(
@@ -458,11 +496,17 @@ fn state_and_pool_check_crosslinks() {
         // Pool: invalid rejected with a reason, duplicates refused, (shard, height) order.
         let mut pool = CrosslinkPool::new(3);
         assert!(matches!(
-            pool.submit(tampered(&good[2]), &state, &mut ctx),
+            pool.submit(tampered(&good[0]), &state, &mut ctx),
             Err(PoolRejection::Invalid(CrosslinkRejection::Certificate(_)))
         ));
         assert!(!pool.has_pending_work());
-        pool.submit(good[2].clone(), &state, &mut ctx).unwrap();
+        // good[2] does not continue the stream until good[1] is pending too.
+        assert!(matches!(
+            pool.submit(good[2].clone(), &state, &mut ctx),
+            Err(PoolRejection::Invalid(
+                CrosslinkRejection::OutOfOrder { .. }
+            ))
+        ));
         pool.submit(good[0].clone(), &state, &mut ctx).unwrap();
         assert_eq!(
             pool.submit(good[0].clone(), &state, &mut ctx),
@@ -472,6 +516,7 @@ fn state_and_pool_check_crosslinks() {
             })
         );
         pool.submit(good[1].clone(), &state, &mut ctx).unwrap();
+        pool.submit(good[2].clone(), &state, &mut ctx).unwrap();
         assert_eq!(
             pool.submit(good[3].clone(), &state, &mut ctx),
             Err(PoolRejection::Full(3))
@@ -485,7 +530,7 @@ fn state_and_pool_check_crosslinks() {
                 .collect::<Vec<_>>()
         );
         assert!(pool.has_pending_work());
-        pool.prune(&s); // s has good[1] applied
+        pool.prune(&s); // s has good[0] and good[1] applied
         let order: Vec<u64> = pool.pending().map(|c| c.header.height).collect();
         assert_eq!(order, vec![good[2].header.height]);
 
@@ -503,7 +548,7 @@ fn state_and_pool_check_crosslinks() {
             },
             crosslinks,
         };
-        let out_of_order = block(vec![good[1].clone(), good[0].clone()], &genesis);
+        let out_of_order = block(vec![good[0].clone(), good[2].clone()], &genesis);
         let before = committed.clone();
         assert!(matches!(
             committed.apply_block(&out_of_order),

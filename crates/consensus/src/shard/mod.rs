@@ -17,13 +17,21 @@
 //!   transactions from the mempool, record per-tx outcomes, and queue a crosslink if the block
 //!   closed a batch (see [`OutgoingCrosslink`]).
 //!
-//! # Hooks for later wiring
+//! # Beacon view and receipts
 //!
-//! - Incoming receipts: [`FinalRootsTable`] (from [`ShardApp::final_roots`]) is the table of
-//!   receipts roots the beacon finalized; the beacon follower fills it. Until incoming batches
-//!   are delivered to the proposer (not wired yet), blocks carry no incoming batches.
-//! - Crosslink submission: [`ShardApp::take_crosslinks`] drains the bounded outbox.
-//! - `header.beacon_height` is 0 until the beacon follower provides the latest beacon height.
+//! - The app reads the beacon through a [`FinalizedCrosslinks`] handle (the beacon app's on a
+//!   beacon member, a follower's elsewhere): its finalized receipts roots are the
+//!   `FinalRoots` incoming batches are checked against.
+//! - Incoming receipts: the relay fetches [`IncomingBatch`]es from source shards and adds them
+//!   with [`ShardApp::add_incoming`] (checked against the beacon root); a proposer includes the
+//!   ones that continue each (source, this shard) stream and stamps `header.beacon_height`
+//!   with the beacon height it used. A verifier (and the finalizer) first waits until its own
+//!   beacon view reaches that height, so every honest node checks the same batches against the
+//!   same roots.
+//! - Outgoing: the closed batches are kept (bounded) to serve destination shards
+//!   ([`ShardApp::incoming_batch`]); crosslinks leave through [`ShardApp::take_crosslinks`].
+//!   A block finalized without its own certificate gets one through its first certified
+//!   descendant (the crosslink's `ancestry`).
 //!
 //! # Genesis
 //!
@@ -39,11 +47,14 @@ mod tests;
 pub use block::{ShardBlockCfg, ShardChainBlock};
 pub use mempool::{Mempool, MempoolConfig, MempoolError};
 
-use crate::app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
+use crate::{
+    app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx},
+    beacon::FinalizedCrosslinks,
+};
 use commonware_runtime::Spawner;
 use commonware_utils::sync::Mutex;
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::Arc,
     time::{Duration, UNIX_EPOCH},
 };
@@ -55,12 +66,15 @@ use vision_state::{
 };
 use vision_types::{
     AccountId, Amount, BlockHeader, ChainId as NetworkId, ContractId, Crosslink, Hash, PublicKey,
-    ShardBlock, ShardConfig, ShardId, SignedTransaction, block::ChainRef,
+    ShardBlock, ShardConfig, ShardId, SignedTransaction,
+    block::{ChainRef, IncomingBatch},
+    limits::{MAX_CROSSLINK_ANCESTRY, MAX_INCOMING_RECEIPTS_PER_BLOCK, MAX_SHARDS},
 };
 
-/// Receipts roots the beacon finalized: `(source shard, crosslink height) → receipts root`.
-/// Shared with the beacon follower, which fills it.
-pub type FinalRootsTable = Arc<Mutex<BTreeMap<(ShardId, u64), Hash>>>;
+/// Closed batches with receipts kept to serve destination shards.
+pub const SERVED_BATCHES: usize = 4096;
+/// Incoming batches waiting to be included.
+pub const MAX_INCOMING_BATCHES: usize = 1024;
 
 /// Everything a shard application is configured with.
 #[derive(Clone, Debug)]
@@ -131,16 +145,39 @@ pub enum ShardAppError {
 /// A crosslink produced by a finalized block that closed a batch, for the beacon submitter.
 #[derive(Clone, Debug)]
 pub struct OutgoingCrosslink {
-    /// The crosslink. `certificate` is empty when the engine had no finalization certificate
-    /// of exactly this block (it was finalized through a descendant): see `certified_by`.
+    /// The crosslink. While `certificate` is empty (the block was finalized without its own
+    /// certificate reaching this node), each later finalized block's header is appended to
+    /// `ancestry` until one comes with a certificate, which then certifies the crosslink.
     pub crosslink: Crosslink,
     /// The closed batch (receipts per destination, for delivery to destination shards).
     pub batch: ClosedBatch,
-    /// For an uncertified crosslink: the first later finalized block that came with its own
-    /// certificate (header, certificate). The submitter proves the crosslink's block through
-    /// it (header chain) or waits for the beacon to accept descendant certificates. `None`
-    /// until such a block is finalized.
-    pub certified_by: Option<(BlockHeader, Vec<u8>)>,
+}
+
+/// An incoming batch was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IncomingError {
+    /// Not for this shard, or from this shard.
+    #[error("batch from shard {src} to shard {dst} is not for this shard")]
+    WrongShard {
+        /// Source.
+        src: u32,
+        /// Destination.
+        dst: u32,
+    },
+    /// The beacon has not finalized (or no longer retains) the source crosslink.
+    #[error("crosslink {src}@{height} is not finalized on the beacon")]
+    NotFinal {
+        /// Source.
+        src: u32,
+        /// Crosslink height.
+        height: u64,
+    },
+    /// The proof or the receipts do not match the finalized root.
+    #[error("batch does not prove against the finalized root: {0}")]
+    Proof(String),
+    /// The pool is full.
+    #[error("incoming pool is full")]
+    Full,
 }
 
 impl OutgoingCrosslink {
@@ -259,7 +296,10 @@ struct Shared {
     dropped_crosslinks: Mutex<u64>,
     outcomes: Mutex<(HashMap<Hash, TxRecord>, VecDeque<Hash>)>,
     recent: Mutex<BTreeMap<u64, FinalizedInfo>>,
-    final_roots: FinalRootsTable,
+    /// Closed batches with receipts by height (to serve destination shards).
+    closed: Mutex<BTreeMap<u64, ClosedBatch>>,
+    /// Verified incoming batches by (source, first seq).
+    incoming: Mutex<BTreeMap<(ShardId, u64), IncomingBatch>>,
 }
 
 /// The shard application (see the module docs). Cheap to clone; clones share state.
@@ -270,11 +310,13 @@ pub struct ShardApp<E: commonware_storage::Context + Spawner> {
     genesis: ShardChainBlock,
     inner: Arc<futures::lock::Mutex<Inner<E>>>,
     shared: Arc<Shared>,
+    beacon: FinalizedCrosslinks,
 }
 
 impl<E: commonware_storage::Context + Spawner> Clone for ShardApp<E> {
     fn clone(&self) -> Self {
         Self {
+            beacon: self.beacon.clone(),
             context: self.context.clone(),
             cfg: self.cfg.clone(),
             layout: self.layout.clone(),
@@ -299,8 +341,13 @@ pub fn uniform_layout(num_shards: u64) -> Result<Arc<dyn ShardOf + Send + Sync>,
 
 impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
     /// Opens the store (partitions named after `cfg.store_prefix`), commits the genesis state
-    /// if the store is empty, and derives the genesis block.
-    pub async fn new(context: E, cfg: ShardAppConfig) -> Result<Self, ShardAppError> {
+    /// if the store is empty, and derives the genesis block. `beacon` is this node's view of
+    /// the beacon chain.
+    pub async fn new(
+        context: E,
+        cfg: ShardAppConfig,
+        beacon: FinalizedCrosslinks,
+    ) -> Result<Self, ShardAppError> {
         let layout = uniform_layout(cfg.config.num_shards).map_err(ShardAppError::Layout)?;
         let genesis_writes = genesis(
             cfg.shard,
@@ -332,7 +379,8 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             dropped_crosslinks: Mutex::new(0),
             outcomes: Mutex::new((HashMap::new(), VecDeque::new())),
             recent: Mutex::new(BTreeMap::new()),
-            final_roots: Arc::new(Mutex::new(BTreeMap::new())),
+            closed: Mutex::new(BTreeMap::new()),
+            incoming: Mutex::new(BTreeMap::new()),
         };
         Ok(Self {
             context: Arc::new(context),
@@ -341,6 +389,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             genesis,
             inner: Arc::new(futures::lock::Mutex::new(inner)),
             shared: Arc::new(shared),
+            beacon,
         })
     }
 
@@ -369,23 +418,72 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         self.shared.mempool.lock().len()
     }
 
-    /// The table of beacon-finalized receipts roots this shard accepts incoming batches
-    /// against (the beacon follower fills it).
-    pub fn final_roots(&self) -> FinalRootsTable {
-        self.shared.final_roots.clone()
+    /// This node's view of the beacon chain.
+    pub fn beacon(&self) -> &FinalizedCrosslinks {
+        &self.beacon
     }
 
-    /// Records a receipts root the beacon finalized.
-    pub fn set_final_root(&self, source: ShardId, height: u64, receipts_root: Hash) {
-        self.shared
-            .final_roots
-            .lock()
-            .insert((source, height), receipts_root);
-    }
-
-    /// Drains the crosslink outbox (for the beacon submitter).
+    /// Drains the certified crosslinks at the front of the outbox, in height order (an
+    /// uncertified one and everything after it stay until a descendant's certificate arrives).
     pub fn take_crosslinks(&self) -> Vec<OutgoingCrosslink> {
-        self.shared.outbox.lock().drain(..).collect()
+        let mut outbox = self.shared.outbox.lock();
+        let ready = outbox
+            .iter()
+            .position(|c| !c.is_certified())
+            .unwrap_or(outbox.len());
+        outbox.drain(..ready).collect()
+    }
+
+    /// The receipts this shard's finalized crosslink at `height` carries for `dst`, with their
+    /// proof (`None` if that batch is not retained here or has nothing for `dst`).
+    pub fn incoming_batch(&self, height: u64, dst: ShardId) -> Option<IncomingBatch> {
+        self.shared.closed.lock().get(&height)?.incoming_for(dst)
+    }
+
+    /// Adds a batch fetched from its source shard, after checking it against the root the
+    /// beacon finalized. Adding one already held is a no-op.
+    pub fn add_incoming(&self, batch: IncomingBatch) -> Result<(), IncomingError> {
+        let (src, dst) = (batch.source, batch.destination.dst);
+        if dst != self.cfg.shard || src == self.cfg.shard {
+            return Err(IncomingError::WrongShard {
+                src: src.0,
+                dst: dst.0,
+            });
+        }
+        let key = (src, batch.destination.first_seq);
+        if self.shared.incoming.lock().contains_key(&key) {
+            return Ok(());
+        }
+        let root = self
+            .beacon
+            .receipts_root(src, batch.crosslink_height)
+            .ok_or(IncomingError::NotFinal {
+                src: src.0,
+                height: batch.crosslink_height,
+            })?;
+        batch
+            .verify(&root)
+            .map_err(|e| IncomingError::Proof(e.to_string()))?;
+        let mut pool = self.shared.incoming.lock();
+        if pool.len() >= MAX_INCOMING_BATCHES {
+            return Err(IncomingError::Full);
+        }
+        pool.insert(key, batch);
+        Ok(())
+    }
+
+    /// If an incoming batch from `src` starting at `first_seq` is held, the seq after it.
+    pub fn incoming_end(&self, src: ShardId, first_seq: u64) -> Option<u64> {
+        self.shared
+            .incoming
+            .lock()
+            .get(&(src, first_seq))
+            .map(|b| b.destination.end_seq())
+    }
+
+    /// The next receipt seq the committed state expects from `src`.
+    pub async fn inbox_next(&self, src: ShardId) -> u64 {
+        self.inner.lock().await.store.inbox_next(src)
     }
 
     /// Crosslinks dropped because the outbox was full.
@@ -413,6 +511,37 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         f(&self.inner.lock().await.store)
     }
 
+    /// Waits until this node's beacon view reached `height` (a block stamped with it may
+    /// include receipts of crosslinks finalized up to there).
+    async fn wait_for_beacon(&self, height: u64) {
+        while self.beacon.beacon_height() < height {
+            self.context.sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Incoming batches that continue each source's stream after the state `ov`, in (source,
+    /// seq) order, within the per-block bounds.
+    fn incoming_candidates(&self, ov: &Overlay<'_>) -> Vec<IncomingBatch> {
+        let pool = self.shared.incoming.lock();
+        let mut out = Vec::new();
+        let mut receipts = 0usize;
+        let sources: BTreeSet<ShardId> = pool.keys().map(|(s, _)| *s).collect();
+        'sources: for src in sources {
+            let mut seq = ov.inbox_next(src);
+            while let Some(b) = pool.get(&(src, seq)) {
+                if out.len() >= MAX_SHARDS
+                    || receipts + b.receipts.len() > MAX_INCOMING_RECEIPTS_PER_BLOCK
+                {
+                    break 'sources;
+                }
+                receipts += b.receipts.len();
+                seq = b.destination.end_seq();
+                out.push(b.clone());
+            }
+        }
+        out
+    }
+
     fn now_ms(&self) -> u64 {
         self.context
             .current()
@@ -428,24 +557,26 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         chain: &[Hash],
         block: &ShardBlock,
     ) -> Result<(BlockExecution, Hash), String> {
+        self.wait_for_beacon(block.header.beacon_height).await;
         let exec = {
             let mut ov = Overlay::new(&inner.store);
             for h in chain {
                 ov.extend(inner.spec[h].writes.clone());
             }
-            let roots = self.shared.final_roots.lock();
-            let engine = TemplateEngine;
-            let ctx = BlockContext {
-                shard: self.cfg.shard,
-                height: block.header.height,
-                timestamp_ms: block.header.timestamp_ms,
-                chain_id: self.cfg.chain_id.clone(),
-                config: &self.cfg.config,
-                layout: self.layout.as_ref(),
-                final_roots: &*roots,
-                engine: &engine,
-            };
-            execute_block(&ov, &ctx, &block.txs, &block.incoming).map_err(|e| e.to_string())?
+            self.beacon.with_roots(|roots| {
+                let engine = TemplateEngine;
+                let ctx = BlockContext {
+                    shard: self.cfg.shard,
+                    height: block.header.height,
+                    timestamp_ms: block.header.timestamp_ms,
+                    chain_id: self.cfg.chain_id.clone(),
+                    config: &self.cfg.config,
+                    layout: self.layout.as_ref(),
+                    final_roots: roots,
+                    engine: &engine,
+                };
+                execute_block(&ov, &ctx, &block.txs, &block.incoming).map_err(|e| e.to_string())
+            })?
         };
         let root = spec_root(inner, chain, &exec.writes)
             .await
@@ -507,6 +638,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         let h = block.header();
         h.chain == ChainRef::Shard(self.cfg.shard)
             && h.height == parent.height() + 1
+            && h.beacon_height >= parent.header().beacon_height
             && h.parent == parent.hash()
             && h.timestamp_ms > parent.timestamp_ms()
             && block.0.body_matches()
@@ -560,7 +692,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
     type Block = ShardChainBlock;
 
     fn has_pending_work(&self) -> bool {
-        !self.shared.mempool.lock().is_empty()
+        !self.shared.mempool.lock().is_empty() || !self.shared.incoming.lock().is_empty()
     }
 
     async fn propose(
@@ -579,24 +711,30 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
         let chain = self.ensure_executed(inner, parent).await.ok()?;
         let height = parent.height() + 1;
         let timestamp_ms = ctx.now_ms.max(parent.timestamp_ms() + 1);
-        let built = {
+        let (built, beacon_height) = {
             let mut ov = Overlay::new(&inner.store);
             for h in &chain {
                 ov.extend(inner.spec[h].writes.clone());
             }
-            let roots = self.shared.final_roots.lock();
-            let engine = TemplateEngine;
-            let bctx = BlockContext {
-                shard: self.cfg.shard,
-                height,
-                timestamp_ms,
-                chain_id: self.cfg.chain_id.clone(),
-                config: &self.cfg.config,
-                layout: self.layout.as_ref(),
-                final_roots: &*roots,
-                engine: &engine,
-            };
-            match build_block(&ov, &bctx, candidates, Vec::new(), self.cfg.max_block_txs) {
+            let incoming = self.incoming_candidates(&ov);
+            // Roots and height read under one lock: every included batch is final at the
+            // stamped height.
+            let result = self.beacon.with_state(|beacon_height, roots| {
+                let engine = TemplateEngine;
+                let bctx = BlockContext {
+                    shard: self.cfg.shard,
+                    height,
+                    timestamp_ms,
+                    chain_id: self.cfg.chain_id.clone(),
+                    config: &self.cfg.config,
+                    layout: self.layout.as_ref(),
+                    final_roots: roots,
+                    engine: &engine,
+                };
+                build_block(&ov, &bctx, candidates, incoming, self.cfg.max_block_txs)
+                    .map(|b| (b, beacon_height.max(parent.header().beacon_height)))
+            });
+            match result {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(shard = self.cfg.shard.0, height, "build_block failed: {e}");
@@ -635,7 +773,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             state_root,
             receipts_root: exec.receipts_root(),
             batch_txs_root: exec.batch_txs_root(),
-            beacon_height: 0,
+            beacon_height,
         };
         let block = ShardChainBlock(ShardBlock {
             header: header.clone(),
@@ -754,6 +892,11 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
         inner.committed_hash = Some(hash);
         inner.spec.retain(|_, s| s.header.height > height);
         inner.blocks.retain(|_, b| b.height() > height);
+        {
+            let mut pool = self.shared.incoming.lock();
+            let store = &inner.store;
+            pool.retain(|(src, first_seq), _| *first_seq >= store.inbox_next(*src));
+        }
         drop(guard);
 
         let ids: Vec<Hash> = block.0.txs.iter().map(SignedTransaction::id).collect();
@@ -792,29 +935,51 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             }
         }
         let mut outbox = self.shared.outbox.lock();
-        if let Some(cert) = &certificate {
-            for c in outbox.iter_mut() {
-                if !c.is_certified() && c.certified_by.is_none() {
-                    c.certified_by = Some((block.header().clone(), cert.clone()));
-                }
+        // Uncertified crosslinks: this block is one more descendant; its certificate (if any)
+        // certifies them through the ancestry chain.
+        let mut too_long = 0;
+        outbox.retain_mut(|c| {
+            if c.is_certified() {
+                return true;
             }
+            if c.crosslink.ancestry.len() >= MAX_CROSSLINK_ANCESTRY {
+                too_long += 1;
+                return false;
+            }
+            c.crosslink.ancestry.push(block.header().clone());
+            if let Some(cert) = &certificate {
+                c.crosslink.certificate = cert.clone();
+            }
+            true
+        });
+        if too_long > 0 {
+            tracing::error!(
+                shard = self.cfg.shard.0,
+                height,
+                "dropped {too_long} crosslinks: no certified descendant within {MAX_CROSSLINK_ANCESTRY} blocks"
+            );
+            *self.shared.dropped_crosslinks.lock() += too_long;
         }
         if let Some(batch) = spec.exec.closed_batch {
+            if batch.receipt_count() > 0 {
+                let mut closed = self.shared.closed.lock();
+                closed.insert(height, batch.clone());
+                while closed.len() > SERVED_BATCHES {
+                    closed.pop_first();
+                }
+            }
             let crosslink = Crosslink {
                 header: block.header().clone(),
                 destinations: batch.destinations.clone(),
                 batched_txs: batch.batched_txs.clone(),
                 certificate: certificate.unwrap_or_default(),
+                ancestry: Vec::new(),
             };
             if outbox.len() >= self.cfg.outbox_capacity {
                 outbox.pop_front();
                 *self.shared.dropped_crosslinks.lock() += 1;
             }
-            outbox.push_back(OutgoingCrosslink {
-                crosslink,
-                batch,
-                certified_by: None,
-            });
+            outbox.push_back(OutgoingCrosslink { crosslink, batch });
         }
     }
 }

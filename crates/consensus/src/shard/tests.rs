@@ -93,9 +93,13 @@ async fn start_shard(
             format!("node{i}-shard0-state"),
             accounts.to_vec(),
         );
-        let app = ShardApp::new(ctx.child("app").with_attribute("index", i), cfg)
-            .await
-            .unwrap();
+        let app = ShardApp::new(
+            ctx.child("app").with_attribute("index", i),
+            cfg,
+            crate::beacon::FinalizedCrosslinks::default(),
+        )
+        .await
+        .unwrap();
         let base = base_channels(&oracle, i).await;
         let blocker = oracle.control(to_cw_public_key(&validator_key(i).public_key()).unwrap());
         let engine_app = app.clone();

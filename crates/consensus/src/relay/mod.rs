@@ -1,0 +1,305 @@
+//! The relay: everything that moves between chains, over one p2p base channel
+//! ([`crate::net::RELAY`]), pull-based so that lost messages are simply asked for again.
+//!
+//! - **Crosslinks** (shard → beacon): a shard validator sends its shard's certified crosslinks
+//!   ([`crate::ShardApp::take_crosslinks`]) to the beacon committee, and again every
+//!   `resend` until its beacon view shows them finalized. A beacon member also submits them
+//!   to its own pool.
+//! - **Beacon following** (beacon → everyone): a node that is not a beacon member asks a
+//!   beacon member (round robin) every `tick` for finalized beacon blocks above its height and
+//!   applies certified segments ([`BeaconFollower`]). Any node serves segments from its view.
+//! - **Receipts** (source shard → destination shard): for each source shard, a destination
+//!   validator looks up the beacon-finalized destination entry that continues its inbox and
+//!   asks a source committee member (round robin) for the receipts; the answer is checked
+//!   against the beacon root before it enters the proposer's pool
+//!   ([`crate::ShardApp::add_incoming`]).
+//!
+//! Requests are answered only from finalized data; every answer is verified by its receiver.
+
+mod follower;
+mod msg;
+
+pub use follower::{BeaconFollower, FollowError};
+pub use msg::{MAX_RELAY_CROSSLINKS, MAX_SEGMENT_BLOCKS, RELAY_MAX_MESSAGE_BYTES, RelayMsg};
+
+use crate::{
+    beacon::{BeaconApp, FinalizedCrosslinks},
+    keys::to_cw_public_key,
+    shard::ShardApp,
+};
+use commonware_codec::{DecodeExt, Encode, EncodeSize};
+use commonware_cryptography::ed25519;
+use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_runtime::{Clock, Handle, Spawner};
+use rand_core::CryptoRng;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
+use vision_types::{Crosslink, PublicKey, ShardId};
+
+/// How many destination entries ahead of its inbox a shard fetches receipts for.
+const FETCH_AHEAD: usize = 4;
+
+/// Who is who, and the relay's timing.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// This node's consensus key.
+    pub me: PublicKey,
+    /// The beacon committee.
+    pub beacon_committee: Vec<PublicKey>,
+    /// Each shard's committee.
+    pub shard_committees: BTreeMap<ShardId, Vec<PublicKey>>,
+    /// How often to poll (beacon follow, receipt fetch, crosslink outbox).
+    pub tick: Duration,
+    /// How often to resend crosslinks not yet finalized on the beacon.
+    pub resend: Duration,
+}
+
+/// What this node runs (a validator runs at most one shard and may be a beacon member).
+pub struct RelayRoles<E: commonware_storage::Context + Spawner> {
+    /// The shard this node validates.
+    pub shard: Option<ShardApp<E>>,
+    /// The beacon application, on beacon members.
+    pub beacon: Option<BeaconApp<E>>,
+    /// This node's beacon view (the beacon app's on members; filled by the follower
+    /// otherwise).
+    pub view: FinalizedCrosslinks,
+}
+
+struct Relay<E: commonware_storage::Context + Spawner> {
+    cfg: RelayConfig,
+    shard: Option<ShardApp<E>>,
+    beacon: Option<BeaconApp<E>>,
+    view: FinalizedCrosslinks,
+    follower: Option<BeaconFollower>,
+    keys: HashMap<PublicKey, ed25519::PublicKey>,
+}
+
+impl<E: commonware_storage::Context + Spawner> Relay<E> {
+    fn key(&self, pk: &PublicKey) -> Option<ed25519::PublicKey> {
+        self.keys.get(pk).cloned()
+    }
+
+    /// Everyone in `members` but this node.
+    fn others(&self, members: &[PublicKey]) -> Vec<ed25519::PublicKey> {
+        members
+            .iter()
+            .filter(|m| **m != self.cfg.me)
+            .filter_map(|m| self.key(m))
+            .collect()
+    }
+
+    /// Member `round` (round robin) of `members` other than this node.
+    fn pick(&self, members: &[PublicKey], round: u64) -> Option<ed25519::PublicKey> {
+        let others = self.others(members);
+        if others.is_empty() {
+            return None;
+        }
+        others.get((round % others.len() as u64) as usize).cloned()
+    }
+}
+
+fn send<S: Sender<PublicKey = ed25519::PublicKey>>(
+    sender: &mut S,
+    to: Vec<ed25519::PublicKey>,
+    msg: &RelayMsg,
+) {
+    if to.is_empty() {
+        return;
+    }
+    if msg.encode_size() > RELAY_MAX_MESSAGE_BYTES {
+        tracing::warn!(
+            bytes = msg.encode_size(),
+            "relay message too large, not sent"
+        );
+        return;
+    }
+    let _ = sender.send(Recipients::Some(to), msg.encode(), false);
+}
+
+/// Starts the relay of one node on its relay channel. Runs until the returned handle is
+/// aborted (or the channel closes).
+pub fn start_relay<E, S, R>(
+    context: E,
+    cfg: RelayConfig,
+    roles: RelayRoles<E>,
+    channel: (S, R),
+) -> Handle<()>
+where
+    E: commonware_storage::Context + Spawner + Clock + CryptoRng,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+{
+    let mut keys = HashMap::new();
+    for pk in cfg
+        .beacon_committee
+        .iter()
+        .chain(cfg.shard_committees.values().flatten())
+    {
+        if let Ok(k) = to_cw_public_key(pk) {
+            keys.insert(*pk, k);
+        }
+    }
+    let follower = roles
+        .beacon
+        .is_none()
+        .then(|| BeaconFollower::new(roles.view.clone(), cfg.beacon_committee.clone(), 0));
+    let relay = Arc::new(Relay {
+        cfg,
+        shard: roles.shard,
+        beacon: roles.beacon,
+        view: roles.view,
+        follower,
+        keys,
+    });
+    let (sender, receiver) = channel;
+    context.spawn(move |context| async move {
+        let rx = receive_loop(context.child("rx"), relay.clone(), sender.clone(), receiver);
+        let tx = tick_loop(context, relay, sender);
+        futures::future::join(rx, tx).await;
+    })
+}
+
+async fn receive_loop<E, S, R>(mut context: E, relay: Arc<Relay<E>>, mut sender: S, mut rx: R)
+where
+    E: commonware_storage::Context + Spawner + Clock + CryptoRng,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+{
+    while let Ok((from, buf)) = rx.recv().await {
+        let Ok(msg) = RelayMsg::decode(buf) else {
+            tracing::debug!(?from, "undecodable relay message");
+            continue;
+        };
+        match msg {
+            RelayMsg::Crosslinks(cls) => {
+                if let Some(beacon) = &relay.beacon {
+                    let mut beacon = beacon.clone();
+                    for cl in cls {
+                        if let Err(e) = beacon.submit(cl) {
+                            tracing::trace!("crosslink not pooled: {e}");
+                        }
+                    }
+                }
+            }
+            RelayMsg::GetBeacon { from: height } => {
+                if let Some((blocks, certificate)) =
+                    relay
+                        .view
+                        .segment_from(height, MAX_SEGMENT_BLOCKS, RELAY_MAX_MESSAGE_BYTES / 2)
+                {
+                    let reply = RelayMsg::Beacon {
+                        blocks,
+                        certificate,
+                    };
+                    send(&mut sender, vec![from], &reply);
+                }
+            }
+            RelayMsg::Beacon {
+                blocks,
+                certificate,
+            } => {
+                if let Some(f) = &relay.follower
+                    && let Err(e) = f.apply_segment(&blocks, &certificate, &mut context)
+                {
+                    tracing::debug!("beacon segment refused: {e}");
+                }
+            }
+            RelayMsg::GetReceipts { src, height, dst } => {
+                if let Some(shard) = &relay.shard
+                    && shard.shard() == src
+                    && let Some(batch) = shard.incoming_batch(height, dst)
+                {
+                    send(&mut sender, vec![from], &RelayMsg::Receipts(batch));
+                }
+            }
+            RelayMsg::Receipts(batch) => {
+                if let Some(shard) = &relay.shard
+                    && let Err(e) = shard.add_incoming(batch)
+                {
+                    tracing::debug!("incoming batch refused: {e}");
+                }
+            }
+        }
+    }
+}
+
+async fn tick_loop<E, S>(context: E, relay: Arc<Relay<E>>, mut sender: S)
+where
+    E: commonware_storage::Context + Spawner + Clock + CryptoRng,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+{
+    // Crosslinks not yet seen finalized, by height, with the tick they were last sent.
+    let mut unconfirmed: BTreeMap<u64, (Crosslink, Option<u64>)> = BTreeMap::new();
+    let resend_ticks = (relay.cfg.resend.as_millis() / relay.cfg.tick.as_millis().max(1)).max(1);
+    let mut round: u64 = 0;
+    loop {
+        context.sleep(relay.cfg.tick).await;
+        round += 1;
+
+        // Beacon following.
+        if relay.follower.is_some() {
+            let from = relay.view.beacon_height() + 1;
+            if let Some(to) = relay.pick(&relay.cfg.beacon_committee, round) {
+                send(&mut sender, vec![to], &RelayMsg::GetBeacon { from });
+            }
+        }
+
+        let Some(shard) = &relay.shard else { continue };
+        let me = shard.shard();
+
+        // Crosslinks to the beacon.
+        for out in shard.take_crosslinks() {
+            unconfirmed.insert(out.crosslink.header.height, (out.crosslink, None));
+        }
+        let done = relay.view.last_height(me);
+        unconfirmed.retain(|h, _| *h > done);
+        let due: Vec<Crosslink> = unconfirmed
+            .values_mut()
+            .filter(|(_, sent)| sent.is_none_or(|t| round - t >= resend_ticks as u64))
+            .take(MAX_RELAY_CROSSLINKS)
+            .map(|(cl, sent)| {
+                *sent = Some(round);
+                cl.clone()
+            })
+            .collect();
+        if !due.is_empty() {
+            if let Some(beacon) = &relay.beacon {
+                let mut beacon = beacon.clone();
+                for cl in &due {
+                    let _ = beacon.submit(cl.clone());
+                }
+            }
+            let to = relay.others(&relay.cfg.beacon_committee);
+            send(&mut sender, to, &RelayMsg::Crosslinks(due));
+        }
+
+        // Receipts from every other shard.
+        for (&src, members) in &relay.cfg.shard_committees {
+            if src == me {
+                continue;
+            }
+            let mut seq = shard.inbox_next(src).await;
+            for _ in 0..FETCH_AHEAD {
+                if let Some(end) = shard.incoming_end(src, seq) {
+                    seq = end;
+                    continue;
+                }
+                let Some((height, entry)) = relay.view.entry(src, me, seq) else {
+                    break;
+                };
+                if let Some(to) = relay.pick(members, round) {
+                    let req = RelayMsg::GetReceipts {
+                        src,
+                        height,
+                        dst: me,
+                    };
+                    send(&mut sender, vec![to], &req);
+                }
+                seq = entry.end_seq();
+            }
+        }
+    }
+}

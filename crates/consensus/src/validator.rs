@@ -1,0 +1,260 @@
+//! One validator of a sharded network: its shard's engine and application, the beacon engine
+//! and application when it is a beacon member (else a beacon follower), and the relay.
+//! Generic over the runtime and the network, so the same code runs in the deterministic
+//! simulation and in the node binary.
+
+use crate::{
+    ChainChannels, ChainHandle, ChainSpec, NetMux, Partitions, SpawnError, Timeouts,
+    beacon::{
+        BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks, ShardCommittee,
+    },
+    chain::namespace,
+    relay::{RelayConfig, RelayRoles, start_relay},
+    shard::{ShardApp, ShardAppConfig, ShardAppError, ShardBlockCfg},
+    spawn_chain,
+};
+use commonware_cryptography::ed25519;
+use commonware_p2p::{Blocker, Receiver, Sender};
+use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage};
+use rand_core::CryptoRng;
+use std::{collections::BTreeMap, num::NonZeroUsize, time::Duration};
+use vision_types::{
+    AccountId, Amount, ChainId as NetworkId, PublicKey, SecretKey, ShardConfig, ShardId,
+    block::ChainRef,
+};
+
+/// Everything every node of a network agrees on (from genesis).
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    /// The network (chain id).
+    pub network: NetworkId,
+    /// Sharding configuration at genesis.
+    pub config: ShardConfig,
+    /// Each shard's committee (epoch 0).
+    pub shard_committees: BTreeMap<ShardId, Vec<PublicKey>>,
+    /// The beacon committee (epoch 0).
+    pub beacon_committee: Vec<PublicKey>,
+    /// Genesis accounts of every shard.
+    pub genesis_accounts: Vec<(AccountId, PublicKey, Amount)>,
+    /// Genesis time.
+    pub genesis_timestamp_ms: u64,
+    /// Codec bounds of shard blocks.
+    pub shard_block_cfg: ShardBlockCfg,
+    /// Consensus timing of shard chains.
+    pub shard_timeouts: Timeouts,
+    /// Consensus timing of the beacon chain.
+    pub beacon_timeouts: Timeouts,
+    /// Relay poll interval.
+    pub relay_tick: Duration,
+    /// Relay crosslink resend interval.
+    pub relay_resend: Duration,
+}
+
+impl NetworkSpec {
+    /// The initial beacon state.
+    pub fn beacon_genesis_state(&self) -> BeaconState {
+        let committees = self
+            .shard_committees
+            .iter()
+            .map(|(s, m)| {
+                (
+                    *s,
+                    ShardCommittee {
+                        epoch: 0,
+                        members: m.clone(),
+                    },
+                )
+            })
+            .collect();
+        BeaconState::new(self.network.clone(), 0, committees, self.config.clone())
+    }
+
+    /// The shard `key` validates, if any.
+    pub fn shard_of(&self, key: &PublicKey) -> Option<ShardId> {
+        self.shard_committees
+            .iter()
+            .find(|(_, m)| m.contains(key))
+            .map(|(s, _)| *s)
+    }
+}
+
+/// A validator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    /// The shard application failed to open.
+    #[error("shard application: {0}")]
+    Shard(#[from] ShardAppError),
+    /// An engine failed to start.
+    #[error("engine: {0}")]
+    Engine(#[from] SpawnError),
+    /// A subchannel could not be opened.
+    #[error("network: {0}")]
+    Net(#[from] crate::net::NetError),
+}
+
+/// A running validator.
+pub struct Validator<E: commonware_storage::Context + Spawner> {
+    /// The shard application, if this validator is in a shard committee.
+    pub shard: Option<ShardApp<E>>,
+    /// The beacon application, if this validator is a beacon member.
+    pub beacon: Option<BeaconApp<E>>,
+    /// This validator's beacon view.
+    pub view: FinalizedCrosslinks,
+    engines: Vec<ChainHandle>,
+    relay: Handle<()>,
+    /// The network multiplexer (dropping it would close the subchannels).
+    _mux: Box<dyn std::any::Any + Send>,
+}
+
+impl<E: commonware_storage::Context + Spawner> Validator<E> {
+    /// Delivered (finalized and applied) height of the shard chain and the beacon chain.
+    pub fn delivered(&self) -> Vec<u64> {
+        self.engines
+            .iter()
+            .map(ChainHandle::delivered_height)
+            .collect()
+    }
+
+    /// Stops every engine and the relay, and waits until they ended (storage released).
+    pub async fn stop(self) {
+        self.relay.abort();
+        let _ = self.relay.await;
+        for e in self.engines {
+            e.stop().await;
+        }
+    }
+}
+
+/// Starts validator `signer` (storage partitions prefixed with `node`): opens its shard's
+/// state, starts the engines it takes part in on `base` (multiplexed), and the relay on
+/// `relay`.
+pub async fn start_validator<E, S, R, Bl>(
+    context: E,
+    spec: &NetworkSpec,
+    signer: SecretKey,
+    node: &str,
+    base: ChainChannels<S, R>,
+    relay: (S, R),
+    blocker: Bl,
+) -> Result<Validator<E>, ValidatorError>
+where
+    E: commonware_storage::Context + Clock + CryptoRng + Spawner + Storage + Metrics,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+    Bl: Blocker<PublicKey = ed25519::PublicKey>,
+{
+    let me = signer.public_key();
+    let mut mux = NetMux::start(context.child("mux"), base);
+    let mut engines = Vec::new();
+    let initial = spec.beacon_genesis_state();
+    let beacon_genesis = BeaconBlock::genesis(initial.root());
+
+    let beacon = if spec.beacon_committee.contains(&me) {
+        let app = BeaconApp::new(
+            context.child("beacon_app"),
+            initial.clone(),
+            &beacon_genesis,
+            CrosslinkPool::default(),
+        );
+        let chain = ChainRef::Beacon;
+        let channels = mux.register(chain, 0).await?;
+        let cs = ChainSpec {
+            chain,
+            epoch: 0,
+            committee: spec.beacon_committee.clone(),
+            signer: signer.clone(),
+            namespace: namespace(&spec.network, chain, 0),
+            partitions: Partitions::new(node, chain, 0),
+            timeouts: spec.beacon_timeouts.clone(),
+            genesis: beacon_genesis.clone(),
+            block_codec_config: (),
+            mailbox_size: mailbox(),
+        };
+        engines.push(
+            spawn_chain(
+                context.child("beacon"),
+                cs,
+                channels,
+                blocker.clone(),
+                app.clone(),
+            )
+            .await?,
+        );
+        Some(app)
+    } else {
+        None
+    };
+    let view = match &beacon {
+        Some(app) => app.finalized_crosslinks(),
+        None => FinalizedCrosslinks::new(initial.with_tip(beacon_genesis.header.hash())),
+    };
+
+    let shard = match spec.shard_of(&me) {
+        Some(shard) => {
+            let mut cfg = ShardAppConfig::new(
+                shard,
+                spec.network.clone(),
+                spec.config.clone(),
+                format!("{node}-shard{}-state", shard.0),
+                spec.genesis_accounts.clone(),
+            );
+            cfg.genesis_timestamp_ms = spec.genesis_timestamp_ms;
+            let app = ShardApp::new(context.child("shard_app"), cfg, view.clone()).await?;
+            let chain = ChainRef::Shard(shard);
+            let channels = mux.register(chain, 0).await?;
+            let cs = ChainSpec {
+                chain,
+                epoch: 0,
+                committee: spec.shard_committees[&shard].clone(),
+                signer: signer.clone(),
+                namespace: namespace(&spec.network, chain, 0),
+                partitions: Partitions::new(node, chain, 0),
+                timeouts: spec.shard_timeouts.clone(),
+                genesis: app.genesis_block(),
+                block_codec_config: spec.shard_block_cfg,
+                mailbox_size: mailbox(),
+            };
+            engines.push(
+                spawn_chain(
+                    context.child("shard"),
+                    cs,
+                    channels,
+                    blocker.clone(),
+                    app.clone(),
+                )
+                .await?,
+            );
+            Some(app)
+        }
+        None => None,
+    };
+
+    let relay = start_relay(
+        context.child("relay"),
+        RelayConfig {
+            me,
+            beacon_committee: spec.beacon_committee.clone(),
+            shard_committees: spec.shard_committees.clone(),
+            tick: spec.relay_tick,
+            resend: spec.relay_resend,
+        },
+        RelayRoles {
+            shard: shard.clone(),
+            beacon: beacon.clone(),
+            view: view.clone(),
+        },
+        relay,
+    );
+    Ok(Validator {
+        shard,
+        beacon,
+        view,
+        engines,
+        relay,
+        _mux: Box::new(mux),
+    })
+}
+
+fn mailbox() -> NonZeroUsize {
+    NonZeroUsize::new(1024).expect("non-zero")
+}
