@@ -23,6 +23,9 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// The node's identity and chain heads (`GET /status`).
     fn status(&self) -> impl Future<Output = Result<NodeStatus, BackendError>> + Send;
 
+    /// Prometheus text exposition of the node's metrics registry (`GET /metrics`).
+    fn metrics(&self) -> impl Future<Output = Result<String, BackendError>> + Send;
+
     /// The configuration in force at the latest finalized beacon height.
     fn shard_config(&self) -> impl Future<Output = Result<ShardConfig, BackendError>> + Send;
 

@@ -19,7 +19,7 @@
 //! | POST | `/tx/batch` | `{txs: [SignedTransaction]}` (at most `max_batch_txs`) → per-tx results |
 //! | GET | `/tx/{id}` | `{tx_id, status: pending\|included\|batched\|crosslinked\|completed\|failed, ...}` |
 //! | GET | `/account/{id}` | `{account: {id, shard_id, balance, nonce, public_key}}` |
-//! | GET | `/health`, `/status`, `/openapi.json` | liveness, node status, OpenAPI 3.1 |
+//! | GET | `/health`, `/status`, `/metrics`, `/openapi.json` | liveness, node status, Prometheus text, OpenAPI 3.1 |
 //! | GET | `/shard-dashboard.html`, `/` | the dashboard page (`/` redirects to it) |
 //!
 //! Every success is `{"success": true, ...}`; every error is

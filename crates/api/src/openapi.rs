@@ -101,6 +101,11 @@ fn responses(id: RouteId) -> Value {
             return json!({"200": {"description": "The dashboard page",
                 "content": {"text/html": {"schema": {"type": "string"}}}}});
         }
+        RouteId::Metrics => {
+            return json!({"200": {"description": "Prometheus text exposition",
+                "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "default": {"description": "Error", "content": {"application/json": {"schema": schema_ref("Error")}}}});
+        }
         RouteId::OpenApi => json!({"type": "object"}),
         RouteId::Health => obj(&[("status", json!({"const": "ok"}))]),
         RouteId::Status => schema_ref("NodeStatus"),

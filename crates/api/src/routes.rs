@@ -38,6 +38,8 @@ pub enum RouteId {
     Health,
     /// `GET /status`.
     Status,
+    /// `GET /metrics`.
+    Metrics,
     /// `GET /openapi.json`.
     OpenApi,
     /// `GET /` (redirects to the dashboard page).
@@ -132,6 +134,12 @@ pub const ROUTES: &[ApiRoute] = &[
         "GET",
         "/status",
         "Chain id, version, devnet flag, beacon height and every shard's finalized head.",
+    ),
+    route(
+        RouteId::Metrics,
+        "GET",
+        "/metrics",
+        "Prometheus metrics (text exposition format).",
     ),
     route(
         RouteId::OpenApi,
@@ -260,6 +268,7 @@ pub(crate) fn handler<B: NodeBackend>(id: RouteId) -> MethodRouter<AppState<B>> 
     match id {
         RouteId::Health => get(health),
         RouteId::Status => get(status::<B>),
+        RouteId::Metrics => get(metrics::<B>),
         RouteId::OpenApi => get(openapi_json),
         RouteId::Root => get(root),
         RouteId::DashboardPage => get(dashboard_page),
@@ -445,6 +454,16 @@ async fn status<B: NodeBackend>(State(st): St<B>) -> ApiResult {
     ok(st.backend.status().await?)
 }
 
+async fn metrics<B: NodeBackend>(State(st): St<B>) -> ApiResult {
+    let body = st.backend.metrics().await?;
+    let mut res = body.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(res)
+}
+
 async fn openapi_json() -> Json<serde_json::Value> {
     Json(openapi::document())
 }
@@ -455,10 +474,21 @@ async fn root() -> Redirect {
 
 async fn dashboard_page() -> Response {
     let mut res = crate::dashboard::HTML.into_response();
-    res.headers_mut().insert(
+    let h = res.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    // The page loads nothing and talks only to this node.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::dashboard::CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
 }
 

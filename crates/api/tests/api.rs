@@ -838,6 +838,15 @@ async fn health_and_status() {
 }
 
 #[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let b = FakeBackend::devnet();
+    let r = get(app(&b), "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.content_type.starts_with("text/plain; version=0.0.4"));
+    assert!(r.text.contains("vision_fake_up 1"));
+}
+
+#[tokio::test]
 async fn unavailable_backend_is_503() {
     let b = Arc::new(FakeBackend {
         unavailable: true,
@@ -845,6 +854,7 @@ async fn unavailable_backend_is_503() {
     });
     for path in [
         "/status",
+        "/metrics",
         "/shard/dashboard",
         "/shard/batch/status/0",
         "/account/bob",
@@ -937,6 +947,7 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
     let all = [
         RouteId::Health,
         RouteId::Status,
+        RouteId::Metrics,
         RouteId::OpenApi,
         RouteId::Root,
         RouteId::DashboardPage,
@@ -1013,6 +1024,15 @@ async fn dashboard_page_is_self_contained_html() {
     ] {
         assert!(html.contains(needle), "dashboard lacks {needle}");
     }
+    let csp = r
+        .headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
     let r = get(app(&b), "/").await;
     assert!(r.status.is_redirection());
     assert_eq!(
@@ -1021,4 +1041,35 @@ async fn dashboard_page_is_self_contained_html() {
             .and_then(|v| v.to_str().ok()),
         Some("/shard-dashboard.html")
     );
+}
+
+#[tokio::test]
+async fn serve_answers_over_tcp_and_shuts_down() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let b = FakeBackend::devnet();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vision_api::serve(listener, app(&b), async move {
+        let _ = stopped.await;
+    }));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.expect("read");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        reply.ends_with(r#"{"success":true,"status":"ok"}"#),
+        "{reply}"
+    );
+    stop.send(()).expect("server running");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("graceful shutdown")
+        .expect("join")
+        .expect("serve");
 }

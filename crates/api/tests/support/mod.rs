@@ -176,6 +176,11 @@ impl NodeBackend for FakeBackend {
         })
     }
 
+    async fn metrics(&self) -> Result<String, BackendError> {
+        self.check_up()?;
+        Ok("# TYPE vision_fake_up gauge\nvision_fake_up 1\n".into())
+    }
+
     async fn shard_config(&self) -> Result<ShardConfig, BackendError> {
         self.check_up()?;
         Ok(self.config.lock().expect("config").clone())
