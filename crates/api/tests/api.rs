@@ -1073,3 +1073,92 @@ async fn serve_answers_over_tcp_and_shuts_down() {
         .expect("join")
         .expect("serve");
 }
+
+/// Deterministic xorshift, so the adversarial bodies are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[tokio::test]
+async fn adversarial_bodies_get_json_answers_and_never_5xx() {
+    let valid = [
+        (
+            "/tx",
+            json!({"signer": "alice", "action": {"type": "transfer", "to": "bob", "amount": "100"}}),
+        ),
+        ("/tx", json!(signed("alice", 0, transfer("bob", 100)))),
+        (
+            "/tx/batch",
+            json!({"txs": [signed("alice", 0, transfer("bob", 100))]}),
+        ),
+        (
+            "/shard/contract/deploy",
+            json!({"name": "MyToken", "owner": "alice", "code_hash": "0xabc123", "initial_state": {"a": "1"}}),
+        ),
+        (
+            "/shard/contract/execute",
+            json!({"contract_id": token_id(), "caller": "alice", "method": "transfer", "args": ["bob", "100"]}),
+        ),
+        (
+            "/shard/config",
+            json!({"batch_size": 200, "batch_timeout_ms": 1000}),
+        ),
+    ];
+    let alphabet = b"{}[]\":,0123456789-.eE truefalsnul\\xyz\xff\x00";
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for (path, body) in valid {
+        let text = body.to_string().into_bytes();
+        for _ in 0..150 {
+            let mut bytes = text.clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(bytes.len());
+                match rng.below(3) {
+                    0 => bytes[at] = alphabet[rng.below(alphabet.len())],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, alphabet[rng.below(alphabet.len())]),
+                }
+            }
+            let b = FakeBackend::devnet();
+            let r = post_raw(app(&b), path, Some("application/json"), bytes.clone()).await;
+            assert!(
+                !r.status.is_server_error(),
+                "{path} {:?} -> {} {}",
+                String::from_utf8_lossy(&bytes),
+                r.status,
+                r.text
+            );
+            let v = r.json();
+            if r.status.is_success() {
+                assert_eq!(v["success"], json!(true));
+            } else {
+                assert_eq!(keys(&v), set(&["success", "error"]), "{v}");
+                // A body rejected as a request (not by the node) never changed anything.
+                let request_level = [
+                    StatusCode::BAD_REQUEST,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ];
+                assert!(
+                    !request_level.contains(&r.status)
+                        || b.seen().iter().all(|c| c.starts_with("dev_sign")),
+                    "{path} {:?}: {:?}",
+                    String::from_utf8_lossy(&bytes),
+                    b.seen()
+                );
+            }
+        }
+    }
+}
