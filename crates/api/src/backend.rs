@@ -54,7 +54,8 @@ pub trait NodeBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<BatchStatus>, BackendError>> + Send;
 
     /// Closes `shard`'s pending batch (a flush system transaction) and resolves once the
-    /// block that closed it is finalized. The HTTP layer bounds the wait.
+    /// block that closed it is finalized. The HTTP layer bounds the wait and drops this
+    /// future on timeout, so the flush must not depend on it being polled to completion.
     fn flush(
         &self,
         shard: ShardId,
@@ -128,7 +129,8 @@ pub trait NodeBackend: Send + Sync + 'static {
 
     /// Submits a signed `call_contract` transaction. A call on the caller's shard resolves
     /// once its block is finalized, with the result; a cross-shard call resolves at once as
-    /// [`Executed::Pending`] with its call id. The HTTP layer bounds the wait.
+    /// [`Executed::Pending`] with its call id. The HTTP layer bounds the wait (dropping the
+    /// future on timeout; the admitted transaction stays admitted).
     fn execute_contract(
         &self,
         tx: SignedTransaction,

@@ -383,6 +383,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// At most 80 characters of client input, for echoing it in an error message.
+fn clip(s: &str) -> String {
+    const MAX_ECHO_CHARS: usize = 80;
+    if s.chars().count() <= MAX_ECHO_CHARS {
+        s.to_string()
+    } else {
+        s.chars().take(MAX_ECHO_CHARS).chain("…".chars()).collect()
+    }
+}
+
 fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     p.map(|Path(s)| s)
         .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
@@ -397,7 +407,10 @@ async fn shard_param<B: NodeBackend>(
     if raw.is_empty() || raw.len() > 20 || !raw.bytes().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::bad_request(
             "invalid_shard_id",
-            format!("invalid shard id {raw:?}: expected a non-negative integer"),
+            format!(
+                "invalid shard id {:?}: expected a non-negative integer",
+                clip(&raw)
+            ),
         ));
     }
     let num_shards = backend.shard_config().await?.num_shards;
@@ -777,8 +790,15 @@ async fn contract<B: NodeBackend>(
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let raw = path_param(p)?;
-    let id = ContractId::new(raw)
-        .map_err(|e| ApiError::bad_request("invalid_contract_id", e.to_string()))?;
+    let id = ContractId::new(raw.as_str()).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_contract_id",
+            format!(
+                "invalid contract id {:?}: expected contract_ followed by 32 hex characters",
+                clip(&raw)
+            ),
+        )
+    })?;
     let contract =
         st.backend.contract(id.clone()).await?.ok_or_else(|| {
             ApiError::not_found("unknown_contract", format!("unknown contract {id}"))
@@ -994,7 +1014,10 @@ async fn tx_status<B: NodeBackend>(
     let id: Hash = raw.parse().map_err(|_| {
         ApiError::bad_request(
             "invalid_tx_id",
-            format!("invalid transaction id {raw:?}: expected 64 hex characters"),
+            format!(
+                "invalid transaction id {:?}: expected 64 hex characters",
+                clip(&raw)
+            ),
         )
     })?;
     let status =
@@ -1014,8 +1037,16 @@ async fn account<B: NodeBackend>(
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let raw = path_param(p)?;
-    let id = AccountId::new(raw)
-        .map_err(|e| ApiError::bad_request("invalid_account_id", e.to_string()))?;
+    let id = AccountId::new(raw.as_str()).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_account_id",
+            format!(
+                "invalid account id {:?}: expected 2-64 characters of [a-z0-9_-] \
+                     (or a 64-hex public key)",
+                clip(&raw)
+            ),
+        )
+    })?;
     let account =
         st.backend.account(id.clone()).await?.ok_or_else(|| {
             ApiError::not_found("unknown_account", format!("unknown account {id}"))

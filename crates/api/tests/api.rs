@@ -1162,3 +1162,19 @@ async fn adversarial_bodies_get_json_answers_and_never_5xx() {
         }
     }
 }
+
+#[tokio::test]
+async fn long_bad_ids_are_not_echoed_in_full() {
+    let b = FakeBackend::devnet();
+    let long = "x".repeat(5000);
+    for path in [
+        format!("/account/{long}"),
+        format!("/tx/{long}"),
+        format!("/shard/contract/{long}"),
+        format!("/shard/batch/status/{long}"),
+    ] {
+        let r = get(app(&b), &path).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(r.text.len() < 400, "{}", r.text);
+    }
+}
