@@ -3,7 +3,10 @@
 
 use crate::{
     config::{ShardConfigArgs, load_shard_config},
+    devnet::DevnetArgs,
+    init::InitArgs,
     keys::KeysCommand,
+    run::RunArgs,
     shards_cmd::ShardsCommand,
 };
 use clap::{Args, Parser, Subcommand};
@@ -32,6 +35,15 @@ pub enum Command {
     /// Print the effective sharding configuration as JSON (flags > VISION_* env >
     /// HOME/config.toml > defaults), or the error that would stop a node from starting.
     Config(ConfigCommand),
+    /// Set up a validator home (keys if missing, config.toml, data/) and print its genesis
+    /// entry.
+    Init(InitArgs),
+    /// Run a validator from its home until SIGINT or SIGTERM (authenticated p2p, storage
+    /// under HOME/data, HOME/status.json refreshed every second).
+    Run(RunArgs),
+    /// Generate (or reuse) a local network and run one supervised process per validator on
+    /// 127.0.0.1 until Ctrl-C.
+    Devnet(DevnetArgs),
 }
 
 /// `vision-node config`.
@@ -55,6 +67,9 @@ impl Cli {
             }
             Command::Shards(cmd) => cmd.run(),
             Command::Keys(cmd) => cmd.run(),
+            Command::Init(cmd) => cmd.run(),
+            Command::Run(cmd) => cmd.run(),
+            Command::Devnet(cmd) => cmd.run(),
             Command::Config(cmd) => {
                 let config = load_shard_config(cmd.home.as_deref(), &cmd.shard)?;
                 println!("{}", serde_json::to_string_pretty(&config)?);

@@ -3,10 +3,10 @@
 //! seed's defaults. An invalid value is refused with a message naming where it came from
 //! (the flag, the variable, or the file's key).
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use serde::Deserialize;
-use std::path::Path;
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::Path};
 use vision_types::{ConfigUpdate, ShardConfig};
 
 /// Every ShardConfig field as an optional flag (flags override env and file).
@@ -117,6 +117,9 @@ const FIELDS: [Field; 9] = [
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    /// This node's own settings.
+    #[serde(default)]
+    node: NodeSection,
     /// The seed's ShardConfig fields.
     #[serde(default)]
     shard: ConfigUpdate,
@@ -180,6 +183,25 @@ pub fn resolve_shard_config(
     get_env: &dyn Fn(&str) -> Option<String>,
     file: Option<(&str, &str)>,
 ) -> anyhow::Result<ShardConfig> {
+    Ok(resolve_with_sources(flags, get_env, file)?.0)
+}
+
+/// A ShardConfig field set explicitly by a flag, a variable or the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplicitField {
+    /// The field's name in the seed's ShardConfig.
+    pub field: &'static str,
+    /// Where its effective value came from (the flag, the variable or the file key).
+    pub source: String,
+}
+
+/// Like [`resolve_shard_config`], also naming the source of every field that is not a
+/// default (the highest layer that set it).
+pub fn resolve_with_sources(
+    flags: &ShardConfigArgs,
+    get_env: &dyn Fn(&str) -> Option<String>,
+    file: Option<(&str, &str)>,
+) -> anyhow::Result<(ShardConfig, Vec<ExplicitField>)> {
     let file_update = match file {
         Some((name, text)) => {
             toml::from_str::<FileConfig>(text)
@@ -203,6 +225,7 @@ pub fn resolve_shard_config(
         (&flags, &|f: &Field| f.flag.to_string()),
     ];
     let mut config = ShardConfig::default();
+    let mut sources: Vec<ExplicitField> = Vec::new();
     for (update, source) in layers {
         // Validate this layer's values on top of the defaults, so a bad value is blamed on
         // the layer that set it, not on whatever layer happened to be applied last.
@@ -216,8 +239,26 @@ pub fn resolve_shard_config(
             });
         }
         config = config.updated(update).map_err(|e| anyhow!("{e}"))?;
+        for f in FIELDS.iter().filter(|f| sets(update, f.name)) {
+            sources.retain(|s| s.field != f.name);
+            sources.push(ExplicitField {
+                field: f.name,
+                source: source(f),
+            });
+        }
     }
-    Ok(config)
+    Ok((config, sources))
+}
+
+/// Reads `home/config.toml` if it exists: `(path for messages, text)`.
+fn read_config_file(home: Option<&Path>) -> anyhow::Result<Option<(String, String)>> {
+    match home.map(|h| h.join("config.toml")) {
+        Some(p) if p.exists() => Ok(Some((
+            p.display().to_string(),
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+        ))),
+        _ => Ok(None),
+    }
 }
 
 /// Resolves the ShardConfig for a node home: `home/config.toml` if present, the process env
@@ -226,19 +267,93 @@ pub fn load_shard_config(
     home: Option<&Path>,
     flags: &ShardConfigArgs,
 ) -> anyhow::Result<ShardConfig> {
-    let text = match home.map(|h| h.join("config.toml")) {
-        Some(p) if p.exists() => Some((
-            p.display().to_string(),
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
-        )),
-        _ => None,
-    };
+    Ok(load_shard_config_with_sources(home, flags)?.0)
+}
+
+/// [`load_shard_config`] with the source of every explicitly set field.
+pub fn load_shard_config_with_sources(
+    home: Option<&Path>,
+    flags: &ShardConfigArgs,
+) -> anyhow::Result<(ShardConfig, Vec<ExplicitField>)> {
+    let text = read_config_file(home)?;
     let get = |k: &str| std::env::var(k).ok();
-    resolve_shard_config(
+    resolve_with_sources(
         flags,
         &get,
         text.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
     )
+}
+
+/// Refuses explicitly set ShardConfig values that differ from the network's genesis
+/// configuration (consensus settings are the same on every node and come from genesis),
+/// naming the flag, variable or file key that set each one.
+pub fn check_against_genesis(
+    resolved: &ShardConfig,
+    sources: &[ExplicitField],
+    genesis: &ShardConfig,
+    genesis_name: &str,
+) -> anyhow::Result<()> {
+    let mine = serde_json::to_value(resolved)?;
+    let theirs = serde_json::to_value(genesis)?;
+    let mut diffs = Vec::new();
+    for s in sources {
+        if mine.get(s.field) != theirs.get(s.field) {
+            diffs.push(format!(
+                "{} sets {} = {}, but {genesis_name} has {}",
+                s.source,
+                s.field,
+                mine.get(s.field).cloned().unwrap_or_default(),
+                theirs.get(s.field).cloned().unwrap_or_default()
+            ));
+        }
+    }
+    if !diffs.is_empty() {
+        bail!(
+            "{}; consensus settings come from the genesis file and are the same on every node \
+             (remove the override or change the network's genesis)",
+            diffs.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The `[node]` table of `config.toml`: this node's own settings (not consensus settings).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// The validator's name in genesis (informational; the node finds itself by its
+    /// consensus key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Address the p2p listener binds (default: the address genesis or the peers file gives
+    /// this validator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_listen: Option<SocketAddr>,
+}
+
+/// Reads the `[node]` table of `home/config.toml` (empty if the file or table is absent).
+pub fn load_node_section(home: &Path) -> anyhow::Result<NodeSection> {
+    match read_config_file(Some(home))? {
+        Some((name, text)) => Ok(toml::from_str::<FileConfig>(&text)
+            .with_context(|| format!("{name}: invalid configuration"))?
+            .node),
+        None => Ok(NodeSection::default()),
+    }
+}
+
+/// Renders a `config.toml` with a `[node]` table and the full `[shard]` table.
+pub fn render_config_toml(node: &NodeSection, shard: &ShardConfig) -> anyhow::Result<String> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        node: &'a NodeSection,
+        shard: &'a ShardConfig,
+    }
+    let body = toml::to_string(&Out { node, shard }).context("rendering config.toml")?;
+    Ok(format!(
+        "# Vision Node configuration. Precedence: flags > VISION_* env > this file > defaults.\n\
+         # [shard] must match the network's genesis.json (consensus settings are network-wide).\n\
+         {body}"
+    ))
 }
 
 #[cfg(test)]

@@ -1,11 +1,7 @@
 //! The `vision-node` binary.
 
-mod cli;
-mod config;
-mod keys;
-mod shards_cmd;
-
 use clap::Parser;
+use vision_node::cli;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

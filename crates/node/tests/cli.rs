@@ -208,3 +208,263 @@ fn config_shows_defaults_and_precedence() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("VISION_NUM_SHARDS"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A fresh temporary directory for one test.
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vision-node-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_creates_a_home_and_prints_its_genesis_entry() {
+    let home = temp_dir("init").join("val-a");
+    let o = run(&[
+        "init",
+        "--home",
+        home.to_str().unwrap(),
+        "--p2p-address",
+        "10.0.0.5:31000",
+        "--batch-size",
+        "50",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(entry["name"], "val-a");
+    assert_eq!(entry["p2p_address"], "10.0.0.5:31000");
+    assert_ne!(entry["consensus_key"], entry["network_key"]);
+    assert_eq!(mode(&home), 0o700);
+    assert_eq!(mode(&home.join("keys")), 0o700);
+    assert_eq!(mode(&home.join("keys/consensus.key")), 0o600);
+    assert_eq!(mode(&home.join("keys/network.key")), 0o600);
+    assert_eq!(mode(&home.join("config.toml")), 0o600);
+    assert!(home.join("data").is_dir());
+    let toml = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    assert!(toml.contains("batch_size = 50"), "{toml}");
+    // `config` reads the file it wrote.
+    let c = run(&["config", "--home", home.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&c.stdout).unwrap();
+    assert_eq!(v["batch_size"], 50);
+    // Keys are kept, config.toml is not overwritten without --force.
+    fails_with(&["init", "--home", home.to_str().unwrap()], "--force");
+    let again = run(&["init", "--home", home.to_str().unwrap(), "--force"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let entry2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(entry["consensus_key"], entry2["consensus_key"]);
+    fails_with(
+        &[
+            "init",
+            "--home",
+            home.to_str().unwrap(),
+            "--force",
+            "--batch-size",
+            "0",
+        ],
+        "--batch-size",
+    );
+    std::fs::remove_dir_all(home.parent().unwrap()).ok();
+}
+
+#[test]
+fn devnet_generation_files_modes_and_genesis() {
+    let dir = temp_dir("devnet-gen");
+    let o = Command::new(env!("CARGO_BIN_EXE_vision-node"))
+        .args([
+            "devnet",
+            "--no-start",
+            "--shards",
+            "2",
+            "--validators-per-shard",
+            "4",
+        ])
+        .args([
+            "--base-port",
+            "41000",
+            "--bench-accounts",
+            "10",
+            "--batch-size",
+            "20",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("v07") && out.contains("127.0.0.1:41007"),
+        "{out}"
+    );
+    for f in ["devnet.json", "genesis.json", "peers.json", "accounts.json"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    assert_eq!(mode(&dir.join("accounts.json")), 0o600);
+    assert_eq!(mode(&dir), 0o700);
+    let genesis: vision_types::Genesis =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json")).unwrap()).unwrap();
+    genesis.validate().unwrap();
+    assert_eq!(genesis.validators.len(), 8);
+    assert_eq!(genesis.shard_config.num_shards, 2);
+    assert_eq!(genesis.shard_config.batch_size, 20);
+    assert_eq!(genesis.accounts.len(), 15);
+    for name in ["alice", "bob", "carol", "dave", "eve"] {
+        let a = genesis.accounts.iter().find(|a| a.id.as_str() == name);
+        assert!(a.is_some(), "{name} in genesis");
+    }
+    assert_eq!(genesis.config_authority.as_str(), "alice");
+    let accounts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("accounts.json")).unwrap()).unwrap();
+    let accounts = accounts.as_array().unwrap();
+    assert_eq!(accounts.len(), 15);
+    let shards: std::collections::BTreeSet<u64> = accounts
+        .iter()
+        .filter(|a| a["kind"] == "dev")
+        .map(|a| a["shard"].as_u64().unwrap())
+        .collect();
+    assert_eq!(shards.len(), 2, "dev accounts on both shards: {shards:?}");
+    for a in accounts {
+        let sk = vision_types::SecretKey::from_seed(
+            hex::decode(a["secret_key"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        assert_eq!(
+            sk.public_key().to_string(),
+            a["public_key"].as_str().unwrap()
+        );
+    }
+    let peers: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("peers.json")).unwrap()).unwrap();
+    assert_eq!(peers.as_array().unwrap().len(), 8);
+    for (i, v) in genesis.validators.iter().enumerate() {
+        let home = dir.join("nodes").join(&v.name);
+        assert_eq!(mode(&home.join("keys/consensus.key")), 0o600);
+        assert_eq!(mode(&home.join("keys/network.key")), 0o600);
+        assert_eq!(v.p2p_address, format!("127.0.0.1:{}", 41000 + i));
+        assert_eq!(peers[i]["consensus_key"], v.consensus_key.to_string());
+        let keys = run(&["keys", "show", "--json", "--home", home.to_str().unwrap()]);
+        let k: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
+        assert_eq!(k["consensus_key"], v.consensus_key.to_string());
+        assert_eq!(k["network_key"], v.network_key.to_string());
+    }
+
+    // Every node derives the same spec, whatever the validator order.
+    let spec = vision_node::network::network_spec(&genesis).unwrap();
+    let mut reordered = genesis.clone();
+    reordered.validators.reverse();
+    let spec2 = vision_node::network::network_spec(&reordered).unwrap();
+    assert_eq!(spec.shard_committees, spec2.shard_committees);
+    assert_eq!(spec.beacon_committee, spec2.beacon_committee);
+    assert_eq!(spec.shard_committees.len(), 2);
+    assert!(spec.shard_committees.values().all(|c| c.len() == 4));
+    assert_eq!(spec.beacon_committee.len(), 4);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap()).unwrap();
+    let beacon = manifest["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["beacon"] == true)
+        .count();
+    assert_eq!(beacon, 4);
+
+    // Reuse checks: same flags fine, different ones refused with a hint.
+    let reuse = run(&["devnet", "--no-start", "--dir", dir.to_str().unwrap()]);
+    assert!(reuse.status.success(), "{}", stderr(&reuse));
+    assert!(String::from_utf8_lossy(&reuse.stdout).contains("reusing"));
+    fails_with(
+        &[
+            "devnet",
+            "--no-start",
+            "--shards",
+            "3",
+            "--dir",
+            dir.to_str().unwrap(),
+        ],
+        "--fresh",
+    );
+    fails_with(
+        &[
+            "devnet",
+            "--no-start",
+            "--batch-size",
+            "7",
+            "--dir",
+            dir.to_str().unwrap(),
+        ],
+        "--batch-size sets batch_size = 7",
+    );
+
+    // run refuses bad values naming their source, and overrides that contradict genesis.
+    let home = dir.join("nodes/v00");
+    let genesis_path = dir.join("genesis.json");
+    let bad = Command::new(env!("CARGO_BIN_EXE_vision-node"))
+        .args(["run", "--home"])
+        .arg(&home)
+        .arg("--genesis")
+        .arg(&genesis_path)
+        .env("VISION_BATCH_TIMEOUT_MS", "soon")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("VISION_BATCH_TIMEOUT_MS"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_vision-node"))
+        .args(["run", "--home"])
+        .arg(&home)
+        .arg("--genesis")
+        .arg(&genesis_path)
+        .env("VISION_NUM_SHARDS", "3")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("VISION_NUM_SHARDS sets num_shards = 3"),
+        "{}",
+        stderr(&bad)
+    );
+    fails_with(
+        &["run", "--home", dir.join("nodes/nope").to_str().unwrap()],
+        "no such directory",
+    );
+
+    // --fresh regenerates, and refuses a directory that is not a devnet.
+    let fresh = run(&[
+        "devnet",
+        "--no-start",
+        "--fresh",
+        "--shards",
+        "1",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(fresh.status.success(), "{}", stderr(&fresh));
+    let g2: vision_types::Genesis =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json")).unwrap()).unwrap();
+    assert_eq!(g2.validators.len(), 4);
+    let not_devnet = temp_dir("not-devnet");
+    std::fs::create_dir_all(&not_devnet).unwrap();
+    std::fs::write(not_devnet.join("precious.txt"), "x").unwrap();
+    fails_with(
+        &[
+            "devnet",
+            "--no-start",
+            "--fresh",
+            "--dir",
+            not_devnet.to_str().unwrap(),
+        ],
+        "refusing to delete",
+    );
+    assert!(not_devnet.join("precious.txt").exists());
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&not_devnet).ok();
+}

@@ -1,0 +1,391 @@
+//! `vision-node run`: one validator process. Reads the home's keys and configuration, the
+//! genesis and peers files, derives the network spec, and runs the validator on the
+//! commonware tokio runtime (storage under `HOME/data`) over authenticated p2p
+//! (`commonware_p2p::authenticated::lookup`, encrypted TCP, peers authenticated by their
+//! consensus key). Writes `HOME/status.json` every second, logs progress, and stops cleanly on
+//! SIGINT or SIGTERM.
+
+use crate::{
+    config::{
+        ShardConfigArgs, check_against_genesis, load_node_section, load_shard_config_with_sources,
+    },
+    files::{PeerEntry, peer_addresses, read_genesis, read_json},
+    keys::{KeyKind, load_key},
+    logging::{self, LogFormat},
+    network::{max_message_size_bytes, network_spec, role_of},
+    status::{BlockSummary, NodeStatus, STATUS_RECENT_BLOCKS, write_status},
+};
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Args, ValueEnum};
+use commonware_cryptography::{ChaCha20Poly1305, ed25519};
+use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
+use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, tokio as cw_tokio};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{TryCollect as _, ordered::Map};
+use std::{
+    net::SocketAddr,
+    num::NonZeroUsize,
+    path::PathBuf,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+use vision_consensus::{
+    ChainChannels, NetworkSpec, RELAY, Validator, base_channel_quotas,
+    keys::{to_cw_private_key, to_cw_public_key},
+    relay_channel_quota, start_validator,
+};
+use vision_types::{Genesis, PublicKey, SecretKey};
+
+/// How often the status file is rewritten, in milliseconds.
+pub const STATUS_INTERVAL_MS: u64 = 1_000;
+/// Longest wait for the applications while refreshing the status, in milliseconds.
+pub const STATUS_REFRESH_TIMEOUT_MS: u64 = 2_000;
+/// How often progress is logged, in status intervals.
+pub const PROGRESS_LOG_EVERY_INTERVALS: u64 = 5;
+/// Longest wait for the validator's engines to stop on shutdown, in milliseconds.
+pub const SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
+/// Capacity of the p2p actors' mailboxes.
+pub const P2P_MAILBOX_SIZE: usize = 1_024;
+/// Tolerated clock skew between peers during the p2p handshake, in milliseconds.
+pub const HANDSHAKE_SYNCHRONY_BOUND_MS: u64 = 5_000;
+/// Oldest handshake accepted, in milliseconds.
+pub const HANDSHAKE_MAX_AGE_MS: u64 = 10_000;
+/// Worker threads of the tokio runtime.
+pub const RUNTIME_WORKER_THREADS: usize = 2;
+
+/// What a node process does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum NodeRole {
+    /// A voting member of its shard committee (and of the beacon committee if chosen).
+    #[default]
+    Validator,
+}
+
+/// `vision-node run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Node home directory: keys/consensus.key, config.toml, data/ (created), status.json
+    /// (written every second).
+    #[arg(long, value_name = "DIR")]
+    pub home: PathBuf,
+    /// The network's genesis file [default: HOME/genesis.json].
+    #[arg(long, value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
+    /// Peers file (JSON list of {"name", "consensus_key", "address"}) overriding the genesis
+    /// p2p addresses [default: HOME/peers.json if it exists, else the addresses in genesis].
+    #[arg(long, value_name = "FILE")]
+    pub peers: Option<PathBuf>,
+    /// What this process runs. Only `validator` exists today; the non-voting API node comes
+    /// with the HTTP API.
+    #[arg(long, value_enum, default_value_t = NodeRole::Validator)]
+    pub role: NodeRole,
+    /// Log format on stderr (level from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Stop when the process with this pid is no longer our parent (set by `devnet` so
+    /// validators never outlive their supervisor).
+    #[arg(long, value_name = "PID", hide = true)]
+    pub parent_pid: Option<u32>,
+    /// ShardConfig overrides; they must agree with genesis (consensus settings are
+    /// network-wide), so they only serve to check a deployment's expectations.
+    #[command(flatten)]
+    pub shard: ShardConfigArgs,
+}
+
+/// Everything `run` resolved before starting the runtime.
+struct Plan {
+    home: PathBuf,
+    name: String,
+    signer: SecretKey,
+    spec: NetworkSpec,
+    genesis: Genesis,
+    peers: std::collections::BTreeMap<PublicKey, SocketAddr>,
+    listen: SocketAddr,
+    max_message_bytes: u32,
+    parent_pid: Option<u32>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl RunArgs {
+    fn plan(self) -> anyhow::Result<Plan> {
+        let home = self.home;
+        if !home.is_dir() {
+            bail!(
+                "--home {}: no such directory (create one with `vision-node init --home {}`)",
+                home.display(),
+                home.display()
+            );
+        }
+        let (config, sources) = load_shard_config_with_sources(Some(&home), &self.shard)?;
+        let node = load_node_section(&home)?;
+        let genesis_path = self.genesis.unwrap_or_else(|| home.join("genesis.json"));
+        let genesis = read_genesis(&genesis_path)?;
+        check_against_genesis(
+            &config,
+            &sources,
+            &genesis.shard_config,
+            &genesis_path.display().to_string(),
+        )?;
+        let spec = network_spec(&genesis)
+            .with_context(|| format!("genesis file {}", genesis_path.display()))?;
+        let signer = load_key(&home, KeyKind::Consensus)?;
+        let me = signer.public_key();
+        let Some(entry) = genesis.validators.iter().find(|v| v.consensus_key == me) else {
+            bail!(
+                "this home's consensus key {me} is not a validator in {} (a non-voting API \
+                 node comes later)",
+                genesis_path.display()
+            );
+        };
+        let peers_path = match self.peers {
+            Some(p) => Some(p),
+            None => Some(home.join("peers.json")).filter(|p| p.exists()),
+        };
+        let entries: Option<Vec<PeerEntry>> = peers_path
+            .as_deref()
+            .map(|p| read_json(p, "peers file"))
+            .transpose()?;
+        let peers = peer_addresses(&genesis, peers_path.as_deref().zip(entries.as_deref()))?;
+        let listen = node.p2p_listen.unwrap_or(peers[&me]);
+        let max_message_bytes = max_message_size_bytes(&spec)?;
+        Ok(Plan {
+            home,
+            name: entry.name.clone(),
+            signer,
+            spec,
+            peers,
+            listen,
+            max_message_bytes,
+            parent_pid: self.parent_pid,
+            genesis,
+        })
+    }
+
+    /// Runs the node until SIGINT or SIGTERM.
+    pub fn run(self) -> anyhow::Result<()> {
+        logging::init(self.log_format);
+        let plan = self.plan()?;
+        let data = plan.home.join("data");
+        let runner = cw_tokio::Runner::new(
+            cw_tokio::Config::new()
+                .with_storage_directory(&data)
+                .with_worker_threads(RUNTIME_WORKER_THREADS),
+        );
+        runner.start(|context| serve(context, plan))
+    }
+}
+
+/// The p2p namespace: peers of different networks never connect.
+fn p2p_namespace(genesis: &Genesis) -> Vec<u8> {
+    format!("vision-node/{}/p2p/{}", genesis.chain_id, genesis.hash()).into_bytes()
+}
+
+async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
+    let started_at_ms = now_ms();
+    let me = plan.signer.public_key();
+    let role = role_of(&plan.spec, &me);
+    info!(
+        name = %plan.name,
+        key = %me,
+        shard = ?role.shard.map(|s| s.0),
+        beacon = role.beacon,
+        listen = %plan.listen,
+        peers = plan.peers.len(),
+        chain = %plan.genesis.chain_id,
+        "starting validator"
+    );
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+
+    // Authenticated p2p: the identity is the consensus key (simplex attributes votes to the
+    // sender's p2p identity).
+    let cw_signer: ed25519::PrivateKey = to_cw_private_key(&plan.signer);
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer: cw_signer,
+            synchrony_bound: Duration::from_millis(HANDSHAKE_SYNCHRONY_BOUND_MS),
+            max_handshake_age: Duration::from_millis(HANDSHAKE_MAX_AGE_MS),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let max_peers = NonZeroUsize::new(plan.peers.len() + 1).expect("non-zero");
+    let mailbox = NonZeroUsize::new(P2P_MAILBOX_SIZE).expect("non-zero");
+    let namespace = p2p_namespace(&plan.genesis);
+    let all_loopback = plan.peers.values().all(|a| a.ip().is_loopback());
+    let mut p2p = if all_loopback {
+        lookup::Config::local(
+            handshake,
+            &namespace,
+            plan.listen,
+            max_peers,
+            plan.max_message_bytes,
+            mailbox,
+        )
+    } else {
+        lookup::Config::recommended(
+            handshake,
+            &namespace,
+            plan.listen,
+            max_peers,
+            plan.max_message_bytes,
+            mailbox,
+        )
+    };
+    // Validators on a LAN or in private networks are normal.
+    p2p.allow_private_ips = true;
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+    let peers: Map<ed25519::PublicKey, Address> = plan
+        .peers
+        .iter()
+        .map(|(k, a)| Ok((to_cw_public_key(k)?, Address::from(*a))))
+        .collect::<Result<Vec<_>, vision_consensus::keys::KeyError>>()?
+        .into_iter()
+        .try_collect()
+        .map_err(|_| anyhow!("duplicate peer key"))?;
+    let _ = oracle.track(0, peers);
+    let mut pairs = Vec::with_capacity(5);
+    for (channel, quota) in base_channel_quotas() {
+        pairs.push(network.register(channel, quota));
+    }
+    let relay = network.register(RELAY, relay_channel_quota());
+    let mut it = pairs.into_iter();
+    let mut next = || it.next().expect("five base channels");
+    let base = ChainChannels {
+        votes: next(),
+        certificates: next(),
+        resolver: next(),
+        blocks: next(),
+        backfill: next(),
+    };
+    let network_handle = network.start();
+
+    let validator: Validator<cw_tokio::Context> = start_validator(
+        context.child("validator"),
+        &plan.spec,
+        plan.signer.clone(),
+        &plan.name,
+        base,
+        relay,
+        oracle,
+    )
+    .await
+    .map_err(|e| anyhow!("starting the validator: {e}"))?;
+    info!(name = %plan.name, "validator started");
+
+    let mut status = NodeStatus {
+        name: plan.name.clone(),
+        role: "validator".into(),
+        pid: std::process::id(),
+        p2p_address: plan.listen.to_string(),
+        shard: role.shard.map(|s| s.0),
+        beacon_member: role.beacon,
+        shard_height: 0,
+        beacon_height: 0,
+        mempool_len: 0,
+        recent: Vec::new(),
+        started_at_ms,
+        updated_at_ms: 0,
+        state: "running".into(),
+    };
+    let mut tick: u64 = 0;
+    let reason = loop {
+        tokio::select! {
+            _ = sigint.recv() => break "SIGINT",
+            _ = sigterm.recv() => break "SIGTERM",
+            _ = context.sleep(Duration::from_millis(STATUS_INTERVAL_MS)) => {}
+        }
+        if let Some(parent) = plan.parent_pid {
+            let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
+            if ppid != i32::try_from(parent).ok() {
+                break "supervisor exited";
+            }
+        }
+        // Reading the applications waits on their locks; never let that delay a signal.
+        let refreshed = tokio::select! {
+            _ = sigint.recv() => break "SIGINT",
+            _ = sigterm.recv() => break "SIGTERM",
+            _ = refresh(&mut status, &validator) => true,
+            _ = context.sleep(Duration::from_millis(STATUS_REFRESH_TIMEOUT_MS)) => false,
+        };
+        if !refreshed {
+            warn!(
+                timeout_ms = STATUS_REFRESH_TIMEOUT_MS,
+                "the shard application did not answer; status not refreshed"
+            );
+            continue;
+        }
+        if let Err(e) = write_status(&plan.home, &status) {
+            warn!(error = %format!("{e:#}"), "writing the status file");
+        }
+        tick += 1;
+        if tick.is_multiple_of(PROGRESS_LOG_EVERY_INTERVALS) {
+            info!(
+                shard = ?status.shard,
+                shard_height = status.shard_height,
+                beacon_height = status.beacon_height,
+                mempool = status.mempool_len,
+                "finalized"
+            );
+        }
+    };
+    info!(reason, "shutting down");
+    tokio::select! {
+        _ = refresh(&mut status, &validator) => {}
+        _ = context.sleep(Duration::from_millis(STATUS_REFRESH_TIMEOUT_MS)) => {}
+    }
+    let stopped = tokio::select! {
+        _ = validator.stop() => true,
+        _ = context.sleep(Duration::from_millis(SHUTDOWN_TIMEOUT_MS)) => false,
+    };
+    if !stopped {
+        warn!(
+            timeout_ms = SHUTDOWN_TIMEOUT_MS,
+            "engines did not stop in time; exiting anyway (storage recovers on restart)"
+        );
+    }
+    network_handle.abort();
+    status.state = "stopped".into();
+    status.updated_at_ms = now_ms();
+    if let Err(e) = write_status(&plan.home, &status) {
+        warn!(error = %format!("{e:#}"), "writing the status file");
+    }
+    info!(
+        shard_height = status.shard_height,
+        beacon_height = status.beacon_height,
+        "stopped"
+    );
+    Ok(())
+}
+
+/// Refreshes `status` from the running validator.
+async fn refresh(status: &mut NodeStatus, validator: &Validator<cw_tokio::Context>) {
+    if let Some(shard) = &validator.shard {
+        status.shard_height = shard.committed_height().await;
+        status.mempool_len = shard.mempool_len();
+        let recent = shard.recent_finalized();
+        status.recent = recent
+            .iter()
+            .rev()
+            .take(STATUS_RECENT_BLOCKS)
+            .rev()
+            .map(|(h, info)| BlockSummary {
+                height: *h,
+                hash: info.hash,
+                state_root: info.state_root,
+                txs: info.txs,
+            })
+            .collect();
+    }
+    status.beacon_height = validator.view.beacon_height();
+    status.updated_at_ms = now_ms();
+}

@@ -1,0 +1,285 @@
+//! End-to-end test of `vision-node devnet`: real OS processes over authenticated TCP on
+//! 127.0.0.1, a temporary directory and free ports. Timeouts only keep a broken run from
+//! hanging; nothing here asserts speed.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use vision_node::status::{NodeStatus, read_status};
+
+/// Longest wait for the devnet to come up and finalize, in seconds (a loaded 2-core machine).
+const STARTUP_TIMEOUT_S: u64 = 300;
+/// Longest wait for a killed validator to be restarted and catch up, in seconds.
+const CATCH_UP_TIMEOUT_S: u64 = 300;
+/// Longest wait for the devnet to stop after SIGINT, in seconds.
+const STOP_TIMEOUT_S: u64 = 90;
+/// Height every validator must pass before the crash.
+const WARM_HEIGHT: u64 = 5;
+/// Blocks a restarted validator must finalize past the height its shard had at the crash.
+const CATCH_UP_BLOCKS: u64 = 3;
+
+const SHARDS: usize = 2;
+const PER_SHARD: usize = 4;
+const VALIDATORS: usize = SHARDS * PER_SHARD;
+
+fn pid_of(raw: u32) -> rustix::process::Pid {
+    rustix::process::Pid::from_raw(raw as i32).expect("non-zero pid")
+}
+
+fn alive(raw: u32) -> bool {
+    rustix::process::test_kill_process(pid_of(raw)).is_ok()
+}
+
+/// A base port with `n` free ports after it on 127.0.0.1.
+fn free_base_port(n: u16) -> u16 {
+    let start = 20_000 + (std::process::id() % 2_000) as u16 * 16;
+    let mut base = start;
+    loop {
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+        base = if base > 60_000 { 20_000 } else { base + n + 7 };
+        assert_ne!(base, start, "no free ports");
+    }
+}
+
+/// The devnet process; killed (with its validators) if the test fails half-way.
+struct Devnet {
+    child: Child,
+    dir: PathBuf,
+    out: PathBuf,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Validators notice their supervisor is gone within a second; make sure anyway.
+        for i in 0..VALIDATORS {
+            if let Ok(s) = read_status(&self.home(i))
+                && s.state == "running"
+                && alive(s.pid)
+            {
+                let _ = rustix::process::kill_process(pid_of(s.pid), rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+impl Devnet {
+    fn home(&self, i: usize) -> PathBuf {
+        self.dir.join("nodes").join(format!("v{i:02}"))
+    }
+    fn statuses(&self) -> Vec<Option<NodeStatus>> {
+        (0..VALIDATORS)
+            .map(|i| read_status(&self.home(i)).ok())
+            .collect()
+    }
+    fn output(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+    /// The end of every log, for failure messages.
+    fn logs(&self) -> String {
+        let mut s = format!("--- devnet output ---\n{}\n", self.output());
+        for i in 0..VALIDATORS {
+            let log = fs::read_to_string(self.dir.join("logs").join(format!("v{i:02}.log")))
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            s += &format!("--- v{i:02} ---\n");
+            for l in tail.into_iter().rev() {
+                s += l;
+                s.push('\n');
+            }
+        }
+        s
+    }
+    fn wait_until(&self, what: &str, timeout_s: u64, mut ok: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(timeout_s);
+        while Instant::now() < deadline {
+            if ok(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!(
+            "timed out after {timeout_s}s waiting for {what}\nstatuses: {:#?}\n{}",
+            self.statuses()
+                .iter()
+                .map(|s| s.as_ref().map(|s| (
+                    s.name.clone(),
+                    s.pid,
+                    s.shard_height,
+                    s.beacon_height
+                )))
+                .collect::<Vec<_>>(),
+            self.logs()
+        );
+    }
+}
+
+/// Replicas of a shard agree on the hash and state root at every height they both list.
+fn assert_replicas_agree(statuses: &[NodeStatus]) {
+    let mut canon: BTreeMap<(Option<u32>, u64), (String, String, String)> = BTreeMap::new();
+    for s in statuses {
+        for b in &s.recent {
+            let entry = canon.entry((s.shard, b.height)).or_insert((
+                b.hash.to_string(),
+                b.state_root.to_string(),
+                s.name.clone(),
+            ));
+            assert_eq!(
+                (&entry.0, &entry.1),
+                (&b.hash.to_string(), &b.state_root.to_string()),
+                "shard {:?} height {}: {} and {} differ",
+                s.shard,
+                b.height,
+                entry.2,
+                s.name
+            );
+        }
+    }
+}
+
+#[test]
+fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
+    let root = std::env::temp_dir().join(format!("vision-node-e2e-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    let dir = root.join("devnet");
+    let out = root.join("devnet-output.log");
+    let base_port = free_base_port(VALIDATORS as u16);
+    let out_file = fs::File::create(&out).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_vision-node"))
+        .args(["devnet", "--shards", "2", "--validators-per-shard", "4"])
+        .args([
+            "--bench-accounts",
+            "4",
+            "--base-port",
+            &base_port.to_string(),
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(out_file.try_clone().unwrap())
+        .stderr(out_file)
+        .spawn()
+        .unwrap();
+    let net = Devnet {
+        child,
+        dir: dir.clone(),
+        out,
+    };
+
+    // 1. Every validator finalizes past WARM_HEIGHT.
+    net.wait_until("every validator to finalize", STARTUP_TIMEOUT_S, |n| {
+        n.statuses()
+            .iter()
+            .all(|s| s.as_ref().is_some_and(|s| s.shard_height >= WARM_HEIGHT))
+    });
+    let before: Vec<NodeStatus> = net.statuses().into_iter().map(Option::unwrap).collect();
+    assert_replicas_agree(&before);
+    let mut pids: Vec<u32> = before.iter().map(|s| s.pid).collect();
+    for s in &before {
+        assert_eq!(s.role, "validator");
+        assert!(s.shard.is_some());
+    }
+    assert_eq!(before.iter().filter(|s| s.beacon_member).count(), 4);
+
+    // 2. kill -9 a validator that is not a beacon member; the supervisor restarts it and it
+    // catches up with its shard.
+    let victim = before.iter().find(|s| !s.beacon_member).unwrap().clone();
+    let shard_height_at_kill = net
+        .statuses()
+        .iter()
+        .flatten()
+        .filter(|s| s.shard == victim.shard)
+        .map(|s| s.shard_height)
+        .max()
+        .unwrap();
+    rustix::process::kill_process(pid_of(victim.pid), rustix::process::Signal::KILL).unwrap();
+    let i: usize = victim.name[1..].parse().unwrap();
+    net.wait_until(
+        "the killed validator to restart and catch up",
+        CATCH_UP_TIMEOUT_S,
+        |n| {
+            read_status(&n.home(i)).is_ok_and(|s| {
+                s.pid != victim.pid
+                    && s.state == "running"
+                    && s.shard_height >= shard_height_at_kill + CATCH_UP_BLOCKS
+            })
+        },
+    );
+    let restarted = read_status(&net.home(i)).unwrap();
+    pids.push(restarted.pid);
+    let output = net.output();
+    assert!(
+        output.contains(&format!(
+            "{} (pid {}) exited (signal 9)",
+            victim.name, victim.pid
+        )),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("restarted {} (pid {}", victim.name, restarted.pid)),
+        "{output}"
+    );
+    // Every other validator kept going.
+    net.wait_until(
+        "every validator to keep finalizing",
+        CATCH_UP_TIMEOUT_S,
+        |n| {
+            n.statuses().iter().zip(&before).all(|(now, then)| {
+                now.as_ref()
+                    .is_some_and(|s| s.shard_height > then.shard_height)
+            })
+        },
+    );
+    let after: Vec<NodeStatus> = net.statuses().into_iter().map(Option::unwrap).collect();
+    assert_replicas_agree(&after);
+
+    // 3. SIGINT stops the devnet and every validator, cleanly.
+    let mut net = net;
+    rustix::process::kill_process(pid_of(net.child.id()), rustix::process::Signal::INT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(STOP_TIMEOUT_S);
+    let status = loop {
+        if let Some(s) = net.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "devnet did not stop\n{}",
+            net.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "devnet exit {status:?}\n{}", net.logs());
+    let output = net.output();
+    assert!(output.contains("SIGINT: stopping 8 validators"), "{output}");
+    assert!(
+        output.contains("all validators stopped (0 killed)"),
+        "{output}"
+    );
+    for pid in pids {
+        assert!(!alive(pid), "validator pid {pid} still alive");
+    }
+    for s in net.statuses() {
+        let s = s.unwrap();
+        assert_eq!(
+            s.state,
+            "stopped",
+            "{} did not stop cleanly\n{}",
+            s.name,
+            net.logs()
+        );
+    }
+    drop(net);
+    fs::remove_dir_all(&root).ok();
+}
