@@ -161,6 +161,16 @@ pub(crate) struct SimNet {
 impl SimNet {
     /// Starts the network (links delivering `success_pct` %) and every validator.
     pub(crate) async fn start(ctx: &Ctx, spec: NetworkSpec, success_pct: u64) -> SimNet {
+        Self::start_except(ctx, spec, success_pct, &[]).await
+    }
+
+    /// Starts the network and every validator but those in `skip`.
+    pub(crate) async fn start_except(
+        ctx: &Ctx,
+        spec: NetworkSpec,
+        success_pct: u64,
+        skip: &[usize],
+    ) -> SimNet {
         let peers = (0..VALIDATORS)
             .map(|i| to_cw_public_key(&validator_key(i).public_key()).unwrap())
             .collect();
@@ -173,7 +183,7 @@ impl SimNet {
             spec,
             nodes: (0..VALIDATORS).map(|_| None).collect(),
         };
-        for i in 0..VALIDATORS {
+        for i in (0..VALIDATORS).filter(|i| !skip.contains(i)) {
             net.start_node(i).await;
         }
         net
@@ -268,6 +278,17 @@ pub(crate) fn transfer(
         },
     }
     .sign(&from.key)
+}
+
+/// Seeds of a simulation test: `count` seeds from `first`, or `VISION_SIM_SEEDS` of them when
+/// that variable is set (e.g. `VISION_SIM_SEEDS=200` for a long soak). Every run prints its
+/// seed first, so a failure names the seed that replays it exactly.
+pub(crate) fn seeds(first: u64, count: u64) -> std::ops::Range<u64> {
+    let count = std::env::var("VISION_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(count);
+    first..first + count
 }
 
 pub(crate) fn runner(seed: u64) -> deterministic::Runner {
@@ -479,7 +500,7 @@ pub(crate) async fn random_transfers(
 /// conflicting finalized blocks.
 #[test]
 fn sharded_network_transfers_with_loss_and_crashes() {
-    for seed in [1u64, 2] {
+    for seed in seeds(1, 8) {
         eprintln!("sharded_network: seed {seed}");
         let started = Instant::now();
         runner(seed).start(|ctx| async move {
@@ -517,4 +538,497 @@ fn sharded_network_transfers_with_loss_and_crashes() {
             );
         });
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Byzantine validators.
+
+/// Starts validator `i` as a Byzantine node: on its shard's vote channel it runs commonware's
+/// `Conflicter` (equivocating notarize/finalize votes for random payloads), and on the relay
+/// channel it forges: crosslinks with bad certificates, tampered receipt batches (as answers
+/// to honest requests and unsolicited), beacon segments with tampered bodies or
+/// certificates, and garbage bytes.
+async fn start_byzantine(
+    net: &SimNet,
+    i: usize,
+    honest: Vec<NodeView>,
+    forged: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Handle<()> {
+    use crate::{
+        NetMux, Scoped,
+        certificate::Scheme,
+        keys::{committee_set, to_cw_private_key},
+        relay::RelayMsg,
+    };
+    use commonware_codec::{DecodeExt, Encode};
+    use commonware_consensus::simplex::mocks::conflicter;
+    use commonware_cryptography::Sha256;
+    use commonware_p2p::{Receiver as _, Recipients, Sender as _};
+    use std::sync::Arc;
+    use vision_types::block::ChainRef;
+
+    let key = validator_key(i);
+    let pk = key.public_key();
+    let base = base_channels_of(&net.oracle, &pk).await;
+    let control = net.oracle.control(to_cw_public_key(&pk).unwrap());
+    let (mut relay_tx, mut relay_rx) = control
+        .register(RELAY, relay_channel_quota())
+        .await
+        .unwrap();
+    let shard = shard_of_validator(i);
+    let chain = ChainRef::Shard(shard);
+    let members = net.spec.shard_committees[&shard].clone();
+    let scheme = Scheme::signer(
+        &crate::namespace(&net_id(), chain, 0),
+        committee_set(&members).unwrap(),
+        to_cw_private_key(&key),
+    )
+    .unwrap();
+    let everyone: Vec<ed25519::PublicKey> = (0..VALIDATORS)
+        .filter(|j| *j != i)
+        .map(|j| to_cw_public_key(&validator_key(j).public_key()).unwrap())
+        .collect();
+    let beacon_members: Vec<ed25519::PublicKey> = net
+        .spec
+        .beacon_committee
+        .iter()
+        .map(|k| to_cw_public_key(k).unwrap())
+        .collect();
+    let to = Arc::new(
+        members
+            .iter()
+            .map(|k| to_cw_public_key(k).unwrap())
+            .collect::<Vec<_>>(),
+    );
+    net.ctx
+        .child("byzantine")
+        .with_attribute("index", i)
+        .spawn(move |ctx| async move {
+            let mut mux = NetMux::start(ctx.child("mux"), base);
+            let channels = mux.register(chain, 0).await.unwrap();
+            let (v_tx, v_rx) = channels.votes;
+            conflicter::Conflicter::<_, Scheme, Sha256>::new(
+                ctx.child("conflicter"),
+                conflicter::Config { scheme },
+            )
+            .start((Scoped::new(v_tx, to), v_rx));
+            // A real batch (from an honest source replica) with one receipt amount changed.
+            let forged_batch = |round: usize| {
+                for v in honest
+                    .iter()
+                    .cycle()
+                    .skip(round % honest.len())
+                    .take(honest.len())
+                {
+                    for f in v.beacon.since(0).iter().rev() {
+                        let cl = &f.crosslink;
+                        let Some(src) = cl.shard() else { continue };
+                        let Some(d) = cl.destinations.first() else {
+                            continue;
+                        };
+                        let source = honest.iter().find(|h| h.shard.shard() == src)?;
+                        let mut b = source.shard.incoming_batch(cl.header.height, d.dst)?;
+                        if round.is_multiple_of(2) {
+                            b.receipts[0].amount = Amount(b.receipts[0].amount.0 + 1);
+                        } else if let Some(s) = b.proof.siblings.first_mut() {
+                            *s = Hash::sha256(b"forged sibling");
+                        } else {
+                            b.receipts[0].amount = Amount(b.receipts[0].amount.0 + 7);
+                        }
+                        return Some(b);
+                    }
+                }
+                None
+            };
+            let mut round = 0usize;
+            loop {
+                round += 1;
+                // Answer requests with forgeries.
+                let next = ctx.sleep(Duration::from_millis(200));
+                futures::pin_mut!(next);
+                loop {
+                    let recv = relay_rx.recv();
+                    futures::pin_mut!(recv);
+                    match futures::future::select(recv, next.as_mut()).await {
+                        futures::future::Either::Left((Ok((from, buf)), _)) => {
+                            if let Ok(RelayMsg::GetReceipts { .. }) = RelayMsg::decode(buf)
+                                && let Some(b) = forged_batch(round)
+                            {
+                                forged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let _ = relay_tx.send(
+                                    Recipients::One(from),
+                                    RelayMsg::Receipts(b).encode(),
+                                    false,
+                                );
+                            }
+                        }
+                        futures::future::Either::Left((Err(_), _)) => return,
+                        futures::future::Either::Right(_) => break,
+                    }
+                }
+                let v = &honest[round % honest.len()];
+                // Unsolicited forged receipts to everyone.
+                if let Some(b) = forged_batch(round) {
+                    forged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = relay_tx.send(
+                        Recipients::Some(everyone.clone()),
+                        RelayMsg::Receipts(b).encode(),
+                        false,
+                    );
+                }
+                // A crosslink for a height its shard never certified.
+                if let Some(f) = v.beacon.since(0).last() {
+                    let mut cl = f.crosslink.clone();
+                    cl.header.height += 1;
+                    cl.header.parent = Hash::sha256(b"fork");
+                    let _ = relay_tx.send(
+                        Recipients::Some(beacon_members.clone()),
+                        RelayMsg::Crosslinks(vec![cl]).encode(),
+                        false,
+                    );
+                }
+                // Beacon segments: body swapped, or certificate corrupted.
+                let from = v.beacon.beacon_height().saturating_sub(5).max(1);
+                if let Some((mut blocks, mut certificate)) =
+                    v.beacon.segment_from(from, 64, 1 << 20)
+                {
+                    forged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if round.is_multiple_of(2) {
+                        // Same header (so the certificate still matches), another body.
+                        let last = blocks.len() - 1;
+                        match v.beacon.since(0).last() {
+                            Some(f) => blocks[last].crosslinks.push(f.crosslink.clone()),
+                            None => blocks[last].crosslinks.clear(),
+                        }
+                    } else {
+                        let n = certificate.len() - 1;
+                        certificate[n] ^= 1;
+                    }
+                    let _ = relay_tx.send(
+                        Recipients::Some(everyone.clone()),
+                        RelayMsg::Beacon {
+                            blocks,
+                            certificate,
+                        }
+                        .encode(),
+                        false,
+                    );
+                }
+                // Garbage.
+                let _ = relay_tx.send(
+                    Recipients::Some(everyone.clone()),
+                    vec![0xFFu8, 1, 2, 3],
+                    false,
+                );
+            }
+        })
+}
+
+/// Cuts every link between `i` and the other validators (both directions).
+async fn isolate(net: &SimNet, i: usize) {
+    let a = to_cw_public_key(&validator_key(i).public_key()).unwrap();
+    for j in (0..VALIDATORS).filter(|j| *j != i) {
+        let b = to_cw_public_key(&validator_key(j).public_key()).unwrap();
+        let _ = net.oracle.remove_link(a.clone(), b.clone()).await;
+        let _ = net.oracle.remove_link(b, a.clone()).await;
+    }
+}
+
+/// Restores every link of `i`.
+async fn heal(net: &SimNet, i: usize, success_pct: u64) {
+    let a = to_cw_public_key(&validator_key(i).public_key()).unwrap();
+    for j in (0..VALIDATORS).filter(|j| *j != i) {
+        let b = to_cw_public_key(&validator_key(j).public_key()).unwrap();
+        let _ = net
+            .oracle
+            .add_link(a.clone(), b.clone(), link(success_pct))
+            .await;
+        let _ = net.oracle.add_link(b, a.clone(), link(success_pct)).await;
+    }
+}
+
+/// One Byzantine validator in every shard committee (equivocating votes, forged crosslinks,
+/// receipts, proofs and beacon segments), 3 % message loss, and a partition that isolates an
+/// honest validator of every shard (halting those shards) and heals: every transfer still
+/// applies exactly once, replicas agree, supply is conserved, nothing forged is accepted.
+#[test]
+fn byzantine_validators_and_partitions() {
+    for seed in seeds(101, 4) {
+        eprintln!("byzantine_network: seed {seed}");
+        let started = Instant::now();
+        runner(seed).start(|ctx| async move {
+            const PCT: u64 = 97;
+            let users = users(6);
+            let spec = network_spec(&users, ShardConfig::default());
+            let byzantine: Vec<usize> = (0..SHARDS as usize).map(|s| s * PER_SHARD + 3).collect();
+            let net = SimNet::start_except(&ctx, spec, PCT, &byzantine).await;
+            let honest: Vec<NodeView> = net.views().into_iter().cloned().collect();
+            let forged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut byz = Vec::new();
+            for &i in &byzantine {
+                byz.push(start_byzantine(&net, i, honest.clone(), forged.clone()).await);
+            }
+            let mut rng = Rng(seed);
+            let mut nonces = BTreeMap::new();
+            let mut log = Vec::new();
+            random_transfers(&net, &users, &mut rng, &mut nonces, 50, &mut log).await;
+            ctx.sleep(Duration::from_secs(8)).await;
+            // Partition validator 4s+1 of every shard away: with the Byzantine member, each
+            // shard has only 2 of 4 honest validators connected and must stop finalizing.
+            let cut: Vec<usize> = (0..SHARDS as usize).map(|s| s * PER_SHARD + 1).collect();
+            for &i in &cut {
+                isolate(&net, i).await;
+            }
+            ctx.sleep(Duration::from_secs(3)).await;
+            let before: Vec<u64> = honest_heights(&net).await;
+            random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
+            ctx.sleep(Duration::from_secs(5)).await;
+            let during: Vec<u64> = honest_heights(&net).await;
+            for (s, (b, d)) in before.iter().zip(&during).enumerate() {
+                assert!(
+                    d <= &(b + 1),
+                    "shard {s} finalized without a quorum: {b} -> {d}"
+                );
+            }
+            for &i in &cut {
+                heal(&net, i, PCT).await;
+            }
+            random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
+            let height = settle_and_check(&net, &users, &log, Duration::from_secs(300)).await;
+            let forged = forged.load(std::sync::atomic::Ordering::Relaxed);
+            assert!(forged > 0, "the Byzantine relays never forged anything");
+            assert!(
+                net.oracle.blocked().await.unwrap().iter().all(|(_, b)| {
+                    byzantine
+                        .iter()
+                        .any(|i| to_cw_public_key(&validator_key(*i).public_key()).unwrap() == *b)
+                }),
+                "only Byzantine validators may be blocked"
+            );
+            eprintln!(
+                "byzantine_network seed {seed}: {} transfers settled; {forged} forgeries refused; \
+                 heights during the partition {before:?} -> {during:?}; shard heights >= \
+                 {height}; {:.1}s wall",
+                log.len(),
+                started.elapsed().as_secs_f64()
+            );
+            drop(byz);
+        });
+    }
+}
+
+/// Highest committed height of each shard over its running replicas.
+async fn honest_heights(net: &SimNet) -> Vec<u64> {
+    let mut out = Vec::new();
+    for s in 0..SHARDS {
+        let mut h = 0;
+        for r in net.replicas(ShardId(s)) {
+            h = h.max(r.shard.committed_height().await);
+        }
+        out.push(h);
+    }
+    out
+}
+
+/// Crashing 2 of shard 1's 4 validators (more than f = 1) stops shard 1's finality without
+/// any safety violation while the other shards and the beacon go on; when they return, shard
+/// 1 resumes and every transfer (including those to and from shard 1) settles exactly once.
+#[test]
+fn shard_halts_without_quorum_and_resumes() {
+    let seed = 5u64;
+    eprintln!("halt_resume: seed {seed}");
+    runner(seed).start(|ctx| async move {
+        let users = users(6);
+        let spec = network_spec(&users, ShardConfig::default());
+        let mut net = SimNet::start(&ctx, spec, 100).await;
+        let mut rng = Rng(seed);
+        let mut nonces = BTreeMap::new();
+        let mut log = Vec::new();
+        random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
+        ctx.sleep(Duration::from_secs(5)).await;
+        for i in [5, 6] {
+            net.crash(i).await;
+        }
+        ctx.sleep(Duration::from_secs(2)).await;
+        let before = honest_heights(&net).await;
+        let beacon_before = net.views()[0].beacon.beacon_height();
+        random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
+        ctx.sleep(Duration::from_secs(10)).await;
+        let during = honest_heights(&net).await;
+        let beacon_during = net.views()[0].beacon.beacon_height();
+        assert!(before[1] > 0, "shard 1 never finalized before the crash");
+        assert_eq!(
+            during[1], before[1],
+            "shard 1 finalized with 2 of 4 validators"
+        );
+        for s in [0, 2, 3] {
+            assert!(
+                during[s] >= before[s] + 5,
+                "shard {s} stalled: {before:?} -> {during:?}"
+            );
+        }
+        assert!(beacon_during >= beacon_before + 5, "beacon stalled");
+        assert_no_conflicting_finality(&net);
+        for i in [5, 6] {
+            net.start_node(i).await;
+        }
+        let height = settle_and_check(&net, &users, &log, Duration::from_secs(300)).await;
+        eprintln!(
+            "halt_resume seed {seed}: shard heights {before:?} -> {during:?} while halted; \
+             all {} transfers settled, heights >= {height}",
+            log.len()
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batching rules, end to end.
+
+/// The crosslink (as finalized on the beacon) whose batch contains `tx`.
+fn crosslink_of(net: &SimNet, tx: &Hash) -> Option<vision_types::Crosslink> {
+    net.views()[0]
+        .beacon
+        .since(0)
+        .into_iter()
+        .map(|f| f.crosslink)
+        .find(|c| c.batched_txs.contains(tx))
+}
+
+/// Submits `tx` (signed by `from`) and waits until its batch is crosslinked on the beacon;
+/// returns (height that included it, its crosslink). Submitting again is harmless.
+async fn include_and_crosslink(
+    net: &SimNet,
+    from: &User,
+    tx: &SignedTransaction,
+) -> (u64, vision_types::Crosslink) {
+    net.submit(from.shard, tx);
+    let id = tx.id();
+    wait_until(
+        &net.ctx,
+        "crosslink of the transaction",
+        Duration::from_secs(120),
+        || {
+            let found = crosslink_of(net, &id).is_some();
+            async move { found }
+        },
+    )
+    .await;
+    let app = &net.replicas(from.shard)[0].shard;
+    let included = app.tx_record(&id).expect("included").height;
+    (included, crosslink_of(net, &id).unwrap())
+}
+
+fn flush(from: &User, nonce: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: net_id(),
+        signer: from.id.clone(),
+        nonce,
+        fee: Amount(FEE),
+        action: Action::Flush { shard: from.shard },
+    }
+    .sign(&from.key)
+}
+
+/// Each batching rule closes the batch exactly when it promises, observed on the beacon:
+/// priority 255 closes in the including block; `batch_size` receipts close the batch; a
+/// flush closes it in the flush's block; the timeout closes it at the first block at least
+/// `batch_timeout_ms` after the first receipt; with async crosslinks off every block with
+/// receipts closes its batch.
+#[test]
+fn batching_rules_produce_promised_crosslinks() {
+    let seed = 6u64;
+    eprintln!("batching_rules: seed {seed}");
+    // Run 1: only size, priority and flush can close (timeout and frequency far away).
+    runner(seed).start(|ctx| async move {
+        let users = users(2);
+        let config = ShardConfig {
+            batch_size: 3,
+            batch_timeout_ms: 60_000,
+            crosslink_frequency: 10_000,
+            ..ShardConfig::default()
+        };
+        let net = SimNet::start(&ctx, network_spec(&users, config), 100).await;
+        let (a, b) = (&users[0], &users[2]); // shard 0 → shard 1
+        assert_ne!(a.shard, b.shard);
+        // Priority 255: crosslinked at the including height.
+        let (h, cl) = include_and_crosslink(&net, a, &transfer(a, 0, &b.id, 5, 255)).await;
+        assert_eq!(cl.header.height, h, "priority 255 closes in its block");
+        assert_eq!(cl.batched_txs.len(), 1);
+        // Size: three receipts close the batch; none closes it before.
+        let txs: Vec<SignedTransaction> = (1..4).map(|n| transfer(a, n, &b.id, 5, 0)).collect();
+        for tx in &txs[..2] {
+            net.submit(a.shard, tx);
+        }
+        let (h3, cl) = include_and_crosslink(&net, a, &txs[2]).await;
+        assert_eq!(cl.header.height, h3, "the third receipt fills the batch");
+        assert_eq!(cl.destinations[0].count, 3);
+        for tx in &txs {
+            assert!(cl.batched_txs.contains(&tx.id()));
+        }
+        // Flush: a lone receipt waits until the flush's block.
+        let lone = transfer(a, 4, &b.id, 5, 0);
+        net.submit(a.shard, &lone);
+        ctx.sleep(Duration::from_secs(3)).await;
+        assert!(
+            crosslink_of(&net, &lone.id()).is_none(),
+            "closed without a rule"
+        );
+        let fl = flush(a, 5);
+        net.submit(a.shard, &fl);
+        let (_, cl) = include_and_crosslink(&net, a, &lone).await;
+        let app = &net.replicas(a.shard)[0].shard;
+        let flush_height = app.tx_record(&fl.id()).unwrap().height;
+        assert_eq!(cl.header.height, flush_height, "flush closes in its block");
+        assert!(cl.batched_txs.contains(&lone.id()));
+        eprintln!("batching_rules seed {seed}: priority, size and flush rules held");
+    });
+    // Run 2: timeout (and the default frequency).
+    runner(seed + 1).start(|ctx| async move {
+        let users = users(2);
+        let config = ShardConfig {
+            batch_timeout_ms: 1_500,
+            crosslink_frequency: 10_000,
+            ..ShardConfig::default()
+        };
+        let net = SimNet::start(&ctx, network_spec(&users, config), 100).await;
+        let (a, b) = (&users[0], &users[2]);
+        let (h, cl) = include_and_crosslink(&net, a, &transfer(a, 0, &b.id, 5, 0)).await;
+        let recent = net.replicas(a.shard)[0].shard.recent_finalized();
+        let t0 = recent[&h].timestamp_ms;
+        let closed = cl.header.height;
+        assert!(
+            recent[&closed].timestamp_ms >= t0 + 1_500,
+            "closed before the timeout"
+        );
+        for between in h..closed {
+            assert!(
+                recent[&between].timestamp_ms < t0 + 1_500,
+                "a block past the timeout did not close the batch"
+            );
+        }
+        eprintln!(
+            "batching_rules seed {}: timeout closed at height {closed} (receipt at {h})",
+            seed + 1
+        );
+    });
+    // Run 3: async crosslinks off: every block with receipts closes its batch.
+    runner(seed + 2).start(|ctx| async move {
+        let users = users(2);
+        let config = ShardConfig {
+            async_crosslinks_enabled: false,
+            batch_timeout_ms: 60_000,
+            crosslink_frequency: 10_000,
+            ..ShardConfig::default()
+        };
+        let net = SimNet::start(&ctx, network_spec(&users, config), 100).await;
+        let (a, b) = (&users[0], &users[2]);
+        for n in 0..3 {
+            let (h, cl) = include_and_crosslink(&net, a, &transfer(a, n, &b.id, 5, 0)).await;
+            assert_eq!(
+                cl.header.height, h,
+                "async off: crosslink in the including block"
+            );
+        }
+        eprintln!("batching_rules seed {}: async-off rule held", seed + 2);
+    });
 }

@@ -281,7 +281,7 @@ where
             if src == me {
                 continue;
             }
-            let mut seq = shard.inbox_next(src).await;
+            let mut seq = shard.inbox_next(src);
             for _ in 0..FETCH_AHEAD {
                 if let Some(end) = shard.incoming_end(src, seq) {
                     seq = end;

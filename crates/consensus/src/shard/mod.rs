@@ -207,6 +207,8 @@ pub struct FinalizedInfo {
     pub state_root: Hash,
     /// Number of transactions.
     pub txs: usize,
+    /// Block time.
+    pub timestamp_ms: u64,
 }
 
 /// The commitment to the genesis write set used as the genesis block's `state_root`.
@@ -300,6 +302,8 @@ struct Shared {
     closed: Mutex<BTreeMap<u64, ClosedBatch>>,
     /// Verified incoming batches by (source, first seq).
     incoming: Mutex<BTreeMap<(ShardId, u64), IncomingBatch>>,
+    /// Committed next inbox seq per source (refreshed on every finalization).
+    inbox: Mutex<BTreeMap<ShardId, u64>>,
 }
 
 /// The shard application (see the module docs). Cheap to clone; clones share state.
@@ -366,6 +370,11 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         );
         let committed_height = store.chain_meta().height;
         let committed_hash = (committed_height == 0).then(|| genesis.hash());
+        let inbox: BTreeMap<ShardId, u64> = (0..cfg.config.num_shards as u32)
+            .map(ShardId)
+            .filter(|s| *s != cfg.shard)
+            .map(|s| (s, store.inbox_next(s)))
+            .collect();
         let inner = Inner {
             store,
             committed_height,
@@ -381,6 +390,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             recent: Mutex::new(BTreeMap::new()),
             closed: Mutex::new(BTreeMap::new()),
             incoming: Mutex::new(BTreeMap::new()),
+            inbox: Mutex::new(inbox),
         };
         Ok(Self {
             context: Arc::new(context),
@@ -481,9 +491,10 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             .map(|b| b.destination.end_seq())
     }
 
-    /// The next receipt seq the committed state expects from `src`.
-    pub async fn inbox_next(&self, src: ShardId) -> u64 {
-        self.inner.lock().await.store.inbox_next(src)
+    /// The next receipt seq the committed state expects from `src` (as of the last
+    /// finalized block; never waits on block execution).
+    pub fn inbox_next(&self, src: ShardId) -> u64 {
+        self.shared.inbox.lock().get(&src).copied().unwrap_or(0)
     }
 
     /// Crosslinks dropped because the outbox was full.
@@ -700,6 +711,8 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
         parent: &ShardChainBlock,
         ctx: ProposeCtx,
     ) -> Option<ShardChainBlock> {
+        // Never wait for the beacon while holding the state lock (the relay needs it).
+        self.wait_for_beacon(parent.header().beacon_height).await;
         let candidates = self
             .shared
             .mempool
@@ -806,6 +819,8 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             return false;
         }
         let hash = block.hash();
+        // Never wait for the beacon while holding the state lock (the relay needs it).
+        self.wait_for_beacon(h.beacon_height).await;
         loop {
             {
                 let mut guard = self.inner.lock().await;
@@ -849,6 +864,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
         let Finalized { block, certificate } = finalized;
         let hash = block.hash();
         let height = block.height();
+        self.wait_for_beacon(block.header().beacon_height).await;
         let mut guard = self.inner.lock().await;
         let inner = &mut *guard;
         if height <= inner.committed_height {
@@ -893,9 +909,16 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
         inner.spec.retain(|_, s| s.header.height > height);
         inner.blocks.retain(|_, b| b.height() > height);
         {
-            let mut pool = self.shared.incoming.lock();
             let store = &inner.store;
-            pool.retain(|(src, first_seq), _| *first_seq >= store.inbox_next(*src));
+            let mut inbox = self.shared.inbox.lock();
+            for src in 0..self.cfg.config.num_shards as u32 {
+                let src = ShardId(src);
+                if src != self.cfg.shard {
+                    inbox.insert(src, store.inbox_next(src));
+                }
+            }
+            let mut pool = self.shared.incoming.lock();
+            pool.retain(|(src, first_seq), _| *first_seq >= inbox.get(src).copied().unwrap_or(0));
         }
         drop(guard);
 
@@ -928,6 +951,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                     hash,
                     state_root: root,
                     txs: block.0.txs.len(),
+                    timestamp_ms: block.timestamp_ms(),
                 },
             );
             while recent.len() > RECENT_HEIGHTS {
