@@ -249,6 +249,26 @@ pub async fn deliver<A: ChainApp>(
             ack.acknowledge();
             continue;
         }
+        // Replay what an in-memory application lost in a restart (from marshal's archive).
+        if let Some(applied) = app.applied_height().await {
+            for h in applied + 1..height.get() {
+                let Some(b) = marshal.get_block(Height::new(h)).await else {
+                    warn!(height = h, "cannot replay: block missing from the archive");
+                    break;
+                };
+                let certificate = marshal
+                    .get_finalization(Height::new(h))
+                    .await
+                    .filter(|f| f.proposal.payload == b.digest())
+                    .map(|f| encode_certificate(&f));
+                debug!(height = h, "replaying finalized block");
+                app.finalized(Finalized {
+                    block: b.inner().0.clone(),
+                    certificate,
+                })
+                .await;
+            }
+        }
         let certificate = marshal
             .get_finalization(height)
             .await

@@ -104,6 +104,15 @@ pub trait ChainApp: Clone + Send + 'static {
         ctx: VerifyCtx,
     ) -> impl Future<Output = bool> + Send;
 
+    /// Height of the last finalized block whose effects the application still holds, when it
+    /// may hold less than the engine acknowledged (state kept only in memory, lost by a
+    /// restart). Before delivering a block above `applied + 1`, the engine replays the
+    /// finalized blocks in between from its own archive. `None` (the default): the
+    /// application persists what it acknowledged.
+    fn applied_height(&self) -> impl Future<Output = Option<u64>> + Send {
+        async { None }
+    }
+
     /// A finalized block, in height order starting at height 1, at least once (a restart can
     /// redeliver blocks): apply idempotently. The engine acknowledges the block to marshal
     /// when this returns; until then no later block is delivered.

@@ -382,6 +382,12 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
         self.inner.lock().pool.has_pending_work()
     }
 
+    /// The beacon state lives in memory: after a restart the engine replays the finalized
+    /// beacon blocks from its archive.
+    async fn applied_height(&self) -> Option<u64> {
+        Some(self.inner.lock().committed.height())
+    }
+
     async fn propose(&mut self, parent: &BeaconBlock, ctx: ProposeCtx) -> Option<BeaconBlock> {
         let mut state = self.parent_state(parent).await;
         let candidates: Vec<Crosslink> = {
