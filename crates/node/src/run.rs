@@ -107,6 +107,45 @@ struct Plan {
     listen: SocketAddr,
     max_message_bytes: u32,
     parent_pid: Option<u32>,
+    /// Exclusive lock on `HOME/run.lock`, held for the process's life (released by the OS,
+    /// also after `kill -9`).
+    _lock: std::fs::File,
+}
+
+/// File name of the lock that keeps two processes from running one home.
+pub const LOCK_FILE: &str = "run.lock";
+
+/// Takes the home's exclusive lock, or says which process holds it.
+fn lock_home(home: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = home.join(LOCK_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            bail!(
+                "another vision-node (pid {}) is running on {}",
+                holder.trim(),
+                home.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    f.set_len(0)?;
+    f.rewind()?;
+    write!(f, "{}", std::process::id())?;
+    f.sync_all()?;
+    Ok(f)
 }
 
 fn now_ms() -> u64 {
@@ -126,6 +165,7 @@ impl RunArgs {
             );
         }
         let (config, sources) = load_shard_config_with_sources(Some(&home), &self.shard)?;
+        let lock = lock_home(&home)?;
         let node = load_node_section(&home)?;
         let genesis_path = self.genesis.unwrap_or_else(|| home.join("genesis.json"));
         let genesis = read_genesis(&genesis_path)?;
@@ -167,6 +207,7 @@ impl RunArgs {
             max_message_bytes,
             parent_pid: self.parent_pid,
             genesis,
+            _lock: lock,
         })
     }
 

@@ -171,6 +171,44 @@ fn help_explains_every_flag() {
         h.contains("[default: adaptive]") && h.contains("[default: 42]"),
         "{h}"
     );
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "run",
+            &[
+                "--home",
+                "--genesis",
+                "--peers",
+                "--role",
+                "--log-format",
+                "--batch-size",
+            ],
+        ),
+        (
+            "devnet",
+            &[
+                "--dir",
+                "--shards",
+                "--validators-per-shard",
+                "--base-port",
+                "--fresh",
+                "--bench-accounts",
+                "--num-shards",
+            ],
+        ),
+        (
+            "init",
+            &["--home", "--p2p-address", "--chain-id", "--force"],
+        ),
+    ];
+    for (cmd, flags) in cases {
+        let o = run(&[cmd, "--help"]);
+        assert!(o.status.success());
+        let h = String::from_utf8_lossy(&o.stdout);
+        for flag in *flags {
+            assert!(h.contains(flag), "{cmd} --help lacks {flag}: {h}");
+        }
+        assert!(!h.contains("--parent-pid"), "internal flag hidden");
+    }
 }
 
 #[test]
@@ -436,6 +474,19 @@ fn devnet_generation_files_modes_and_genesis() {
         &["run", "--home", dir.join("nodes/nope").to_str().unwrap()],
         "no such directory",
     );
+    // One process per home: a held lock is refused with a clear message.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(home.join("run.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    fails_with(
+        &["run", "--home", home.to_str().unwrap()],
+        "another vision-node",
+    );
+    drop(lock);
 
     // --fresh regenerates, and refuses a directory that is not a devnet.
     let fresh = run(&[
