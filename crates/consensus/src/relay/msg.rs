@@ -122,3 +122,67 @@ impl Read for RelayMsg {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::{DecodeExt, Encode};
+    use proptest::prelude::*;
+    use vision_types::Hash;
+
+    fn samples() -> Vec<RelayMsg> {
+        let genesis = BeaconBlock::genesis(Hash::sha256(b"state"));
+        vec![
+            RelayMsg::Crosslinks(Vec::new()),
+            RelayMsg::GetBeacon { from: 7 },
+            RelayMsg::Beacon {
+                blocks: vec![genesis.clone(), genesis],
+                certificate: vec![1, 2, 3],
+            },
+            RelayMsg::GetReceipts {
+                src: ShardId(1),
+                height: 42,
+                dst: ShardId(3),
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trip_and_bounds() {
+        for m in samples() {
+            let bytes = m.encode();
+            assert_eq!(bytes.len(), m.encode_size());
+            assert_eq!(RelayMsg::decode(bytes.clone()).unwrap(), m);
+            // Every strict prefix fails cleanly; trailing bytes are refused.
+            for n in 0..bytes.len() {
+                assert!(RelayMsg::decode(bytes.slice(..n)).is_err());
+            }
+            let mut longer = bytes.to_vec();
+            longer.push(0);
+            assert!(RelayMsg::decode(bytes::Bytes::from(longer)).is_err());
+        }
+        // More crosslinks than allowed are refused while decoding.
+        let mut b = vec![0u8];
+        commonware_codec::Write::write(
+            &commonware_codec::varint::UInt((MAX_RELAY_CROSSLINKS + 1) as u64),
+            &mut b,
+        );
+        assert!(RelayMsg::decode(bytes::Bytes::from(b)).is_err());
+    }
+
+    proptest! {
+        /// Arbitrary bytes (and mutations of valid messages) never panic the decoder.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            pick in 0usize..4,
+            flip in any::<(usize, u8)>(),
+        ) {
+            let _ = RelayMsg::decode(bytes::Bytes::from(bytes));
+            let mut valid = samples()[pick].encode().to_vec();
+            let i = flip.0 % valid.len();
+            valid[i] ^= flip.1;
+            let _ = RelayMsg::decode(bytes::Bytes::from(valid));
+        }
+    }
+}
