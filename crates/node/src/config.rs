@@ -341,17 +341,27 @@ pub fn load_node_section(home: &Path) -> anyhow::Result<NodeSection> {
     }
 }
 
-/// Renders a `config.toml` with a `[node]` table and the full `[shard]` table.
-pub fn render_config_toml(node: &NodeSection, shard: &ShardConfig) -> anyhow::Result<String> {
+/// Renders a `config.toml` with a `[node]` table and a `[shard]` table holding `shard`'s
+/// fields named in `fields` (all of them when `fields` is `None`).
+pub fn render_config_toml(
+    node: &NodeSection,
+    shard: &ShardConfig,
+    fields: Option<&[&str]>,
+) -> anyhow::Result<String> {
     #[derive(Serialize)]
     struct Out<'a> {
         node: &'a NodeSection,
-        shard: &'a ShardConfig,
+        shard: toml::Table,
     }
-    let body = toml::to_string(&Out { node, shard }).context("rendering config.toml")?;
+    let mut table = toml::Table::try_from(shard).context("rendering [shard]")?;
+    if let Some(keep) = fields {
+        table.retain(|k, _| keep.contains(&k));
+    }
+    let body = toml::to_string(&Out { node, shard: table }).context("rendering config.toml")?;
     Ok(format!(
         "# Vision Node configuration. Precedence: flags > VISION_* env > this file > defaults.\n\
-         # [shard] must match the network's genesis.json (consensus settings are network-wide).\n\
+         # [shard] values must match the network's genesis.json (consensus settings are\n\
+         # network-wide); leave out what genesis decides.\n\
          {body}"
     ))
 }

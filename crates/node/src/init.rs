@@ -2,7 +2,7 @@
 //! and prints the validator's entry for the network's genesis file.
 
 use crate::{
-    config::{NodeSection, ShardConfigArgs, load_shard_config},
+    config::{NodeSection, ShardConfigArgs, load_shard_config_with_sources},
     files::resolve_address,
     keys::{KeyKind, load_key},
     netgen::init_home,
@@ -37,8 +37,9 @@ pub struct InitArgs {
     /// Replace an existing config.toml.
     #[arg(long)]
     pub force: bool,
-    /// ShardConfig written to config.toml's [shard] table (flags > VISION_* env > defaults);
-    /// it must match the network's genesis.
+    /// ShardConfig values to write to config.toml's [shard] table (only those given by a flag
+    /// or a VISION_* variable; genesis decides the rest); they must match the network's
+    /// genesis.
     #[command(flatten)]
     pub shard: ShardConfigArgs,
 }
@@ -50,7 +51,8 @@ impl InitArgs {
             ChainId::new(id).map_err(|e| anyhow::anyhow!("--chain-id {id:?}: {e}"))?;
         }
         resolve_address(&self.p2p_address).context("--p2p-address")?;
-        let shard = load_shard_config(None, &self.shard)?;
+        let (shard, sources) = load_shard_config_with_sources(None, &self.shard)?;
+        let explicit: Vec<&str> = sources.iter().map(|s| s.field).collect();
         let name = match self.name {
             Some(n) => n,
             None => self
@@ -66,7 +68,7 @@ impl InitArgs {
             name: Some(name.clone()),
             p2p_listen: self.p2p_listen,
         };
-        let consensus_key = init_home(&self.home, &node, &shard, self.force)?;
+        let consensus_key = init_home(&self.home, &node, &shard, Some(&explicit), self.force)?;
         let network_key = load_key(&self.home, KeyKind::Network)?.public_key();
         let entry = GenesisValidator {
             name,

@@ -146,11 +146,13 @@ pub fn create_private_dir(dir: &Path, mode: u32) -> anyhow::Result<()> {
 }
 
 /// Sets up one validator home: keys (kept if present), `config.toml` (refused if present
-/// unless `force`), `data/`. Returns the consensus public key.
+/// unless `force`; its `[shard]` table holds the fields named in `shard_fields`, all when
+/// `None`), `data/`. Returns the consensus public key.
 pub fn init_home(
     home: &Path,
     node: &NodeSection,
     shard: &ShardConfig,
+    shard_fields: Option<&[&str]>,
     force: bool,
 ) -> anyhow::Result<PublicKey> {
     create_private_dir(home, 0o700)?;
@@ -166,7 +168,11 @@ pub fn init_home(
             config.display()
         );
     }
-    write_atomic(&config, render_config_toml(node, shard)?.as_bytes(), 0o600)?;
+    write_atomic(
+        &config,
+        render_config_toml(node, shard, shard_fields)?.as_bytes(),
+        0o600,
+    )?;
     create_private_dir(&home.join("data"), 0o700)?;
     Ok(load_key(home, KeyKind::Consensus)?.public_key())
 }
@@ -203,7 +209,7 @@ pub fn generate_devnet(dir: &Path, p: &DevnetParams) -> anyhow::Result<DevnetMan
             name: Some(name.clone()),
             p2p_listen: None,
         };
-        let consensus_key = init_home(&dir.join(&home), &node, &p.config, true)?;
+        let consensus_key = init_home(&dir.join(&home), &node, &p.config, None, true)?;
         let network_key = load_key(&dir.join(&home), KeyKind::Network)?.public_key();
         validators.push(GenesisValidator {
             name: name.clone(),

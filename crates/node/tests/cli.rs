@@ -284,6 +284,10 @@ fn init_creates_a_home_and_prints_its_genesis_entry() {
     assert!(home.join("data").is_dir());
     let toml = std::fs::read_to_string(home.join("config.toml")).unwrap();
     assert!(toml.contains("batch_size = 50"), "{toml}");
+    assert!(
+        !toml.contains("num_shards"),
+        "only explicit values; genesis decides the rest: {toml}"
+    );
     // `config` reads the file it wrote.
     let c = run(&["config", "--home", home.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_slice(&c.stdout).unwrap();
