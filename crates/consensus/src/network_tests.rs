@@ -49,17 +49,11 @@ impl Rng {
 }
 
 pub(crate) fn validator_key(i: usize) -> SecretKey {
-    let mut seed = [0u8; 32];
-    seed[0] = 0x5A;
-    seed[8..16].copy_from_slice(&(i as u64).to_be_bytes());
-    SecretKey::from_seed(seed)
+    crate::sim::test_key(0x5A, i as u64)
 }
 
 fn user_key(i: u64) -> SecretKey {
-    let mut seed = [0u8; 32];
-    seed[0] = 0xAB;
-    seed[8..16].copy_from_slice(&i.to_be_bytes());
-    SecretKey::from_seed(seed)
+    crate::sim::test_key(0xAB, i)
 }
 
 pub(crate) fn net_id() -> NetworkId {

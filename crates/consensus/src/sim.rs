@@ -15,6 +15,14 @@ pub(crate) type SimSender = simulated::Sender<ed25519::PublicKey, Ctx>;
 /// A simulated p2p receiver.
 pub(crate) type SimReceiver = simulated::Receiver<ed25519::PublicKey>;
 
+/// A deterministic test key: seed byte 0 is `tag` (one per key family), bytes 8..16 are `i`.
+pub(crate) fn test_key(tag: u8, i: u64) -> vision_types::SecretKey {
+    let mut seed = [0u8; 32];
+    seed[0] = tag;
+    seed[8..16].copy_from_slice(&i.to_be_bytes());
+    vision_types::SecretKey::from_seed(seed)
+}
+
 /// A 20 ms (± 5 ms) link delivering `success_pct` % of messages.
 pub(crate) fn link(success_pct: u64) -> Link {
     Link {

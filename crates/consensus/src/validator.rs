@@ -4,7 +4,8 @@
 //! simulation and in the node binary.
 
 use crate::{
-    ChainChannels, ChainHandle, ChainSpec, NetMux, Partitions, SpawnError, Timeouts,
+    ChainApp, ChainBlock, ChainChannels, ChainHandle, ChainSpec, NetMux, Partitions, SpawnError,
+    Timeouts,
     beacon::{
         BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks, ShardCommittee,
     },
@@ -156,25 +157,20 @@ where
             &beacon_genesis,
             CrosslinkPool::default(),
         );
-        let chain = ChainRef::Beacon;
-        let channels = mux.register(chain, 0).await?;
-        let cs = ChainSpec {
-            chain,
-            epoch: 0,
-            committee: spec.beacon_committee.clone(),
-            signer: signer.clone(),
-            namespace: namespace(&spec.network, chain, 0),
-            partitions: Partitions::new(node, chain, 0),
-            timeouts: spec.beacon_timeouts.clone(),
-            genesis: beacon_genesis.clone(),
-            block_codec_config: (),
-            mailbox_size: mailbox(),
-        };
         engines.push(
-            spawn_chain(
+            start_engine(
                 context.child("beacon"),
-                cs,
-                channels,
+                &mut mux,
+                EngineSpec {
+                    chain: ChainRef::Beacon,
+                    committee: spec.beacon_committee.clone(),
+                    signer: &signer,
+                    network: &spec.network,
+                    node,
+                    timeouts: spec.beacon_timeouts.clone(),
+                    genesis: beacon_genesis.clone(),
+                    block_codec_config: (),
+                },
                 blocker.clone(),
                 app.clone(),
             )
@@ -200,25 +196,20 @@ where
             );
             cfg.genesis_timestamp_ms = spec.genesis_timestamp_ms;
             let app = ShardApp::new(context.child("shard_app"), cfg, view.clone()).await?;
-            let chain = ChainRef::Shard(shard);
-            let channels = mux.register(chain, 0).await?;
-            let cs = ChainSpec {
-                chain,
-                epoch: 0,
-                committee: spec.shard_committees[&shard].clone(),
-                signer: signer.clone(),
-                namespace: namespace(&spec.network, chain, 0),
-                partitions: Partitions::new(node, chain, 0),
-                timeouts: spec.shard_timeouts.clone(),
-                genesis: app.genesis_block(),
-                block_codec_config: spec.shard_block_cfg,
-                mailbox_size: mailbox(),
-            };
             engines.push(
-                spawn_chain(
+                start_engine(
                     context.child("shard"),
-                    cs,
-                    channels,
+                    &mut mux,
+                    EngineSpec {
+                        chain: ChainRef::Shard(shard),
+                        committee: spec.shard_committees[&shard].clone(),
+                        signer: &signer,
+                        network: &spec.network,
+                        node,
+                        timeouts: spec.shard_timeouts.clone(),
+                        genesis: app.genesis_block(),
+                        block_codec_config: spec.shard_block_cfg,
+                    },
                     blocker.clone(),
                     app.clone(),
                 )
@@ -253,6 +244,48 @@ where
         relay,
         _mux: Box::new(mux),
     })
+}
+
+/// What differs between the beacon engine and a shard engine of one validator.
+struct EngineSpec<'a, B: ChainBlock> {
+    chain: ChainRef,
+    committee: Vec<PublicKey>,
+    signer: &'a SecretKey,
+    network: &'a NetworkId,
+    node: &'a str,
+    timeouts: Timeouts,
+    genesis: B,
+    block_codec_config: B::Cfg,
+}
+
+/// Opens the chain's subchannels (epoch 0) and spawns its engine.
+async fn start_engine<E, S, Bl, A>(
+    context: E,
+    mux: &mut NetMux<S>,
+    e: EngineSpec<'_, A::Block>,
+    blocker: Bl,
+    app: A,
+) -> Result<ChainHandle, ValidatorError>
+where
+    E: Clock + CryptoRng + Spawner + Storage + Metrics,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    Bl: Blocker<PublicKey = ed25519::PublicKey>,
+    A: ChainApp,
+{
+    let channels = mux.register(e.chain, 0).await?;
+    let cs = ChainSpec {
+        chain: e.chain,
+        epoch: 0,
+        committee: e.committee,
+        signer: e.signer.clone(),
+        namespace: namespace(e.network, e.chain, 0),
+        partitions: Partitions::new(e.node, e.chain, 0),
+        timeouts: e.timeouts,
+        genesis: e.genesis,
+        block_codec_config: e.block_codec_config,
+        mailbox_size: mailbox(),
+    };
+    Ok(spawn_chain(context, cs, channels, blocker, app).await?)
 }
 
 fn mailbox() -> NonZeroUsize {

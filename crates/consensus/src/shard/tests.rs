@@ -29,10 +29,7 @@ fn validator_key(i: usize) -> SecretKey {
 }
 
 fn user_key(i: u64) -> SecretKey {
-    let mut seed = [0u8; 32];
-    seed[0] = 0xAA;
-    seed[8..16].copy_from_slice(&i.to_be_bytes());
-    SecretKey::from_seed(seed)
+    crate::sim::test_key(0xAA, i)
 }
 
 fn net_id() -> NetworkId {
