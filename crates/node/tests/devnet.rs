@@ -193,9 +193,16 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     }
     assert_eq!(before.iter().filter(|s| s.beacon_member).count(), 4);
 
-    // 2. kill -9 a validator that is not a beacon member; the supervisor restarts it and it
-    // catches up with its shard.
-    let victim = before.iter().find(|s| !s.beacon_member).unwrap().clone();
+    // 2. kill -9 a beacon member (it validates a shard too); the supervisor restarts it, it
+    // rebuilds its beacon state from its archive and catches up with its shard and the beacon.
+    let victim = before.iter().find(|s| s.beacon_member).unwrap().clone();
+    let beacon_height_at_kill = net
+        .statuses()
+        .iter()
+        .flatten()
+        .map(|s| s.beacon_height)
+        .max()
+        .unwrap();
     let shard_height_at_kill = net
         .statuses()
         .iter()
@@ -214,6 +221,7 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
                 s.pid != victim.pid
                     && s.state == "running"
                     && s.shard_height >= shard_height_at_kill + CATCH_UP_BLOCKS
+                    && s.beacon_height >= beacon_height_at_kill
             })
         },
     );
