@@ -234,6 +234,35 @@ impl<B: ChainBlock> Reporter for Sink<B> {
     }
 }
 
+/// Replays finalized blocks from marshal's archive up to `through`, above what an in-memory
+/// application still holds (`ChainApp::applied_height`; nothing for persistent ones).
+async fn replay<A: ChainApp>(
+    app: &mut A,
+    marshal: &Mailbox<Scheme, Standard<Envelope<A::Block>>>,
+    through: u64,
+) {
+    let Some(applied) = app.applied_height().await else {
+        return;
+    };
+    for h in applied + 1..=through {
+        let Some(b) = marshal.get_block(Height::new(h)).await else {
+            warn!(height = h, "cannot replay: block missing from the archive");
+            return;
+        };
+        let certificate = marshal
+            .get_finalization(Height::new(h))
+            .await
+            .filter(|f| f.proposal.payload == b.digest())
+            .map(|f| encode_certificate(&f));
+        debug!(height = h, "replaying finalized block");
+        app.finalized(Finalized {
+            block: b.inner().0.clone(),
+            certificate,
+        })
+        .await;
+    }
+}
+
 /// Delivers finalized blocks to the application in order, acknowledging each after
 /// `ChainApp::finalized` returns.
 pub async fn deliver<A: ChainApp>(
@@ -242,6 +271,13 @@ pub async fn deliver<A: ChainApp>(
     marshal: Mailbox<Scheme, Standard<Envelope<A::Block>>>,
     progress: Arc<Progress>,
 ) {
+    // An in-memory application restarts empty: replay what marshal already processed before
+    // anything else (consensus may need that state to propose or verify).
+    if app.applied_height().await.is_some()
+        && let Some(processed) = marshal.get_processed().await
+    {
+        replay(&mut app, &marshal, processed.height().get()).await;
+    }
     while let Some((block, ack)) = rx.recv().await {
         let height = block.height();
         if height.get() == 0 {
@@ -249,26 +285,7 @@ pub async fn deliver<A: ChainApp>(
             ack.acknowledge();
             continue;
         }
-        // Replay what an in-memory application lost in a restart (from marshal's archive).
-        if let Some(applied) = app.applied_height().await {
-            for h in applied + 1..height.get() {
-                let Some(b) = marshal.get_block(Height::new(h)).await else {
-                    warn!(height = h, "cannot replay: block missing from the archive");
-                    break;
-                };
-                let certificate = marshal
-                    .get_finalization(Height::new(h))
-                    .await
-                    .filter(|f| f.proposal.payload == b.digest())
-                    .map(|f| encode_certificate(&f));
-                debug!(height = h, "replaying finalized block");
-                app.finalized(Finalized {
-                    block: b.inner().0.clone(),
-                    certificate,
-                })
-                .await;
-            }
-        }
+        replay(&mut app, &marshal, height.get() - 1).await;
         let certificate = marshal
             .get_finalization(height)
             .await
