@@ -393,6 +393,14 @@ fn clip(s: &str) -> String {
     }
 }
 
+/// The 400 for a malformed id path segment: `invalid {what} "{raw}": expected {expected}`.
+fn invalid_id(code: &'static str, what: &str, raw: &str, expected: &str) -> ApiError {
+    ApiError::bad_request(
+        code,
+        format!("invalid {what} {:?}: expected {expected}", clip(raw)),
+    )
+}
+
 fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     p.map(|Path(s)| s)
         .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
@@ -405,12 +413,11 @@ async fn shard_param<B: NodeBackend>(
 ) -> Result<ShardId, ApiError> {
     let raw = path_param(p)?;
     if raw.is_empty() || raw.len() > 20 || !raw.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::bad_request(
+        return Err(invalid_id(
             "invalid_shard_id",
-            format!(
-                "invalid shard id {:?}: expected a non-negative integer",
-                clip(&raw)
-            ),
+            "shard id",
+            &raw,
+            "a non-negative integer",
         ));
     }
     let num_shards = backend.shard_config().await?.num_shards;
@@ -791,12 +798,11 @@ async fn contract<B: NodeBackend>(
 ) -> ApiResult {
     let raw = path_param(p)?;
     let id = ContractId::new(raw.as_str()).map_err(|_| {
-        ApiError::bad_request(
+        invalid_id(
             "invalid_contract_id",
-            format!(
-                "invalid contract id {:?}: expected contract_ followed by 32 hex characters",
-                clip(&raw)
-            ),
+            "contract id",
+            &raw,
+            "contract_ followed by 32 hex characters",
         )
     })?;
     let contract =
@@ -1011,15 +1017,9 @@ async fn tx_status<B: NodeBackend>(
     p: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let raw = path_param(p)?;
-    let id: Hash = raw.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_tx_id",
-            format!(
-                "invalid transaction id {:?}: expected 64 hex characters",
-                clip(&raw)
-            ),
-        )
-    })?;
+    let id: Hash = raw
+        .parse()
+        .map_err(|_| invalid_id("invalid_tx_id", "transaction id", &raw, "64 hex characters"))?;
     let status =
         st.backend.tx_status(id).await?.ok_or_else(|| {
             ApiError::not_found("unknown_tx", format!("unknown transaction {id}"))
@@ -1038,13 +1038,11 @@ async fn account<B: NodeBackend>(
 ) -> ApiResult {
     let raw = path_param(p)?;
     let id = AccountId::new(raw.as_str()).map_err(|_| {
-        ApiError::bad_request(
+        invalid_id(
             "invalid_account_id",
-            format!(
-                "invalid account id {:?}: expected 2-64 characters of [a-z0-9_-] \
-                     (or a 64-hex public key)",
-                clip(&raw)
-            ),
+            "account id",
+            &raw,
+            "2-64 characters of [a-z0-9_-] (or a 64-hex public key)",
         )
     })?;
     let account =
