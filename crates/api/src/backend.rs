@@ -135,6 +135,10 @@ pub trait NodeBackend: Send + Sync + 'static {
         &self,
         tx: SignedTransaction,
     ) -> impl Future<Output = Result<Executed, SubmitError>> + Send;
+
+    /// Subscribes to finalized-block events (`GET /events`). Each call returns a new receiver;
+    /// a receiver that falls behind loses the oldest events (the stream reports how many).
+    fn events(&self) -> tokio::sync::broadcast::Receiver<BlockEvent>;
 }
 
 /// The node cannot answer at all.
@@ -523,4 +527,24 @@ pub enum Executed {
         /// The call id.
         call_id: CallId,
     },
+}
+
+/// A block finalized on a shard (one `GET /events` item).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlockEvent {
+    /// The shard whose chain finalized the block.
+    pub shard_id: ShardId,
+    /// The block's height on that shard.
+    pub height: u64,
+    /// The block's timestamp, Unix ms.
+    pub timestamp_ms: u64,
+    /// When this node applied the finalized block, Unix ms (its wall clock).
+    pub finalized_ms: u64,
+    /// Ids of the transactions the block included (each finalized here).
+    pub tx_ids: Vec<Hash>,
+    /// Of those, the ones that failed (fee burned, no other effect).
+    pub failed_tx_ids: Vec<Hash>,
+    /// Origin transaction ids of the cross-shard receipts this block applied (a cross-shard
+    /// transfer or call is complete when its receipt is applied at the destination).
+    pub completed_origin_tx_ids: Vec<Hash>,
 }

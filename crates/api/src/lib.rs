@@ -19,6 +19,7 @@
 //! | POST | `/tx/batch` | `{txs: [SignedTransaction]}` (at most `max_batch_txs`) → per-tx results |
 //! | GET | `/tx/{id}` | `{tx_id, status: pending\|included\|batched\|crosslinked\|completed\|failed, ...}` |
 //! | GET | `/account/{id}` | `{account: {id, shard_id, balance, nonce, public_key}}` |
+//! | GET | `/events` | server-sent events: `event: block` with a [`backend::BlockEvent`] as JSON per finalized shard block; `event: lagged` with `{"skipped": n}` when this client fell behind; keep-alive comments |
 //! | GET | `/health`, `/status`, `/metrics`, `/openapi.json` | liveness, node status, Prometheus text, OpenAPI 3.1 |
 //! | GET | `/shard-dashboard.html`, `/` | the dashboard page (`/` redirects to it) |
 //!
@@ -94,12 +95,18 @@ pub fn router<B: NodeBackend>(backend: Arc<B>, cfg: ApiConfig) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Open `GET /events` streams end when `shutdown` resolves, so they do not hold it up.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let router = router.layer(axum::Extension(routes::ShutdownSignal(stopping)));
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
         .await
 }

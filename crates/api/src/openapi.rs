@@ -106,6 +106,16 @@ fn responses(id: RouteId) -> Value {
                 "content": {"text/plain": {"schema": {"type": "string"}}}},
                 "default": {"description": "Error", "content": {"application/json": {"schema": schema_ref("Error")}}}});
         }
+        RouteId::Events => {
+            return json!({"200": {"description": "Server-sent events: `event: block` with a \
+                BlockEvent as `data`, one per finalized shard block; `event: lagged` with \
+                `{\"skipped\": n}` when this client fell behind and lost the n oldest events; \
+                comment lines as keep-alives",
+                "content": {"text/event-stream": {"schema": {"type": "string"},
+                    "x-event-data": {"block": schema_ref("BlockEvent"),
+                        "lagged": record(&[("skipped", int_t())])}}}},
+                "default": {"description": "Error", "content": {"application/json": {"schema": schema_ref("Error")}}}});
+        }
         RouteId::OpenApi => json!({"type": "object"}),
         RouteId::Health => obj(&[("status", json!({"const": "ok"}))]),
         RouteId::Status => schema_ref("NodeStatus"),
@@ -274,6 +284,11 @@ fn schemas() -> Value {
         "Crosslink": record(&[
             ("id", str_t()), ("shard_id", int_t()), ("height", int_t()), ("batched_txs", int_t()),
             ("state_root", hex_t()), ("timestamp_ms", int_t())]),
+        "BlockEvent": record(&[
+            ("shard_id", int_t()), ("height", int_t()), ("timestamp_ms", int_t()),
+            ("finalized_ms", int_t()), ("tx_ids", json!({"type": "array", "items": hex_t()})),
+            ("failed_tx_ids", json!({"type": "array", "items": hex_t()})),
+            ("completed_origin_tx_ids", json!({"type": "array", "items": hex_t()}))]),
         "Account": record(&[
             ("id", str_t()), ("shard_id", int_t()), ("balance", amount_t()), ("nonce", int_t()),
             ("public_key", hex_t())]),

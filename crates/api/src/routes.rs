@@ -21,11 +21,15 @@ use axum::{
         rejection::{PathRejection, QueryRejection},
     },
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{
+        IntoResponse, Redirect, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
     routing::{MethodRouter, get, post},
 };
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, convert::Infallible, future::Future, sync::Arc, time::Duration};
+use tokio::sync::{broadcast::error::RecvError, watch};
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, ShardConfig, ShardId,
     SignedTransaction,
@@ -74,6 +78,8 @@ pub enum RouteId {
     TxStatus,
     /// `GET /account/{id}`.
     Account,
+    /// `GET /events` (server-sent events).
+    Events,
 }
 
 /// One route: method, path (axum 0.8 syntax), a one-line summary for the OpenAPI document.
@@ -243,6 +249,14 @@ pub const ROUTES: &[ApiRoute] = &[
         "/account/{id}",
         "An account's shard, balance, next nonce and key.",
     ),
+    route(
+        RouteId::Events,
+        "GET",
+        "/events",
+        "Server-sent events: `block` (one per finalized shard block: tx ids, failed tx ids, \
+         completed cross-shard origin tx ids) and `lagged` ({skipped}) when a slow client lost \
+         events.",
+    ),
 ];
 
 /// Shared handler state.
@@ -286,6 +300,7 @@ pub(crate) fn handler<B: NodeBackend>(id: RouteId) -> MethodRouter<AppState<B>> 
         RouteId::SubmitBatch => post(submit_batch::<B>),
         RouteId::TxStatus => get(tx_status::<B>),
         RouteId::Account => get(account::<B>),
+        RouteId::Events => get(events::<B>),
     }
 }
 
@@ -1050,4 +1065,62 @@ async fn account<B: NodeBackend>(
             ApiError::not_found("unknown_account", format!("unknown account {id}"))
         })?;
     ok(AccountBody { account })
+}
+
+/// How often an idle event stream sends a keep-alive comment, in milliseconds.
+pub const EVENTS_KEEP_ALIVE_MS: u64 = 15_000;
+
+/// Tells open event streams that the server is shutting down, so a graceful shutdown does not
+/// wait for clients that never hang up. [`crate::serve`] installs it as a request extension.
+#[derive(Clone, Debug)]
+pub(crate) struct ShutdownSignal(pub(crate) watch::Receiver<bool>);
+
+/// The next SSE event of a subscription: `block` with the event's JSON, or `lagged` with
+/// `{"skipped": n}` when the receiver fell behind; `None` once the node closed the stream.
+async fn next_event(
+    rx: &mut tokio::sync::broadcast::Receiver<crate::backend::BlockEvent>,
+) -> Option<Event> {
+    match rx.recv().await {
+        Ok(block) => Some(match Event::default().event("block").json_data(&block) {
+            Ok(event) => event,
+            // Serializing plain data cannot fail; say so on the stream rather than panic.
+            Err(e) => Event::default()
+                .event("error")
+                .data(serde_json::json!({"message": e.to_string()}).to_string()),
+        }),
+        Err(RecvError::Lagged(skipped)) => Some(
+            Event::default()
+                .event("lagged")
+                .data(serde_json::json!({ "skipped": skipped }).to_string()),
+        ),
+        Err(RecvError::Closed) => None,
+    }
+}
+
+async fn events<B: NodeBackend>(
+    State(st): St<B>,
+    shutdown: Option<axum::Extension<ShutdownSignal>>,
+) -> Response {
+    let rx = st.backend.events();
+    let shutdown = shutdown.map(|axum::Extension(ShutdownSignal(w))| w);
+    let stream =
+        futures_util::stream::unfold((rx, shutdown), |(mut rx, mut shutdown)| async move {
+            let event = match shutdown.as_mut() {
+                None => next_event(&mut rx).await,
+                Some(stop) => {
+                    if *stop.borrow_and_update() {
+                        return None;
+                    }
+                    tokio::select! {
+                        event = next_event(&mut rx) => event,
+                        // Shutdown began (or the server is gone): end the stream.
+                        _ = stop.changed() => None,
+                    }
+                }
+            }?;
+            Some((Ok::<Event, Infallible>(event), (rx, shutdown)))
+        });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_millis(EVENTS_KEEP_ALIVE_MS)))
+        .into_response()
 }

@@ -918,6 +918,19 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
             [r.method.to_ascii_lowercase()];
         assert!(op.is_object(), "{} {} missing", r.method, r.path);
         assert!(ids.insert(format!("{:?}", r.id)), "{:?} listed twice", r.id);
+        if r.id == RouteId::Events {
+            // An endless stream: check the head only.
+            let req = Request::get(r.path).body(Body::empty()).expect("request");
+            let res = app(&b).oneshot(req).await.expect("infallible");
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(
+                res.headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+                Some("text/event-stream")
+            );
+            continue;
+        }
         // Served: whatever the answer, it is not the router's "no such route/method".
         let method = Method::from_bytes(r.method.as_bytes()).expect("method");
         let req = Request::builder()
@@ -965,6 +978,7 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
         RouteId::SubmitBatch,
         RouteId::TxStatus,
         RouteId::Account,
+        RouteId::Events,
     ];
     for id in all {
         assert!(ROUTES.iter().any(|r| r.id == id), "{id:?} not in ROUTES");
@@ -1177,4 +1191,170 @@ async fn long_bad_ids_are_not_echoed_in_full() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
         assert!(r.text.len() < 400, "{}", r.text);
     }
+}
+
+/// A `GET /events` client over TCP: decodes the chunked body into SSE lines.
+struct EventStream {
+    reader: tokio::io::BufReader<tokio::net::TcpStream>,
+    /// Decoded body bytes not yet returned as lines.
+    pending: Vec<u8>,
+    /// Whether the body's last chunk was read.
+    ended: bool,
+}
+
+impl EventStream {
+    async fn open(addr: std::net::SocketAddr) -> EventStream {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        conn.write_all(
+            b"GET /events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        let mut reader = tokio::io::BufReader::new(conn);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).await.expect("head");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let lower = head.to_ascii_lowercase();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(lower.contains("content-type: text/event-stream"), "{head}");
+        assert!(lower.contains("transfer-encoding: chunked"), "{head}");
+        EventStream {
+            reader,
+            pending: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// The next SSE line (without its newline), or `None` at the end of the body.
+    async fn line(&mut self) -> Option<String> {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+        loop {
+            if let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=at).collect();
+                return Some(String::from_utf8(line[..at].to_vec()).expect("utf8"));
+            }
+            if self.ended {
+                return None;
+            }
+            let mut size = String::new();
+            self.reader.read_line(&mut size).await.expect("chunk size");
+            let size = usize::from_str_radix(size.trim(), 16)
+                .unwrap_or_else(|_| panic!("bad chunk size {size:?}"));
+            let mut chunk = vec![0; size + 2];
+            self.reader.read_exact(&mut chunk).await.expect("chunk");
+            assert_eq!(&chunk[size..], b"\r\n");
+            chunk.truncate(size);
+            if size == 0 {
+                self.ended = true;
+            }
+            self.pending.extend(chunk);
+        }
+    }
+
+    /// The next event's name and data, skipping comments; `None` at the end of the body.
+    async fn event(&mut self) -> Option<(String, Value)> {
+        let (mut name, mut data) = (None, None);
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(10), self.line())
+                .await
+                .expect("an event within 10 s")?;
+            if line.is_empty() {
+                if let (Some(n), Some(d)) = (name.take(), data.take()) {
+                    return Some((n, d));
+                }
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                name = Some(v.to_string());
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = Some(serde_json::from_str(v).expect("event data is JSON"));
+            } else {
+                assert!(line.starts_with(':'), "unexpected SSE line {line:?}");
+            }
+        }
+    }
+}
+
+fn block_event(height: u64) -> vision_api::backend::BlockEvent {
+    let h = |s: &str| vision_types::Hash::sha256(format!("{s} {height}").as_bytes());
+    vision_api::backend::BlockEvent {
+        shard_id: vision_types::ShardId(2),
+        height,
+        timestamp_ms: 1_700_000_000_000 + height,
+        finalized_ms: 1_700_000_000_100 + height,
+        tx_ids: vec![h("ok"), h("failed")],
+        failed_tx_ids: vec![h("failed")],
+        completed_origin_tx_ids: vec![h("origin")],
+    }
+}
+
+#[tokio::test]
+async fn events_stream_finalized_blocks_over_http_and_report_lag() {
+    let b = FakeBackend::devnet();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vision_api::serve(listener, app(&b), async move {
+        let _ = stopped.await;
+    }));
+    let mut stream = EventStream::open(addr).await;
+    assert_eq!(
+        b.events.receiver_count(),
+        1,
+        "subscribed once the head is sent"
+    );
+
+    // One event: `event: block` with the BlockEvent's JSON, field for field.
+    b.events.send(block_event(1)).expect("a subscriber");
+    let (name, data) = stream.event().await.expect("an event");
+    assert_eq!(name, "block");
+    assert_eq!(data, serde_json::to_value(block_event(1)).expect("json"));
+    assert_eq!(
+        keys(&data),
+        set(&[
+            "shard_id",
+            "height",
+            "timestamp_ms",
+            "finalized_ms",
+            "tx_ids",
+            "failed_tx_ids",
+            "completed_origin_tx_ids"
+        ])
+    );
+    assert_eq!(
+        data["tx_ids"][0],
+        json!(block_event(1).tx_ids[0].to_string())
+    );
+
+    // More events than the channel holds, sent while the server task cannot run (this test
+    // runs on a current-thread runtime): the stream says how many it lost, then goes on with
+    // the newest.
+    let burst = 10u64;
+    for height in 2..2 + burst {
+        b.events.send(block_event(height)).expect("a subscriber");
+    }
+    let lost = burst - support::EVENTS_CAPACITY as u64;
+    let (name, data) = stream.event().await.expect("an event");
+    assert_eq!((name.as_str(), data), ("lagged", json!({"skipped": lost})));
+    for height in 2 + lost..2 + burst {
+        let (name, data) = stream.event().await.expect("an event");
+        assert_eq!(name, "block");
+        assert_eq!(data["height"], json!(height));
+    }
+
+    // Shutting down ends the open stream instead of waiting for the client forever.
+    stop.send(()).expect("server running");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("graceful shutdown with an open event stream")
+        .expect("join")
+        .expect("serve");
+    assert!(stream.event().await.is_none(), "the stream ended");
 }

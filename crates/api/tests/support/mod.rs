@@ -8,10 +8,11 @@ use std::{
     time::Duration,
 };
 use vision_api::backend::{
-    AccountView, BackendError, BatchStatus, CallState, CallView, ConfigApplied, ConfigChangeError,
-    ContractPage, ContractStats, ContractSummary, ContractView, CrossShardCallView,
-    CrosslinkSummary, Deployed, Executed, FlushOutcome, NetworkStats, NodeBackend, NodeStatus,
-    Performance, ShardHead, ShardSummary, SubmitError, Submitted, TxStatus,
+    AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, ConfigApplied,
+    ConfigChangeError, ContractPage, ContractStats, ContractSummary, ContractView,
+    CrossShardCallView, CrosslinkSummary, Deployed, Executed, FlushOutcome, NetworkStats,
+    NodeBackend, NodeStatus, Performance, ShardHead, ShardSummary, SubmitError, Submitted,
+    TxStatus,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
@@ -64,6 +65,10 @@ pub fn known_tx() -> Hash {
     Hash::sha256(b"known tx")
 }
 
+/// Events a slow `GET /events` subscriber of the fake may fall behind by before it loses the
+/// oldest.
+pub const EVENTS_CAPACITY: usize = 4;
+
 /// The in-memory backend. `log` records every call that could change the node (submissions,
 /// flushes, config changes, dev signing), so tests can assert a rejected request never got
 /// that far.
@@ -78,6 +83,8 @@ pub struct FakeBackend {
     pub config: Mutex<ShardConfig>,
     /// Mutating calls seen, in order.
     pub log: Mutex<Vec<String>>,
+    /// Finalized-block events: a test sends here and every `GET /events` stream sees them.
+    pub events: tokio::sync::broadcast::Sender<BlockEvent>,
 }
 
 impl FakeBackend {
@@ -99,6 +106,7 @@ impl FakeBackend {
             flush_delay: Duration::ZERO,
             config: Mutex::new(ShardConfig::default()),
             log: Mutex::new(Vec::new()),
+            events: tokio::sync::broadcast::channel(EVENTS_CAPACITY).0,
         }
     }
 
@@ -405,5 +413,9 @@ impl NodeBackend for FakeBackend {
                 call_id: CallId::from_tx(&tx.id()),
             })
         }
+    }
+
+    fn events(&self) -> tokio::sync::broadcast::Receiver<BlockEvent> {
+        self.events.subscribe()
     }
 }
