@@ -1,7 +1,9 @@
 //! The HTTP API through `tower::ServiceExt::oneshot` against an in-memory test double
 //! (`support::FakeBackend`): seed shapes field for field, JSON errors with the right status,
-//! and rejected requests never reaching the backend.
+//! and rejected requests never reaching the backend. `browser`: the dashboard page served over
+//! TCP and rendered in headless Chromium.
 
+mod browser;
 mod support;
 
 use axum::{

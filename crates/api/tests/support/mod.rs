@@ -85,6 +85,9 @@ pub struct FakeBackend {
     pub log: Mutex<Vec<String>>,
     /// Finalized-block events: a test sends here and every `GET /events` stream sees them.
     pub events: tokio::sync::broadcast::Sender<BlockEvent>,
+    /// Finalized transactions added per shard on top of the fixed counts ([`Self::add_txs`]),
+    /// so a test can watch a reader (the dashboard) pick up new data.
+    pub extra_txs: Mutex<BTreeMap<u32, u64>>,
 }
 
 impl FakeBackend {
@@ -107,7 +110,28 @@ impl FakeBackend {
             config: Mutex::new(ShardConfig::default()),
             log: Mutex::new(Vec::new()),
             events: tokio::sync::broadcast::channel(EVENTS_CAPACITY).0,
+            extra_txs: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Counts `n` more finalized transactions on `shard` (its `tx_count` and the network's
+    /// `total_txs` and `completed_txs`).
+    pub fn add_txs(&self, shard: ShardId, n: u64) {
+        *self
+            .extra_txs
+            .lock()
+            .expect("extra txs")
+            .entry(shard.0)
+            .or_default() += n;
+    }
+
+    fn extra_txs_of(&self, shard: u32) -> u64 {
+        let extra = self.extra_txs.lock().expect("extra txs");
+        extra.get(&shard).copied().unwrap_or(0)
+    }
+
+    fn extra_txs_total(&self) -> u64 {
+        self.extra_txs.lock().expect("extra txs").values().sum()
     }
 
     /// The mutating calls seen.
@@ -202,12 +226,12 @@ impl NodeBackend for FakeBackend {
                 name: format!("shard_{s}"),
                 accounts: 250,
                 validators: 4,
-                tx_count: 1000 + u64::from(s),
+                tx_count: 1000 + u64::from(s) + self.extra_txs_of(s),
                 crosslinks: 42,
                 contracts: u64::from(s == 0),
                 pending_batch: 23,
                 last_crosslink_height: 990,
-                balance_total: Amount(1_000_000_000_000),
+                balance_total: Amount(1_000_000_000_000 + u128::from(s) * 250_000_000_000),
             })
             .collect())
     }
@@ -218,8 +242,8 @@ impl NodeBackend for FakeBackend {
             total_crosslinks: 180,
             batched_crosslinks: 150,
             avg_batch_size: 85.0,
-            total_txs: 15234,
-            completed_txs: 14890,
+            total_txs: 15234 + self.extra_txs_total(),
+            completed_txs: 14890 + self.extra_txs_total(),
             pending_txs: 344,
             pending_batch: 92,
         })
