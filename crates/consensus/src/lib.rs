@@ -34,6 +34,7 @@ pub mod engine;
 pub mod keys;
 pub mod net;
 pub mod relay;
+mod served;
 pub mod shard;
 pub mod validator;
 
@@ -46,12 +47,14 @@ pub use net::{
     ChainChannels, NetMux, RELAY, Scoped, base_channel_quotas, max_message_bytes,
     relay_channel_quota,
 };
-pub use relay::{BeaconFollower, RelayConfig, RelayMsg, RelayRoles, start_relay};
+pub use relay::{BeaconFollower, RelayConfig, RelayMsg, RelayRoles, ShardFollower, start_relay};
 pub use shard::{
-    IncomingError, Mempool, MempoolConfig, MempoolError, OutgoingCrosslink, ShardApp,
-    ShardAppConfig, ShardBlockCfg, ShardChainBlock, TxRecord,
+    FinalizedEvent, FinalizedListener, IncomingError, Mempool, MempoolConfig, MempoolError,
+    OutgoingCrosslink, ShardApp, ShardAppConfig, ShardBlockCfg, ShardChainBlock, TxRecord,
 };
-pub use validator::{NetworkSpec, Validator, ValidatorError, start_validator};
+pub use validator::{
+    Follower, NetworkSpec, Validator, ValidatorError, start_follower, start_validator,
+};
 
 #[cfg(test)]
 mod network_tests;

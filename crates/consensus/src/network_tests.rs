@@ -10,7 +10,7 @@ use crate::{
     relay_channel_quota,
     shard::{ShardApp, ShardBlockCfg, ShardChainBlock, uniform_layout},
     sim::{Ctx, base_channels_of, full_mesh, link},
-    start_validator,
+    start_follower, start_validator,
 };
 use commonware_cryptography::ed25519;
 use commonware_p2p::simulated::Oracle;
@@ -50,6 +50,11 @@ impl Rng {
 
 pub(crate) fn validator_key(i: usize) -> SecretKey {
     crate::sim::test_key(0x5A, i as u64)
+}
+
+/// The p2p identity of the simulated API node (a non-voting follower).
+pub(crate) fn follower_key() -> SecretKey {
+    crate::sim::test_key(0xF0, 0)
 }
 
 fn user_key(i: u64) -> SecretKey {
@@ -150,6 +155,12 @@ pub(crate) struct SimNet {
     pub oracle: Oracle<ed25519::PublicKey, Ctx>,
     pub spec: NetworkSpec,
     pub nodes: Vec<Option<(Handle<()>, NodeView)>>,
+    /// The API node, when started: its shard applications and beacon view.
+    pub follower: Option<(
+        Handle<()>,
+        BTreeMap<ShardId, ShardApp<Ctx>>,
+        FinalizedCrosslinks,
+    )>,
 }
 
 impl SimNet {
@@ -166,7 +177,9 @@ impl SimNet {
         skip: &[usize],
     ) -> SimNet {
         let peers = (0..VALIDATORS)
-            .map(|i| to_cw_public_key(&validator_key(i).public_key()).unwrap())
+            .map(validator_key)
+            .chain([follower_key()])
+            .map(|k| to_cw_public_key(&k.public_key()).unwrap())
             .collect();
         let max_size = crate::max_message_bytes::<ShardChainBlock>(PER_SHARD as u32, &block_cfg())
             .max(RELAY_MAX_MESSAGE_BYTES as u32);
@@ -176,6 +189,7 @@ impl SimNet {
             oracle,
             spec,
             nodes: (0..VALIDATORS).map(|_| None).collect(),
+            follower: None,
         };
         for i in (0..VALIDATORS).filter(|i| !skip.contains(i)) {
             net.start_node(i).await;
@@ -218,6 +232,34 @@ impl SimNet {
             });
         let view = rx.await.expect("validator started");
         self.nodes[i] = Some((handle, view));
+    }
+
+    /// Starts (or restarts, on the same storage) the API node following every shard.
+    pub(crate) async fn start_follower(&mut self) {
+        assert!(self.follower.is_none(), "the follower is running");
+        let pk = follower_key().public_key();
+        let control = self.oracle.control(to_cw_public_key(&pk).unwrap());
+        let relay = control
+            .register(RELAY, relay_channel_quota())
+            .await
+            .unwrap();
+        let spec = self.spec.clone();
+        let (tx, rx) = oneshot::channel();
+        let handle = self.ctx.child("follower").spawn(move |ctx| async move {
+            let f = start_follower(ctx, &spec, pk, "api", relay).await.unwrap();
+            let _ = tx.send((f.shards.clone(), f.view.clone()));
+            futures::future::pending::<()>().await;
+            drop(f);
+        });
+        let (shards, view) = rx.await.expect("follower started");
+        self.follower = Some((handle, shards, view));
+    }
+
+    /// Crashes the API node.
+    pub(crate) async fn crash_follower(&mut self) {
+        let (handle, _, _) = self.follower.take().expect("running");
+        handle.abort();
+        let _ = handle.await;
     }
 
     /// Crashes validator `i` (its tasks stop at once; only synced storage survives).
@@ -530,6 +572,89 @@ fn sharded_network_transfers_with_loss_and_crashes() {
                     .as_secs_f64(),
                 started.elapsed().as_secs_f64()
             );
+        });
+    }
+}
+
+/// An API node follows every shard without voting: every transfer is submitted only to it
+/// (it forwards them to the shard's validators), with 5 % loss, a validator crash per shard and
+/// a crash and restart of the API node itself. At the end the validators settle as usual and
+/// the API node's state of every shard equals the validators' (same balances, nonces, supply,
+/// and the same block hashes and state roots at every height it holds).
+#[test]
+fn api_node_follows_every_shard_and_forwards_transactions() {
+    for seed in seeds(40, 2) {
+        eprintln!("api_node: seed {seed}");
+        runner(seed).start(|ctx| async move {
+            let users = users(6);
+            let spec = network_spec(&users, ShardConfig::default());
+            let mut net = SimNet::start(&ctx, spec, 95).await;
+            net.start_follower().await;
+            let mut rng = Rng(seed);
+            let mut nonces: BTreeMap<usize, u64> = BTreeMap::new();
+            let mut log = Vec::new();
+            let mut submit_round = |net: &SimNet, rng: &mut Rng, n: usize| {
+                let shards = &net.follower.as_ref().expect("follower").1;
+                for _ in 0..n {
+                    let from = rng.below(users.len() as u64) as usize;
+                    let to = (from + 1 + rng.below(users.len() as u64 - 1) as usize) % users.len();
+                    let amount = 1 + rng.below(1_000) as u128;
+                    let nonce = nonces.entry(from).or_insert(0);
+                    let tx = transfer(&users[from], *nonce, &users[to].id, amount, 0);
+                    *nonce += 1;
+                    shards[&users[from].shard].submit(tx).expect("admitted");
+                    log.push((from, to, amount));
+                }
+            };
+            submit_round(&net, &mut rng, 40);
+            ctx.sleep(Duration::from_secs(4)).await;
+            net.crash(2).await;
+            net.crash_follower().await;
+            ctx.sleep(Duration::from_secs(2)).await;
+            net.start_follower().await;
+            submit_round(&net, &mut rng, 40);
+            ctx.sleep(Duration::from_secs(2)).await;
+            net.start_node(2).await;
+            submit_round(&net, &mut rng, 40);
+            settle_and_check(&net, &users, &log, Duration::from_secs(300)).await;
+            let (_, shards, view) = net.follower.as_ref().unwrap();
+            for s in 0..SHARDS {
+                let shard = ShardId(s);
+                let reference = net.replicas(shard)[0].shard.clone();
+                let target = reference.committed_height().await;
+                let app = shards[&shard].clone();
+                wait_until(
+                    &ctx,
+                    "the API node caught up",
+                    Duration::from_secs(120),
+                    || {
+                        let app = app.clone();
+                        async move { app.committed_height().await >= target }
+                    },
+                )
+                .await;
+                let mine = snapshot(&app, &users).await;
+                let theirs = snapshot(&reference, &users).await;
+                assert_eq!(mine.balances, theirs.balances, "shard {s}: balances");
+                assert_eq!(mine.nonces, theirs.nonces, "shard {s}: nonces");
+                assert!(mine.supply.balanced(), "shard {s}: {:?}", mine.supply);
+                let canon = reference.recent_finalized();
+                for (h, info) in app.recent_finalized() {
+                    if let Some(c) = canon.get(&h) {
+                        assert_eq!(
+                            (c.hash, c.state_root),
+                            (info.hash, info.state_root),
+                            "shard {s} at {h}"
+                        );
+                    }
+                }
+                assert_eq!(
+                    app.pending(usize::MAX).len(),
+                    0,
+                    "shard {s}: nothing left pending"
+                );
+            }
+            assert!(view.beacon_height() > 0, "the API node follows the beacon");
         });
     }
 }

@@ -187,14 +187,7 @@ where
 
     let shard = match spec.shard_of(&me) {
         Some(shard) => {
-            let mut cfg = ShardAppConfig::new(
-                shard,
-                spec.network.clone(),
-                spec.config.clone(),
-                format!("{node}-shard{}-state", shard.0),
-                spec.genesis_accounts.clone(),
-            );
-            cfg.genesis_timestamp_ms = spec.genesis_timestamp_ms;
+            let cfg = shard_app_config(spec, shard, node);
             let app = ShardApp::new(context.child("shard_app"), cfg, view.clone()).await?;
             engines.push(
                 start_engine(
@@ -222,17 +215,12 @@ where
 
     let relay = start_relay(
         context.child("relay"),
-        RelayConfig {
-            me,
-            beacon_committee: spec.beacon_committee.clone(),
-            shard_committees: spec.shard_committees.clone(),
-            tick: spec.relay_tick,
-            resend: spec.relay_resend,
-        },
+        relay_config(spec, me),
         RelayRoles {
             shard: shard.clone(),
             beacon: beacon.clone(),
             view: view.clone(),
+            followed: Vec::new(),
         },
         relay,
     );
@@ -244,6 +232,93 @@ where
         relay,
         _mux: Box::new(mux),
     })
+}
+
+/// A running non-voting follower of every shard and the beacon (what an API node runs).
+pub struct Follower<E: commonware_storage::Context + Spawner> {
+    /// Every shard's application, filled from certified segments (transactions submitted to
+    /// one are forwarded to that shard's validators).
+    pub shards: BTreeMap<ShardId, ShardApp<E>>,
+    /// The beacon view.
+    pub view: FinalizedCrosslinks,
+    relay: Handle<()>,
+}
+
+impl<E: commonware_storage::Context + Spawner> Follower<E> {
+    /// Stops the relay (and with it the appliers' inputs).
+    pub async fn stop(self) {
+        self.relay.abort();
+        let _ = self.relay.await;
+    }
+}
+
+/// Starts a follower of every shard and the beacon of `spec` with p2p identity `me` (storage
+/// partitions prefixed with `node`), on its relay channel. It executes every shard's finalized
+/// blocks on its own state (checking every root) and forwards submitted transactions.
+pub async fn start_follower<E, S, R>(
+    context: E,
+    spec: &NetworkSpec,
+    me: PublicKey,
+    node: &str,
+    relay: (S, R),
+) -> Result<Follower<E>, ValidatorError>
+where
+    E: commonware_storage::Context + Clock + CryptoRng + Spawner + Storage + Metrics,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+{
+    let initial = spec.beacon_genesis_state();
+    let beacon_genesis = BeaconBlock::genesis(initial.root());
+    let view = FinalizedCrosslinks::new(initial.with_tip(beacon_genesis.header.hash()));
+    let mut shards = BTreeMap::new();
+    for &shard in spec.shard_committees.keys() {
+        let app = ShardApp::new(
+            context.child("shard_app").with_attribute("shard", shard.0),
+            shard_app_config(spec, shard, node),
+            view.clone(),
+        )
+        .await?;
+        shards.insert(shard, app);
+    }
+    let relay = start_relay(
+        context.child("relay"),
+        relay_config(spec, me),
+        RelayRoles {
+            shard: None,
+            beacon: None,
+            view: view.clone(),
+            followed: shards.values().cloned().collect(),
+        },
+        relay,
+    );
+    Ok(Follower {
+        shards,
+        view,
+        relay,
+    })
+}
+
+fn shard_app_config(spec: &NetworkSpec, shard: ShardId, node: &str) -> ShardAppConfig {
+    let mut cfg = ShardAppConfig::new(
+        shard,
+        spec.network.clone(),
+        spec.config.clone(),
+        format!("{node}-shard{}-state", shard.0),
+        spec.genesis_accounts.clone(),
+    );
+    cfg.genesis_timestamp_ms = spec.genesis_timestamp_ms;
+    cfg
+}
+
+fn relay_config(spec: &NetworkSpec, me: PublicKey) -> RelayConfig {
+    RelayConfig {
+        network: spec.network.clone(),
+        me,
+        beacon_committee: spec.beacon_committee.clone(),
+        shard_committees: spec.shard_committees.clone(),
+        tick: spec.relay_tick,
+        resend: spec.relay_resend,
+    }
 }
 
 /// What differs between the beacon engine and a shard engine of one validator.

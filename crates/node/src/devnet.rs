@@ -7,7 +7,9 @@ use crate::{
     config::{ShardConfigArgs, check_against_genesis, load_shard_config_with_sources},
     files::{read_genesis, read_json, write_json},
     logging::LogFormat,
-    netgen::{DevnetManifest, DevnetParams, DevnetValidator, generate_devnet, paths},
+    netgen::{
+        DevnetApiNode, DevnetManifest, DevnetParams, DevnetValidator, generate_devnet, paths,
+    },
 };
 use anyhow::{Context, bail};
 use clap::Args;
@@ -45,6 +47,8 @@ pub const STABLE_RUN_MS: u64 = 60_000;
 pub const SUPERVISE_INTERVAL_MS: u64 = 200;
 /// How long stopping validators may take before they are killed, in milliseconds.
 pub const CHILD_STOP_TIMEOUT_MS: u64 = 20_000;
+/// Default port of the devnet API node's HTTP API.
+pub const DEFAULT_API_PORT: u16 = 3030;
 /// File (in the devnet directory) listing the supervised processes, rewritten every second.
 pub const PROCESSES_FILE: &str = "processes.json";
 
@@ -77,6 +81,9 @@ pub struct DevnetArgs {
     /// Generate (or check) the devnet directory and exit without starting anything.
     #[arg(long)]
     pub no_start: bool,
+    /// Port of the API node's HTTP API and dashboard on 127.0.0.1.
+    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_API_PORT)]
+    pub api_port: u16,
     /// Log format of the validators' log files.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -86,9 +93,55 @@ pub struct DevnetArgs {
     pub shard: ShardConfigArgs,
 }
 
-/// One supervised validator process.
+/// What one supervised process is.
+struct ProcSpec {
+    name: String,
+    role: &'static str,
+    /// The validator's shard (`None` for the API node).
+    shard: Option<u32>,
+    beacon: bool,
+    home: PathBuf,
+    p2p_address: String,
+    /// Arguments after `run --home ...` (the API node's role, listen address, dev accounts).
+    extra_args: Vec<String>,
+}
+
+impl ProcSpec {
+    fn validator(v: &DevnetValidator) -> Self {
+        ProcSpec {
+            name: v.name.clone(),
+            role: "validator",
+            shard: Some(v.shard),
+            beacon: v.beacon,
+            home: v.home.clone(),
+            p2p_address: v.p2p_address.clone(),
+            extra_args: Vec::new(),
+        }
+    }
+
+    fn api(dir: &Path, a: &DevnetApiNode, api_port: u16) -> Self {
+        ProcSpec {
+            name: a.name.clone(),
+            role: "api",
+            shard: None,
+            beacon: false,
+            home: a.home.clone(),
+            p2p_address: a.p2p_address.clone(),
+            extra_args: vec![
+                "--role".into(),
+                "api".into(),
+                "--api-listen".into(),
+                format!("127.0.0.1:{api_port}"),
+                "--dev-accounts".into(),
+                dir.join(paths::ACCOUNTS).display().to_string(),
+            ],
+        }
+    }
+}
+
+/// One supervised process.
 struct Proc {
-    v: DevnetValidator,
+    v: ProcSpec,
     child: Option<Child>,
     started: Instant,
     restarts: u32,
@@ -102,7 +155,7 @@ struct Proc {
 struct ProcessEntry<'a> {
     name: &'a str,
     role: &'a str,
-    shard: u32,
+    shard: Option<u32>,
     beacon: bool,
     pid: Option<u32>,
     p2p_address: &'a str,
@@ -113,7 +166,7 @@ struct ProcessEntry<'a> {
     last_exit: Option<&'a str>,
 }
 
-fn log_path(dir: &Path, v: &DevnetValidator) -> PathBuf {
+fn log_path(dir: &Path, v: &ProcSpec) -> PathBuf {
     dir.join(paths::LOGS).join(format!("{}.log", v.name))
 }
 
@@ -249,7 +302,19 @@ impl DevnetArgs {
         if self.no_start {
             return Ok(());
         }
-        for v in &manifest.validators {
+        let Some(api) = &manifest.api else {
+            bail!(
+                "{} was generated before devnets had an API node: regenerate it with --fresh",
+                self.dir.display()
+            );
+        };
+        let mut procs: Vec<ProcSpec> = manifest
+            .validators
+            .iter()
+            .map(ProcSpec::validator)
+            .collect();
+        procs.push(ProcSpec::api(&self.dir, api, self.api_port));
+        for v in &procs {
             TcpListener::bind(&v.p2p_address).with_context(|| {
                 format!(
                     "{}: p2p address {} is not free (is this devnet already running? or \
@@ -258,11 +323,23 @@ impl DevnetArgs {
                 )
             })?;
         }
+        TcpListener::bind(("127.0.0.1", self.api_port)).with_context(|| {
+            format!(
+                "the API port 127.0.0.1:{} is not free (is this devnet already running? or \
+                 use --api-port)",
+                self.api_port
+            )
+        })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the supervisor runtime")?;
-        runtime.block_on(supervise(self.dir.clone(), self.log_format, manifest))
+        say(format!(
+            "HTTP API on http://127.0.0.1:{port}/ ; dashboard: \
+             http://127.0.0.1:{port}/shard-dashboard.html",
+            port = self.api_port
+        ));
+        runtime.block_on(supervise(self.dir.clone(), self.log_format, procs))
     }
 }
 
@@ -283,7 +360,9 @@ fn print_table(dir: &Path, m: &DevnetManifest) {
             if v.beacon { "yes" } else { "-" },
             v.p2p_address,
             dir.join(&v.home).display(),
-            log_path(dir, v).display()
+            dir.join(paths::LOGS)
+                .join(format!("{}.log", v.name))
+                .display()
         );
     }
     println!(
@@ -292,10 +371,20 @@ fn print_table(dir: &Path, m: &DevnetManifest) {
         dir.join(paths::PEERS).display(),
         dir.join(paths::ACCOUNTS).display()
     );
-    println!("  HTTP API and dashboard: not yet (the API node is added with vision-api)");
+    if let Some(api) = &m.api {
+        println!(
+            "  API node: {} (p2p {}, home {}, log {})",
+            api.name,
+            api.p2p_address,
+            dir.join(&api.home).display(),
+            dir.join(paths::LOGS)
+                .join(format!("{}.log", api.name))
+                .display()
+        );
+    }
 }
 
-fn spawn(dir: &Path, v: &DevnetValidator, log_format: LogFormat) -> anyhow::Result<Child> {
+fn spawn(dir: &Path, v: &ProcSpec, log_format: LogFormat) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the vision-node executable")?;
     let log = fs::OpenOptions::new()
         .create(true)
@@ -314,6 +403,7 @@ fn spawn(dir: &Path, v: &DevnetValidator, log_format: LogFormat) -> anyhow::Resu
         .arg(log_format.as_str())
         .arg("--parent-pid")
         .arg(std::process::id().to_string())
+        .args(&v.extra_args)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -348,7 +438,7 @@ fn write_processes(dir: &Path, procs: &[Proc]) {
         .iter()
         .map(|p| ProcessEntry {
             name: &p.v.name,
-            role: "validator",
+            role: p.v.role,
             shard: p.v.shard,
             beacon: p.v.beacon,
             pid: p.child.as_ref().map(Child::id),
@@ -372,13 +462,13 @@ fn write_processes(dir: &Path, procs: &[Proc]) {
 async fn supervise(
     dir: PathBuf,
     log_format: LogFormat,
-    manifest: DevnetManifest,
+    specs: Vec<ProcSpec>,
 ) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let min_backoff = Duration::from_millis(RESTART_BACKOFF_MIN_MS);
-    let mut procs = Vec::with_capacity(manifest.validators.len());
-    for v in manifest.validators {
+    let mut procs = Vec::with_capacity(specs.len());
+    for v in specs {
         let child = spawn(&dir, &v, log_format)?;
         say(format!("started {} (pid {})", v.name, child.id()));
         procs.push(Proc {
@@ -391,7 +481,7 @@ async fn supervise(
             last_exit: None,
         });
     }
-    say("running; Ctrl-C stops every validator");
+    say("running; Ctrl-C stops every process");
     let mut last_write = Instant::now() - Duration::from_secs(1);
     let reason = loop {
         tokio::select! {
@@ -459,7 +549,7 @@ async fn supervise(
             last_write = now;
         }
     };
-    say(format!("{reason}: stopping {} validators", procs.len()));
+    say(format!("{reason}: stopping {} processes", procs.len()));
     for p in &procs {
         if let Some(child) = &p.child {
             signal_child(child, rustix::process::Signal::TERM);
@@ -504,7 +594,7 @@ async fn supervise(
     }
     write_processes(&dir, &procs);
     say(format!(
-        "all validators stopped ({killed} killed); chain data kept in {}",
+        "all processes stopped ({killed} killed); chain data kept in {}",
         dir.display()
     ));
     Ok(())

@@ -16,16 +16,34 @@ use vision_types::{Genesis, PublicKey};
 /// Largest genesis, peers or status file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
-/// One line of the peers file: where a validator's p2p listener is reachable.
+/// What a peer is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerRole {
+    /// A genesis validator.
+    #[default]
+    Validator,
+    /// A non-voting API node (follows every shard; not in genesis).
+    Api,
+}
+
+/// One line of the peers file: where a node's p2p listener is reachable.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerEntry {
-    /// The validator's name in genesis.
+    /// The validator's name in genesis (or the API node's name).
     pub name: String,
     /// Its consensus public key (hex), which is also its p2p identity.
     pub consensus_key: PublicKey,
     /// `host:port` of its p2p listener.
     pub address: String,
+    /// `validator` (default) or `api`.
+    #[serde(default, skip_serializing_if = "is_validator")]
+    pub role: PeerRole,
+}
+
+fn is_validator(r: &PeerRole) -> bool {
+    *r == PeerRole::Validator
 }
 
 /// Reads a JSON file of at most [`MAX_FILE_BYTES`].
@@ -92,9 +110,10 @@ pub fn resolve_address(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{addr:?} resolves to no address"))
 }
 
-/// The p2p address of every genesis validator, keyed by consensus key: from the peers file
-/// if given (every entry must name a genesis validator by its key; validators it omits keep
-/// their genesis address), else from genesis.
+/// The p2p address of every genesis validator and API node, keyed by consensus key: from the
+/// peers file if given (a `validator` entry must name a genesis validator by its key;
+/// validators it omits keep their genesis address; `api` entries add API nodes), else from
+/// genesis.
 pub fn peer_addresses(
     genesis: &Genesis,
     peers: Option<(&Path, &[PeerEntry])>,
@@ -115,6 +134,35 @@ pub fn peer_addresses(
         .collect();
     if let Some((path, entries)) = peers {
         for p in entries {
+            if p.role == PeerRole::Api {
+                if genesis
+                    .validators
+                    .iter()
+                    .any(|v| v.consensus_key == p.consensus_key)
+                {
+                    bail!(
+                        "peers file {}: API node {} uses the key of a genesis validator ({})",
+                        path.display(),
+                        p.name,
+                        p.consensus_key
+                    );
+                }
+                let prev = text.insert(
+                    p.consensus_key,
+                    (
+                        p.address.clone(),
+                        format!("peers file {} API node {}", path.display(), p.name),
+                    ),
+                );
+                if prev.is_some() {
+                    bail!(
+                        "peers file {}: key {} appears twice",
+                        path.display(),
+                        p.consensus_key
+                    );
+                }
+                continue;
+            }
             let Some(slot) = text.get_mut(&p.consensus_key) else {
                 bail!(
                     "peers file {}: {} ({}) is not a validator in genesis",

@@ -2,6 +2,8 @@
 //! devnet generation, the validator process (`run`) and the devnet supervisor. The binary
 //! (`main.rs`) only parses the command line and calls [`cli::Cli::run`].
 
+pub mod api_node;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod devnet;

@@ -7,15 +7,17 @@
 //! ```text
 //! DIR/devnet.json          what was generated (parameters, validators, roles, ports)
 //! DIR/genesis.json         the network's genesis (shared by every node)
-//! DIR/peers.json           name, consensus key and p2p address of every validator
+//! DIR/peers.json           name, consensus key and p2p address of every validator and of
+//!                          the API node (role `api`)
 //! DIR/accounts.json        dev and bench accounts with their secret keys (0600)
 //! DIR/nodes/vNN/           one validator home: keys/ (0700, keys 0600), config.toml, data/
+//! DIR/nodes/api/           the API node's home (same layout; its key is not a validator)
 //! DIR/logs/vNN.log         the validator's log (written by `devnet`)
 //! ```
 
 use crate::{
     config::{NodeSection, render_config_toml},
-    files::{PeerEntry, write_atomic, write_json},
+    files::{PeerEntry, PeerRole, write_atomic, write_json},
     keys::{KeyKind, load_key, write_key},
     network::{network_spec, role_of},
 };
@@ -41,6 +43,8 @@ pub const DEV_ACCOUNT_BALANCE: u128 = 1_000_000_000_000;
 pub const BENCH_ACCOUNT_BALANCE: u128 = 1_000_000_000;
 /// Most bench accounts a devnet may have.
 pub const MAX_BENCH_ACCOUNTS: usize = 100_000;
+/// Name (and home directory name) of a devnet's API node.
+pub const API_NODE_NAME: &str = "api";
 /// Default strategy placing devnet validators into committees.
 pub const DEVNET_STRATEGY: &str = "adaptive";
 /// Reputation of every devnet validator at genesis.
@@ -95,6 +99,23 @@ pub struct DevnetManifest {
     pub bench_accounts: usize,
     /// The validators, in port order.
     pub validators: Vec<DevnetValidator>,
+    /// The API node (absent in devnets generated before it existed).
+    #[serde(default)]
+    pub api: Option<DevnetApiNode>,
+}
+
+/// The API node of a generated devnet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevnetApiNode {
+    /// Name (`api`).
+    pub name: String,
+    /// Home directory, relative to the devnet directory.
+    pub home: PathBuf,
+    /// p2p address (the port after the last validator's).
+    pub p2p_address: String,
+    /// Its p2p identity.
+    pub consensus_key: PublicKey,
 }
 
 /// A dev or bench account with its secret key (the devnet's `accounts.json`).
@@ -270,15 +291,38 @@ pub fn generate_devnet(dir: &Path, p: &DevnetParams) -> anyhow::Result<DevnetMan
         config_authority: AccountId::new(DEV_ACCOUNTS[0])?,
     };
     let spec = network_spec(&genesis).context("the generated genesis")?;
-    let peers: Vec<PeerEntry> = genesis
+    let api_home = Path::new(paths::NODES).join(API_NODE_NAME);
+    let api = DevnetApiNode {
+        name: API_NODE_NAME.into(),
+        p2p_address: format!("127.0.0.1:{}", usize::from(p.base_port) + n),
+        consensus_key: init_home(
+            &dir.join(&api_home),
+            &NodeSection {
+                name: Some(API_NODE_NAME.into()),
+                p2p_listen: None,
+            },
+            &p.config,
+            None,
+            true,
+        )?,
+        home: api_home,
+    };
+    let mut peers: Vec<PeerEntry> = genesis
         .validators
         .iter()
         .map(|v| PeerEntry {
             name: v.name.clone(),
             consensus_key: v.consensus_key,
             address: v.p2p_address.clone(),
+            role: PeerRole::Validator,
         })
         .collect();
+    peers.push(PeerEntry {
+        name: api.name.clone(),
+        consensus_key: api.consensus_key,
+        address: api.p2p_address.clone(),
+        role: PeerRole::Api,
+    });
     let manifest = DevnetManifest {
         chain_id: p.chain_id.clone(),
         shards,
@@ -301,6 +345,7 @@ pub fn generate_devnet(dir: &Path, p: &DevnetParams) -> anyhow::Result<DevnetMan
                 }
             })
             .collect(),
+        api: Some(api),
     };
     write_json(&dir.join(paths::GENESIS), &genesis, 0o644)?;
     write_json(&dir.join(paths::PEERS), &peers, 0o644)?;

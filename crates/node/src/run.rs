@@ -1,17 +1,24 @@
-//! `vision-node run`: one validator process. Reads the home's keys and configuration, the
-//! genesis and peers files, derives the network spec, and runs the validator on the
+//! `vision-node run`: one node process, a validator or an API node. Reads the home's keys and
+//! configuration, the genesis and peers files, derives the network spec, and runs on the
 //! commonware tokio runtime (storage under `HOME/data`) over authenticated p2p
 //! (`commonware_p2p::authenticated::lookup`, encrypted TCP, peers authenticated by their
 //! consensus key). Writes `HOME/status.json` every second, logs progress, and stops cleanly on
 //! SIGINT or SIGTERM.
+//!
+//! An API node (`--role api`) votes nowhere: it follows every shard and the beacon (each
+//! block checked against its committee's certificate and executed on its own state), serves
+//! the HTTP API and dashboard (`--api-listen`, default 127.0.0.1:3030) and forwards the
+//! transactions it admits to the shards' validators.
 
+use crate::api_node::NodeApi;
 use crate::{
     config::{
         ShardConfigArgs, check_against_genesis, load_node_section, load_shard_config_with_sources,
     },
-    files::{PeerEntry, peer_addresses, read_genesis, read_json},
+    files::{PeerEntry, PeerRole, peer_addresses, read_genesis, read_json},
     keys::{KeyKind, load_key},
     logging::{self, LogFormat},
+    netgen::DevAccount,
     network::{max_message_size_bytes, network_spec, role_of},
     status::{BlockSummary, NodeStatus, STATUS_RECENT_BLOCKS, write_status},
 };
@@ -34,11 +41,11 @@ use std::{
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 use vision_consensus::{
-    ChainChannels, NetworkSpec, RELAY, Validator, base_channel_quotas,
+    ChainChannels, Follower, NetworkSpec, RELAY, Validator, base_channel_quotas,
     keys::{to_cw_private_key, to_cw_public_key},
-    relay_channel_quota, start_validator,
+    relay_channel_quota, start_follower, start_validator,
 };
-use vision_types::{Genesis, PublicKey, SecretKey};
+use vision_types::{AccountId, Genesis, PublicKey, SecretKey};
 
 /// How often the status file is rewritten, in milliseconds.
 pub const STATUS_INTERVAL_MS: u64 = 1_000;
@@ -63,7 +70,21 @@ pub enum NodeRole {
     /// A voting member of its shard committee (and of the beacon committee if chosen).
     #[default]
     Validator,
+    /// A non-voting node that follows every shard and the beacon and serves the HTTP API.
+    Api,
 }
+
+impl NodeRole {
+    fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::Validator => "validator",
+            NodeRole::Api => "api",
+        }
+    }
+}
+
+/// Default listen address of the HTTP API on an API node.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:3030";
 
 /// `vision-node run`.
 #[derive(Debug, Args)]
@@ -79,10 +100,21 @@ pub struct RunArgs {
     /// p2p addresses [default: HOME/peers.json if it exists, else the addresses in genesis].
     #[arg(long, value_name = "FILE")]
     pub peers: Option<PathBuf>,
-    /// What this process runs. Only `validator` exists today; the non-voting API node comes
-    /// with the HTTP API.
+    /// What this process runs: a `validator` (its key must be a genesis validator) or an
+    /// `api` node (its key must be in the peers file with role `api`).
     #[arg(long, value_enum, default_value_t = NodeRole::Validator)]
     pub role: NodeRole,
+    /// Where an API node serves the HTTP API and dashboard.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_API_LISTEN)]
+    pub api_listen: SocketAddr,
+    /// Bearer token for the admin routes (flush, config). Required when `--api-listen` is not
+    /// a loopback address; without it on loopback they are open.
+    #[arg(long, value_name = "TOKEN", env = "VISION_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Dev accounts file (a devnet's accounts.json): the API node signs unsigned requests
+    /// for these accounts (devnets only).
+    #[arg(long, value_name = "FILE")]
+    pub dev_accounts: Option<PathBuf>,
     /// Log format on stderr (level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -100,6 +132,8 @@ pub struct RunArgs {
 struct Plan {
     home: PathBuf,
     name: String,
+    role: NodeRole,
+    api: ApiPlan,
     signer: SecretKey,
     spec: NetworkSpec,
     genesis: Genesis,
@@ -110,6 +144,38 @@ struct Plan {
     /// Exclusive lock on `HOME/run.lock`, held for the process's life (released by the OS,
     /// also after `kill -9`).
     _lock: std::fs::File,
+}
+
+/// The HTTP API of an API node.
+struct ApiPlan {
+    listen: SocketAddr,
+    config: vision_api::ApiConfig,
+    dev_keys: std::collections::BTreeMap<AccountId, SecretKey>,
+}
+
+/// Reads a devnet's accounts file: the keys of its dev and bench accounts.
+fn read_dev_keys(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<AccountId, SecretKey>> {
+    let accounts: Vec<DevAccount> = read_json(path, "dev accounts file")?;
+    accounts
+        .into_iter()
+        .map(|a| {
+            let seed: [u8; 32] = hex::decode(&a.secret_key)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .with_context(|| format!("{}: bad secret key of {}", path.display(), a.id))?;
+            let key = SecretKey::from_seed(seed);
+            if key.public_key() != a.public_key {
+                bail!(
+                    "{}: the secret key of {} does not match its public key",
+                    path.display(),
+                    a.id
+                );
+            }
+            Ok((a.id, key))
+        })
+        .collect()
 }
 
 /// File name of the lock that keeps two processes from running one home.
@@ -179,13 +245,7 @@ impl RunArgs {
             .with_context(|| format!("genesis file {}", genesis_path.display()))?;
         let signer = load_key(&home, KeyKind::Consensus)?;
         let me = signer.public_key();
-        let Some(entry) = genesis.validators.iter().find(|v| v.consensus_key == me) else {
-            bail!(
-                "this home's consensus key {me} is not a validator in {} (a non-voting API \
-                 node comes later)",
-                genesis_path.display()
-            );
-        };
+        let validator = genesis.validators.iter().find(|v| v.consensus_key == me);
         let peers_path = match self.peers {
             Some(p) => Some(p),
             None => Some(home.join("peers.json")).filter(|p| p.exists()),
@@ -195,11 +255,61 @@ impl RunArgs {
             .map(|p| read_json(p, "peers file"))
             .transpose()?;
         let peers = peer_addresses(&genesis, peers_path.as_deref().zip(entries.as_deref()))?;
+        let name = match (self.role, validator) {
+            (NodeRole::Validator, Some(v)) => v.name.clone(),
+            (NodeRole::Validator, None) => bail!(
+                "this home's consensus key {me} is not a validator in {} (run a non-voting \
+                 node with --role api)",
+                genesis_path.display()
+            ),
+            (NodeRole::Api, Some(v)) => bail!(
+                "this home's key is genesis validator {}'s; an API node needs a key of its own \
+                 (`vision-node init` in another home)",
+                v.name
+            ),
+            (NodeRole::Api, None) => {
+                let entry = entries
+                    .iter()
+                    .flatten()
+                    .find(|p| p.consensus_key == me && p.role == PeerRole::Api);
+                match entry {
+                    Some(p) => p.name.clone(),
+                    None => bail!(
+                        "this API node's key {me} is not in the peers file with role \"api\" \
+                         (validators accept only the peers listed there)"
+                    ),
+                }
+            }
+        };
         let listen = node.p2p_listen.unwrap_or(peers[&me]);
+        if self.role == NodeRole::Api
+            && !self.api_listen.ip().is_loopback()
+            && self.admin_token.is_none()
+        {
+            bail!(
+                "--api-listen {} is not a loopback address: set --admin-token (or \
+                 VISION_ADMIN_TOKEN) so the admin routes are not open to the network",
+                self.api_listen
+            );
+        }
+        let dev_keys = match &self.dev_accounts {
+            Some(p) => read_dev_keys(p)?,
+            None => Default::default(),
+        };
+        let api = ApiPlan {
+            listen: self.api_listen,
+            config: vision_api::ApiConfig {
+                admin_token: self.admin_token.clone(),
+                ..vision_api::ApiConfig::default()
+            },
+            dev_keys,
+        };
         let max_message_bytes = max_message_size_bytes(&spec)?;
         Ok(Plan {
             home,
-            name: entry.name.clone(),
+            name,
+            role: self.role,
+            api,
             signer,
             spec,
             peers,
@@ -294,38 +404,78 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
         .try_collect()
         .map_err(|_| anyhow!("duplicate peer key"))?;
     let _ = oracle.track(0, peers);
-    let mut pairs = Vec::with_capacity(5);
-    for (channel, quota) in base_channel_quotas() {
-        pairs.push(network.register(channel, quota));
-    }
-    let relay = network.register(RELAY, relay_channel_quota());
-    let mut it = pairs.into_iter();
-    let mut next = || it.next().expect("five base channels");
-    let base = ChainChannels {
-        votes: next(),
-        certificates: next(),
-        resolver: next(),
-        blocks: next(),
-        backfill: next(),
+    let running = match plan.role {
+        NodeRole::Validator => {
+            let mut pairs = Vec::with_capacity(5);
+            for (channel, quota) in base_channel_quotas() {
+                pairs.push(network.register(channel, quota));
+            }
+            let relay = network.register(RELAY, relay_channel_quota());
+            let mut it = pairs.into_iter();
+            let mut next = || it.next().expect("five base channels");
+            let base = ChainChannels {
+                votes: next(),
+                certificates: next(),
+                resolver: next(),
+                blocks: next(),
+                backfill: next(),
+            };
+            let network_handle = network.start();
+            let validator: Validator<cw_tokio::Context> = start_validator(
+                context.child("validator"),
+                &plan.spec,
+                plan.signer.clone(),
+                &plan.name,
+                base,
+                relay,
+                oracle,
+            )
+            .await
+            .map_err(|e| anyhow!("starting the validator: {e}"))?;
+            info!(name = %plan.name, "validator started");
+            Running::Validator(validator, network_handle)
+        }
+        NodeRole::Api => {
+            let relay = network.register(RELAY, relay_channel_quota());
+            let network_handle = network.start();
+            let follower: Follower<cw_tokio::Context> =
+                start_follower(context.child("follower"), &plan.spec, me, &plan.name, relay)
+                    .await
+                    .map_err(|e| anyhow!("starting the follower: {e}"))?;
+            let api = NodeApi::new(
+                plan.spec.clone(),
+                follower.shards.clone(),
+                follower.view.clone(),
+                plan.api.dev_keys.clone(),
+            )?;
+            tokio::spawn(api.clone().scan_beacon());
+            let listener = tokio::net::TcpListener::bind(plan.api.listen)
+                .await
+                .with_context(|| format!("binding the HTTP API to {}", plan.api.listen))?;
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let router = vision_api::router(api, plan.api.config.clone());
+            let server = tokio::spawn(vision_api::serve(listener, router, async move {
+                let _ = stop_rx.await;
+            }));
+            info!(
+                name = %plan.name,
+                api = %plan.api.listen,
+                dashboard = %format!("http://{}/shard-dashboard.html", plan.api.listen),
+                dev_accounts = plan.api.dev_keys.len(),
+                "API node started"
+            );
+            Running::Api {
+                follower,
+                network: network_handle,
+                stop: stop_tx,
+                server,
+            }
+        }
     };
-    let network_handle = network.start();
-
-    let validator: Validator<cw_tokio::Context> = start_validator(
-        context.child("validator"),
-        &plan.spec,
-        plan.signer.clone(),
-        &plan.name,
-        base,
-        relay,
-        oracle,
-    )
-    .await
-    .map_err(|e| anyhow!("starting the validator: {e}"))?;
-    info!(name = %plan.name, "validator started");
 
     let mut status = NodeStatus {
         name: plan.name.clone(),
-        role: "validator".into(),
+        role: plan.role.as_str().into(),
         pid: std::process::id(),
         p2p_address: plan.listen.to_string(),
         shard: role.shard.map(|s| s.0),
@@ -355,7 +505,7 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
         let refreshed = tokio::select! {
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
-            _ = refresh(&mut status, &validator) => true,
+            _ = refresh(&mut status, &running) => true,
             _ = context.sleep(Duration::from_millis(STATUS_REFRESH_TIMEOUT_MS)) => false,
         };
         if !refreshed {
@@ -381,11 +531,11 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
     };
     info!(reason, "shutting down");
     tokio::select! {
-        _ = refresh(&mut status, &validator) => {}
+        _ = refresh(&mut status, &running) => {}
         _ = context.sleep(Duration::from_millis(STATUS_REFRESH_TIMEOUT_MS)) => {}
     }
     let stopped = tokio::select! {
-        _ = validator.stop() => true,
+        _ = running.stop() => true,
         _ = context.sleep(Duration::from_millis(SHUTDOWN_TIMEOUT_MS)) => false,
     };
     if !stopped {
@@ -394,7 +544,6 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
             "engines did not stop in time; exiting anyway (storage recovers on restart)"
         );
     }
-    network_handle.abort();
     status.state = "stopped".into();
     status.updated_at_ms = now_ms();
     if let Err(e) = write_status(&plan.home, &status) {
@@ -408,25 +557,80 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refreshes `status` from the running validator.
-async fn refresh(status: &mut NodeStatus, validator: &Validator<cw_tokio::Context>) {
-    if let Some(shard) = &validator.shard {
-        status.shard_height = shard.committed_height().await;
-        status.mempool_len = shard.mempool_len();
-        let recent = shard.recent_finalized();
-        status.recent = recent
-            .iter()
-            .rev()
-            .take(STATUS_RECENT_BLOCKS)
-            .rev()
-            .map(|(h, info)| BlockSummary {
-                height: *h,
-                hash: info.hash,
-                state_root: info.state_root,
-                txs: info.txs,
-            })
-            .collect();
+/// What a node process runs.
+enum Running {
+    /// A validator and its p2p network.
+    Validator(Validator<cw_tokio::Context>, commonware_runtime::Handle<()>),
+    /// An API node: the follower, its p2p network and the HTTP server.
+    Api {
+        follower: Follower<cw_tokio::Context>,
+        network: commonware_runtime::Handle<()>,
+        stop: tokio::sync::oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+    },
+}
+
+impl Running {
+    /// Stops everything (the HTTP server first, finishing in-flight requests).
+    async fn stop(self) {
+        match self {
+            Running::Validator(v, network) => {
+                v.stop().await;
+                network.abort();
+            }
+            Running::Api {
+                follower,
+                network,
+                stop,
+                server,
+            } => {
+                let _ = stop.send(());
+                match server.await {
+                    Ok(Err(e)) => warn!(error = %e, "the HTTP server failed"),
+                    Err(e) => warn!(error = %e, "the HTTP server task failed"),
+                    Ok(Ok(())) => {}
+                }
+                follower.stop().await;
+                network.abort();
+            }
+        }
     }
-    status.beacon_height = validator.view.beacon_height();
+}
+
+/// Refreshes `status` from the running node.
+async fn refresh(status: &mut NodeStatus, running: &Running) {
+    match running {
+        Running::Validator(validator, _) => {
+            if let Some(shard) = &validator.shard {
+                status.shard_height = shard.committed_height().await;
+                status.mempool_len = shard.mempool_len();
+                let recent = shard.recent_finalized();
+                status.recent = recent
+                    .iter()
+                    .rev()
+                    .take(STATUS_RECENT_BLOCKS)
+                    .rev()
+                    .map(|(h, info)| BlockSummary {
+                        height: *h,
+                        hash: info.hash,
+                        state_root: info.state_root,
+                        txs: info.txs,
+                    })
+                    .collect();
+            }
+            status.beacon_height = validator.view.beacon_height();
+        }
+        Running::Api { follower, .. } => {
+            // The lowest shard height: every shard is followed at least this far.
+            status.shard_height = follower
+                .shards
+                .values()
+                .map(|a| a.finalized_height())
+                .min()
+                .unwrap_or(0);
+            status.mempool_len = follower.shards.values().map(|a| a.mempool_len()).sum();
+            status.beacon_height = follower.view.beacon_height();
+        }
+    }
     status.updated_at_ms = now_ms();
 }

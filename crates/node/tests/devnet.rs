@@ -12,6 +12,73 @@ use std::{
 };
 use vision_node::status::{NodeStatus, read_status};
 
+#[path = "../../api/tests/browser/chromium.rs"]
+#[allow(dead_code)]
+mod chromium;
+
+/// A minimal HTTP/1.1 client (one request per connection) for the API node.
+mod http {
+    use std::{
+        io::{Read, Write},
+        net::TcpStream,
+        time::Duration,
+    };
+
+    /// Sends `method path` with an optional JSON body; returns the status and the JSON body.
+    pub fn call(
+        port: u16,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> std::io::Result<(u16, serde_json::Value)> {
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let json = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            serde_json::from_str(&dechunk(rest)).unwrap_or(serde_json::Value::Null)
+        } else {
+            serde_json::from_str(rest).unwrap_or(serde_json::Value::Null)
+        };
+        Ok((status, json))
+    }
+
+    fn dechunk(mut s: &str) -> String {
+        let mut out = String::new();
+        while let Some((size, rest)) = s.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || rest.len() < n {
+                break;
+            }
+            out.push_str(&rest[..n]);
+            s = rest[n..].trim_start_matches("\r\n");
+        }
+        out
+    }
+
+    /// `GET path` → JSON (`Null` when the node does not answer yet).
+    pub fn get(port: u16, path: &str) -> serde_json::Value {
+        call(port, "GET", path, None).map_or(serde_json::Value::Null, |(_, j)| j)
+    }
+}
+
 /// Longest wait for the devnet to come up and finalize, in seconds (a loaded 2-core machine).
 const STARTUP_TIMEOUT_S: u64 = 300;
 /// Longest wait for a killed validator to be restarted and catch up, in seconds.
@@ -147,6 +214,79 @@ fn assert_replicas_agree(statuses: &[NodeStatus]) {
     }
 }
 
+/// What a completed transfer left: the balances it produced, by account.
+struct Transfer {
+    balances: Vec<(String, String)>,
+}
+
+/// A cross-shard transfer between two dev accounts, signed by the devnet API node: submitted
+/// over HTTP, followed to `completed`, and checked in both balances.
+fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
+    let accounts: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(net.dir.join("accounts.json")).unwrap()).unwrap();
+    let devs: Vec<(String, u64)> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "dev")
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["shard"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let from = devs[0].clone();
+    let to = devs
+        .iter()
+        .find(|d| d.1 != from.1)
+        .expect("dev accounts on two shards")
+        .clone();
+    let balance = |id: &str| -> u128 {
+        let a = http::get(port, &format!("/account/{id}"));
+        a["account"]["balance"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: {a}"))
+            .parse()
+            .unwrap()
+    };
+    let (from_before, to_before) = (balance(&from.0), balance(&to.0));
+    let body = serde_json::json!({
+        "signer": from.0,
+        "action": {"type": "transfer", "to": to.0, "amount": "12345"},
+    });
+    let (code, reply) = http::call(port, "POST", "/tx", Some(&body)).unwrap();
+    assert_eq!(code, 200, "{reply}");
+    let id = reply["tx_id"].as_str().unwrap().to_string();
+    let mut seen = Vec::new();
+    net.wait_until(
+        "the cross-shard transfer to complete",
+        CATCH_UP_TIMEOUT_S,
+        |_| {
+            let st = http::get(port, &format!("/tx/{id}"));
+            let status = st["status"].as_str().unwrap_or("").to_string();
+            if seen.last() != Some(&status) {
+                seen.push(status.clone());
+            }
+            assert_ne!(status, "failed", "{st}");
+            status == "completed"
+        },
+    );
+    let (from_after, to_after) = (balance(&from.0), balance(&to.0));
+    assert_eq!(to_after, to_before + 12345, "lifecycle seen: {seen:?}");
+    assert_eq!(
+        from_after,
+        from_before - 12345 - 10,
+        "amount plus the dev fee"
+    );
+    Transfer {
+        balances: vec![
+            (from.0, from_after.to_string()),
+            (to.0, to_after.to_string()),
+        ],
+    }
+}
+
 #[test]
 fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     let root = std::env::temp_dir().join(format!("vision-node-e2e-{}", std::process::id()));
@@ -154,7 +294,9 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     fs::create_dir_all(&root).unwrap();
     let dir = root.join("devnet");
     let out = root.join("devnet-output.log");
-    let base_port = free_base_port(VALIDATORS as u16);
+    // Validators, the API node's p2p port, then its HTTP port.
+    let base_port = free_base_port(VALIDATORS as u16 + 2);
+    let api_port = base_port + VALIDATORS as u16 + 1;
     let out_file = fs::File::create(&out).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_vision-node"))
         .args(["devnet", "--shards", "2", "--validators-per-shard", "4"])
@@ -163,6 +305,8 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
             "4",
             "--base-port",
             &base_port.to_string(),
+            "--api-port",
+            &api_port.to_string(),
         ])
         .arg("--dir")
         .arg(&dir)
@@ -192,6 +336,36 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         assert!(s.shard.is_some());
     }
     assert_eq!(before.iter().filter(|s| s.beacon_member).count(), 4);
+
+    // 1b. The API node follows every shard and the beacon and serves the HTTP API.
+    net.wait_until(
+        "the API node to follow every shard",
+        STARTUP_TIMEOUT_S,
+        |_| {
+            let st = http::get(api_port, "/status");
+            st["beacon_height"].as_u64() > Some(0)
+                && st["shards"].as_array().is_some_and(|a| {
+                    a.len() == SHARDS && a.iter().all(|s| s["height"].as_u64() >= Some(WARM_HEIGHT))
+                })
+        },
+    );
+    let transfer = cross_shard_transfer(&net, api_port);
+
+    // 1c. The dashboard renders the live network in headless Chromium.
+    let browser = chromium::Chromium::find(&root.join("browser")).unwrap_or_else(|e| panic!("{e}"));
+    let page = browser
+        .render_until(
+            &format!("http://127.0.0.1:{api_port}/shard-dashboard.html"),
+            None,
+            |dom| dom.contains("data-loaded=\"true\""),
+        )
+        .unwrap_or_else(|e| panic!("dashboard did not render: {e}"));
+    for s in 0..SHARDS {
+        assert!(
+            page.contains(&format!("shard_{s}")),
+            "dashboard lacks shard_{s}:\n{page}"
+        );
+    }
 
     // 2. kill -9 a beacon member (it validates a shard too); the supervisor restarts it, it
     // rebuilds its beacon state from its archive and catches up with its shard and the beacon.
@@ -253,6 +427,35 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     let after: Vec<NodeStatus> = net.statuses().into_iter().map(Option::unwrap).collect();
     assert_replicas_agree(&after);
 
+    // 2b. kill -9 of the API node loses nothing: the supervisor restarts it, it resumes from
+    // its own store and reports the same balances.
+    let api_home = dir.join("nodes").join("api");
+    let api_before = read_status(&api_home).unwrap();
+    assert_eq!(api_before.role, "api");
+    rustix::process::kill_process(pid_of(api_before.pid), rustix::process::Signal::KILL).unwrap();
+    net.wait_until(
+        "the API node to restart and follow again",
+        CATCH_UP_TIMEOUT_S,
+        |_| {
+            read_status(&api_home).is_ok_and(|s| s.pid != api_before.pid && s.state == "running")
+                && http::get(api_port, "/status")["shards"]
+                    .as_array()
+                    .is_some_and(|a| {
+                        a.len() == SHARDS
+                            && a.iter().all(|s| s["height"].as_u64() >= Some(WARM_HEIGHT))
+                    })
+        },
+    );
+    pids.push(read_status(&api_home).unwrap().pid);
+    for (account, balance) in &transfer.balances {
+        let got = http::get(api_port, &format!("/account/{account}"));
+        assert_eq!(
+            got["account"]["balance"].as_str(),
+            Some(balance.as_str()),
+            "{account} after the API node restarted: {got}"
+        );
+    }
+
     // 3. SIGINT stops the devnet and every validator, cleanly.
     let mut net = net;
     rustix::process::kill_process(pid_of(net.child.id()), rustix::process::Signal::INT).unwrap();
@@ -270,9 +473,9 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     };
     assert!(status.success(), "devnet exit {status:?}\n{}", net.logs());
     let output = net.output();
-    assert!(output.contains("SIGINT: stopping 8 validators"), "{output}");
+    assert!(output.contains("SIGINT: stopping 9 processes"), "{output}");
     assert!(
-        output.contains("all validators stopped (0 killed)"),
+        output.contains("all processes stopped (0 killed)"),
         "{output}"
     );
     for pid in pids {

@@ -5,8 +5,10 @@ use super::{
     pool::{CrosslinkPool, PoolRejection},
     state::BeaconState,
 };
-use crate::app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
-use commonware_codec::EncodeSize;
+use crate::{
+    app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx},
+    served::ServedBlocks,
+};
 use commonware_runtime::Clock;
 use commonware_utils::sync::Mutex;
 use rand_core::CryptoRng;
@@ -39,17 +41,29 @@ pub struct FinalizedCrosslink {
 
 /// Finalized beacon blocks kept for serving followers.
 pub const SERVED_BLOCKS: usize = 16_384;
+/// Byte budget of the finalized beacon blocks kept for serving followers.
+pub const SERVED_BLOCK_BYTES: usize = 256 * 1024 * 1024;
 /// Destination entries indexed per (source, destination) stream.
 const ENTRIES_PER_STREAM: usize = 1024;
 
-#[derive(Default)]
 struct Published {
     state: Option<BeaconState>,
     log: VecDeque<FinalizedCrosslink>,
     /// `(src, dst, first_seq) → (crosslink height, entry)` for entries with receipts.
     entries: BTreeMap<(ShardId, ShardId, u64), (u64, DestinationBatch)>,
-    /// Recent finalized blocks with their own certificate when known (ascending height).
-    blocks: VecDeque<(BeaconBlock, Option<Vec<u8>>)>,
+    /// Recent finalized blocks with their own certificate when known.
+    blocks: ServedBlocks<BeaconBlock>,
+}
+
+impl Default for Published {
+    fn default() -> Self {
+        Published {
+            state: None,
+            log: VecDeque::new(),
+            entries: BTreeMap::new(),
+            blocks: ServedBlocks::new(SERVED_BLOCKS, SERVED_BLOCK_BYTES),
+        }
+    }
 }
 
 /// The publication side of the beacon: a shared table (`Arc<Mutex<..>>`, not a channel) that
@@ -147,7 +161,7 @@ impl FinalizedCrosslinks {
             .lock()
             .blocks
             .iter()
-            .map(|(b, _)| (b.header.height, b.header.hash()))
+            .map(|b| (b.header.height, b.header.hash()))
             .collect()
     }
 
@@ -160,28 +174,10 @@ impl FinalizedCrosslinks {
         max_blocks: usize,
         max_bytes: usize,
     ) -> Option<(Vec<BeaconBlock>, Vec<u8>)> {
-        let p = self.0.lock();
-        let first = p.blocks.front()?.0.header.height;
-        if from < first {
-            return None;
-        }
-        let start = usize::try_from(from - first).ok()?;
-        let mut out = Vec::new();
-        let mut best = None;
-        let mut bytes = 0usize;
-        for (block, cert) in p.blocks.iter().skip(start).take(max_blocks) {
-            bytes += block.encode_size();
-            if bytes > max_bytes && !out.is_empty() {
-                break;
-            }
-            out.push(block.clone());
-            if let Some(c) = cert {
-                best = Some((out.len(), c.clone()));
-            }
-        }
-        let (len, cert) = best?;
-        out.truncate(len);
-        Some((out, cert))
+        self.0
+            .lock()
+            .blocks
+            .segment_from(from, max_blocks, max_bytes)
     }
 
     /// Publishes the state after `block` (called in height order).
@@ -213,10 +209,7 @@ impl FinalizedCrosslinks {
                 }
             }
         }
-        if p.blocks.len() == SERVED_BLOCKS {
-            p.blocks.pop_front();
-        }
-        p.blocks.push_back((block.clone(), certificate));
+        p.blocks.push(block.clone(), certificate);
     }
 }
 

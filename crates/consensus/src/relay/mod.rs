@@ -14,13 +14,24 @@
 //!   against the beacon root before it enters the proposer's pool
 //!   ([`crate::ShardApp::add_incoming`]).
 //!
+//! - **Shard following** (shard → API nodes): a node that follows shards without voting asks a
+//!   member of each followed shard (round robin) for finalized blocks above its height, and
+//!   applies certified segments ([`ShardFollower`]) in a task per shard. Shard members serve
+//!   segments from [`crate::ShardApp::segment_from`].
+//! - **Transactions** (API node → shard): transactions admitted to a followed shard's pool are
+//!   forwarded to the shard's members at the next tick, forwarded again every `resend` while
+//!   pending, and forgotten after [`PENDING_TTL`].
+//!
 //! Requests are answered only from finalized data; every answer is verified by its receiver.
 
 mod follower;
 mod msg;
 
-pub use follower::{BeaconFollower, FollowError};
-pub use msg::{MAX_RELAY_CROSSLINKS, MAX_SEGMENT_BLOCKS, RELAY_MAX_MESSAGE_BYTES, RelayMsg};
+pub use follower::{BeaconFollower, FollowError, ShardFollower};
+pub use msg::{
+    MAX_RELAY_CROSSLINKS, MAX_RELAY_TXS, MAX_SEGMENT_BLOCKS, MAX_SHARD_SEGMENT_BLOCKS,
+    RELAY_MAX_MESSAGE_BYTES, RelayMsg,
+};
 
 use crate::{
     beacon::{BeaconApp, FinalizedCrosslinks},
@@ -31,20 +42,31 @@ use commonware_codec::{DecodeExt, Encode, EncodeSize};
 use commonware_cryptography::ed25519;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Handle, Spawner};
+use commonware_utils::sync::Mutex;
+use futures::{StreamExt, channel::mpsc};
 use rand_core::CryptoRng;
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
-use vision_types::{Crosslink, PublicKey, ShardId};
+use vision_types::{Crosslink, PublicKey, ShardBlock, ShardId, SignedTransaction};
 
 /// How many destination entries ahead of its inbox a shard fetches receipts for.
 const FETCH_AHEAD: usize = 4;
+/// How long a follower keeps forwarding a transaction its shard has not included.
+pub const PENDING_TTL: Duration = Duration::from_secs(120);
+/// Segments waiting to be applied per followed shard (more are dropped; asked again).
+const SEGMENT_QUEUE: usize = 2;
 
 /// Who is who, and the relay's timing.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
+    /// The network (chain id; names the chains' certificate namespaces).
+    pub network: vision_types::ChainId,
     /// This node's consensus key.
     pub me: PublicKey,
     /// The beacon committee.
@@ -66,6 +88,19 @@ pub struct RelayRoles<E: commonware_storage::Context + Spawner> {
     /// This node's beacon view (the beacon app's on members; filled by the follower
     /// otherwise).
     pub view: FinalizedCrosslinks,
+    /// Shards this node follows without voting (an API node follows all of them).
+    pub followed: Vec<ShardApp<E>>,
+}
+
+/// A shard followed without voting: its application, the queue of segments to apply, and the
+/// forwarding marks of its transaction pool.
+struct Followed<E: commonware_storage::Context + Spawner> {
+    app: ShardApp<E>,
+    segments: mpsc::Sender<(Vec<ShardBlock>, Vec<u8>)>,
+    /// Set while the applier works through a segment (no new request meanwhile).
+    busy: Arc<AtomicBool>,
+    /// Pool marks: forwarded up to `forwarded`; `(round, mark)` history for resend and expiry.
+    marks: Mutex<(u64, VecDeque<(u64, u64)>)>,
 }
 
 struct Relay<E: commonware_storage::Context + Spawner> {
@@ -74,6 +109,7 @@ struct Relay<E: commonware_storage::Context + Spawner> {
     beacon: Option<BeaconApp<E>>,
     view: FinalizedCrosslinks,
     follower: Option<BeaconFollower>,
+    followed: BTreeMap<ShardId, Followed<E>>,
     keys: HashMap<PublicKey, ed25519::PublicKey>,
 }
 
@@ -146,12 +182,51 @@ where
         .beacon
         .is_none()
         .then(|| BeaconFollower::new(roles.view.clone(), cfg.beacon_committee.clone(), 0));
+    let mut followed = BTreeMap::new();
+    for app in roles.followed {
+        let shard = app.shard();
+        let Some(committee) = cfg.shard_committees.get(&shard) else {
+            tracing::error!(
+                shard = shard.0,
+                "followed shard has no committee; not followed"
+            );
+            continue;
+        };
+        let (segments, mut queue) = mpsc::channel::<(Vec<ShardBlock>, Vec<u8>)>(SEGMENT_QUEUE);
+        let busy = Arc::new(AtomicBool::new(false));
+        let mut sf = ShardFollower::new(app.clone(), &cfg.network, committee.clone());
+        let flag = busy.clone();
+        context
+            .child("follow")
+            .with_attribute("shard", shard.0)
+            .spawn(move |mut context| async move {
+                while let Some((blocks, cert)) = queue.next().await {
+                    flag.store(true, Ordering::SeqCst);
+                    match sf.check_segment(&blocks, &cert, &mut context) {
+                        Ok(fresh) => sf.apply(fresh).await,
+                        Err(e) => tracing::debug!(shard = shard.0, "shard segment refused: {e}"),
+                    }
+                    flag.store(false, Ordering::SeqCst);
+                }
+            });
+        let mark = app.pending_mark();
+        followed.insert(
+            shard,
+            Followed {
+                app,
+                segments,
+                busy,
+                marks: Mutex::new((mark, VecDeque::new())),
+            },
+        );
+    }
     let relay = Arc::new(Relay {
         cfg,
         shard: roles.shard,
         beacon: roles.beacon,
         view: roles.view,
         follower,
+        followed,
         keys,
     });
     let (sender, receiver) = channel;
@@ -222,6 +297,42 @@ where
                     tracing::debug!("incoming batch refused: {e}");
                 }
             }
+            RelayMsg::GetShard {
+                shard: s,
+                from: height,
+            } => {
+                if let Some(shard) = &relay.shard
+                    && shard.shard() == s
+                    && let Some((blocks, certificate)) = shard.segment_from(
+                        height,
+                        MAX_SHARD_SEGMENT_BLOCKS,
+                        RELAY_MAX_MESSAGE_BYTES / 2,
+                    )
+                {
+                    let reply = RelayMsg::Shard {
+                        shard: s,
+                        blocks,
+                        certificate,
+                    };
+                    send(&mut sender, vec![from], &reply);
+                }
+            }
+            RelayMsg::Shard {
+                shard,
+                blocks,
+                certificate,
+            } => {
+                if let Some(f) = relay.followed.get(&shard) {
+                    // A full queue drops the segment; it is asked for again.
+                    let _ = f.segments.clone().try_send((blocks, certificate));
+                }
+            }
+            RelayMsg::Txs(txs) => {
+                if let Some(shard) = &relay.shard {
+                    let admitted = shard.submit_batch(txs).iter().filter(|r| r.is_ok()).count();
+                    tracing::trace!(admitted, "forwarded transactions");
+                }
+            }
         }
     }
 }
@@ -245,6 +356,11 @@ where
             if let Some(to) = relay.pick(&relay.cfg.beacon_committee, round) {
                 send(&mut sender, vec![to], &RelayMsg::GetBeacon { from });
             }
+        }
+
+        // Followed shards: ask for finalized blocks, forward transactions.
+        for (&s, f) in &relay.followed {
+            follow_tick(&relay, &mut sender, s, f, round, resend_ticks as u64);
         }
 
         let Some(shard) = &relay.shard else { continue };
@@ -302,4 +418,86 @@ where
             }
         }
     }
+}
+
+/// One tick of following shard `s`: request the blocks above the followed height (unless a
+/// segment is being applied), forward newly admitted transactions, forward again those pending
+/// longer than `resend_ticks`, and expire those pending longer than [`PENDING_TTL`].
+fn follow_tick<E, S>(
+    relay: &Relay<E>,
+    sender: &mut S,
+    s: ShardId,
+    f: &Followed<E>,
+    round: u64,
+    resend_ticks: u64,
+) where
+    E: commonware_storage::Context + Spawner,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+{
+    let members = &relay.cfg.shard_committees[&s];
+    // Crosslinks are the validators' business; a follower only keeps the app's outbox empty.
+    let _ = f.app.take_crosslinks();
+    if !f.busy.load(Ordering::SeqCst)
+        && let Some(to) = relay.pick(members, round)
+    {
+        let from = f.app.finalized_height() + 1;
+        send(sender, vec![to], &RelayMsg::GetShard { shard: s, from });
+    }
+    let now = f.app.pending_mark();
+    let (fresh, resend) = {
+        let mut marks = f.marks.lock();
+        let (forwarded, history) = &mut *marks;
+        let fresh = f.app.pending_between(*forwarded, now, usize::MAX);
+        *forwarded = now;
+        history.push_back((round, now));
+        let ttl_ticks = (PENDING_TTL.as_millis() / relay.cfg.tick.as_millis().max(1)) as u64;
+        while history.len() > 1 && round - history[0].0 > ttl_ticks {
+            let (_, mark) = history.pop_front().expect("non-empty");
+            let expired = f.app.expire_pending(mark);
+            if expired > 0 {
+                tracing::debug!(shard = s.0, expired, "pending transactions expired");
+            }
+        }
+        let resend = if round.is_multiple_of(resend_ticks) {
+            let old = history
+                .iter()
+                .rev()
+                .find(|(r, _)| round - r >= resend_ticks)
+                .map(|(_, m)| *m);
+            old.map(|m| f.app.pending_between(0, m, MAX_RELAY_TXS))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        (fresh, resend)
+    };
+    let to = relay.others(members);
+    for txs in [fresh, resend] {
+        for chunk in tx_chunks(txs) {
+            send(sender, to.clone(), &RelayMsg::Txs(chunk));
+        }
+    }
+}
+
+/// Splits transactions into relay messages within [`MAX_RELAY_TXS`] and half the message
+/// size limit.
+fn tx_chunks(txs: Vec<SignedTransaction>) -> Vec<Vec<SignedTransaction>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut bytes = 0usize;
+    for tx in txs {
+        let size = tx.encode_size();
+        if !cur.is_empty()
+            && (cur.len() == MAX_RELAY_TXS || bytes + size > RELAY_MAX_MESSAGE_BYTES / 2)
+        {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += size;
+        cur.push(tx);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }

@@ -4,7 +4,7 @@ use crate::beacon::BeaconBlock;
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, Write};
 use vision_types::{
-    ShardId,
+    ShardBlock, ShardId, SignedTransaction,
     block::{Crosslink, IncomingBatch},
     codec_util::{read_bytes, read_vec},
     limits::MAX_CERTIFICATE_BYTES,
@@ -14,6 +14,10 @@ use vision_types::{
 pub const MAX_RELAY_CROSSLINKS: usize = 16;
 /// Most beacon blocks in one [`RelayMsg::Beacon`] segment.
 pub const MAX_SEGMENT_BLOCKS: usize = 64;
+/// Most shard blocks in one [`RelayMsg::Shard`] segment.
+pub const MAX_SHARD_SEGMENT_BLOCKS: usize = 64;
+/// Most transactions in one [`RelayMsg::Txs`].
+pub const MAX_RELAY_TXS: usize = 4096;
 /// Largest relay message a node sends (bigger ones are not sent); the network's maximum
 /// message size must be at least this.
 pub const RELAY_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -48,6 +52,26 @@ pub enum RelayMsg {
     },
     /// Answer to [`RelayMsg::GetReceipts`].
     Receipts(IncomingBatch),
+    /// Follower → shard validators: finalized blocks of `shard` from this height on.
+    GetShard {
+        /// The shard.
+        shard: ShardId,
+        /// First height wanted.
+        from: u64,
+    },
+    /// Answer to [`RelayMsg::GetShard`]: consecutive finalized blocks and the shard
+    /// committee's finalization certificate of the last one.
+    Shard {
+        /// The shard.
+        shard: ShardId,
+        /// Consecutive blocks, ascending.
+        blocks: Vec<ShardBlock>,
+        /// Finalization certificate of the last block.
+        certificate: Vec<u8>,
+    },
+    /// API node → shard validators: signed transactions for their mempools (each is checked
+    /// on admission like any other).
+    Txs(Vec<SignedTransaction>),
 }
 
 impl Write for RelayMsg {
@@ -79,6 +103,25 @@ impl Write for RelayMsg {
                 4u8.write(buf);
                 b.write(buf);
             }
+            RelayMsg::GetShard { shard, from } => {
+                5u8.write(buf);
+                shard.write(buf);
+                from.write(buf);
+            }
+            RelayMsg::Shard {
+                shard,
+                blocks,
+                certificate,
+            } => {
+                6u8.write(buf);
+                shard.write(buf);
+                blocks.write(buf);
+                certificate.write(buf);
+            }
+            RelayMsg::Txs(txs) => {
+                7u8.write(buf);
+                txs.write(buf);
+            }
         }
     }
 }
@@ -96,6 +139,13 @@ impl EncodeSize for RelayMsg {
                 src.encode_size() + height.encode_size() + dst.encode_size()
             }
             RelayMsg::Receipts(b) => b.encode_size(),
+            RelayMsg::GetShard { shard, from } => shard.encode_size() + from.encode_size(),
+            RelayMsg::Shard {
+                shard,
+                blocks,
+                certificate,
+            } => shard.encode_size() + blocks.encode_size() + certificate.encode_size(),
+            RelayMsg::Txs(txs) => txs.encode_size(),
         }
     }
 }
@@ -118,6 +168,16 @@ impl Read for RelayMsg {
                 dst: ShardId::read_cfg(buf, &())?,
             },
             4 => RelayMsg::Receipts(IncomingBatch::read_cfg(buf, &())?),
+            5 => RelayMsg::GetShard {
+                shard: ShardId::read_cfg(buf, &())?,
+                from: u64::read_cfg(buf, &())?,
+            },
+            6 => RelayMsg::Shard {
+                shard: ShardId::read_cfg(buf, &())?,
+                blocks: read_vec(buf, MAX_SHARD_SEGMENT_BLOCKS, &())?,
+                certificate: read_bytes(buf, MAX_CERTIFICATE_BYTES)?,
+            },
+            7 => RelayMsg::Txs(read_vec(buf, MAX_RELAY_TXS, &())?),
             t => return Err(CodecError::InvalidEnum(t)),
         })
     }
@@ -144,6 +204,16 @@ mod tests {
                 height: 42,
                 dst: ShardId(3),
             },
+            RelayMsg::GetShard {
+                shard: ShardId(2),
+                from: 9,
+            },
+            RelayMsg::Shard {
+                shard: ShardId(2),
+                blocks: vec![crate::shard::ShardChainBlock::genesis(ShardId(2), Hash::ZERO, 5).0],
+                certificate: vec![4, 5],
+            },
+            RelayMsg::Txs(Vec::new()),
         ]
     }
 
@@ -175,7 +245,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(
             bytes in proptest::collection::vec(any::<u8>(), 0..512),
-            pick in 0usize..4,
+            pick in 0usize..7,
             flip in any::<(usize, u8)>(),
         ) {
             let _ = RelayMsg::decode(bytes::Bytes::from(bytes));

@@ -101,7 +101,25 @@ impl Mempool {
 
     /// Admits many transactions: one batch signature verification, falling back to one by one
     /// to find the culprits only if the batch fails. One result per transaction, in order.
+    /// Transactions already pending are answered `Duplicate` without verifying again.
     pub fn insert_batch(&mut self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, MempoolError>> {
+        let (known, fresh): (Vec<_>, Vec<_>) = txs
+            .into_iter()
+            .enumerate()
+            .partition(|(_, t)| self.by_id.contains_key(&t.id()));
+        let mut out: Vec<Option<Result<Hash, MempoolError>>> =
+            vec![None; known.len() + fresh.len()];
+        for (i, t) in known {
+            out[i] = Some(Err(MempoolError::Duplicate(t.id())));
+        }
+        let (idx, fresh): (Vec<usize>, Vec<SignedTransaction>) = fresh.into_iter().unzip();
+        for (i, r) in idx.into_iter().zip(self.insert_fresh(fresh)) {
+            out[i] = Some(r);
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    fn insert_fresh(&mut self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, MempoolError>> {
         let msgs: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
         let all_ok = batch_verify(
             txs.iter()
@@ -137,6 +155,39 @@ impl Mempool {
         self.bytes += size;
         self.by_id.insert(id, Entry { tx, key, size });
         Ok(id)
+    }
+
+    /// The arrival number the next admitted transaction gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Up to `max` transactions admitted with arrival numbers in `from..to`, in arrival order.
+    pub fn admitted_between(&self, from: u64, to: u64, max: usize) -> Vec<SignedTransaction> {
+        let mut picked: Vec<(u64, &SignedTransaction)> = self
+            .by_id
+            .values()
+            .filter(|e| (from..to).contains(&e.key.1))
+            .map(|e| (e.key.1, &e.tx))
+            .collect();
+        picked.sort_unstable_by_key(|(seq, _)| *seq);
+        picked
+            .into_iter()
+            .take(max)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// Drops every transaction admitted before arrival number `seq`; returns how many.
+    pub fn expire_before(&mut self, seq: u64) -> usize {
+        let old: Vec<Hash> = self
+            .by_id
+            .iter()
+            .filter(|(_, e)| e.key.1 < seq)
+            .map(|(id, _)| *id)
+            .collect();
+        self.remove(&old);
+        old.len()
     }
 
     /// Removes transactions (included in a finalized block, or rejected for good).

@@ -50,6 +50,7 @@ pub use mempool::{Mempool, MempoolConfig, MempoolError};
 use crate::{
     app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx},
     beacon::FinalizedCrosslinks,
+    served::ServedBlocks,
 };
 use commonware_runtime::Spawner;
 use commonware_utils::sync::Mutex;
@@ -75,6 +76,35 @@ use vision_types::{
 pub const SERVED_BATCHES: usize = 4096;
 /// Incoming batches waiting to be included.
 pub const MAX_INCOMING_BATCHES: usize = 1024;
+/// Finalized blocks kept to serve followers (API nodes).
+pub const SERVED_BLOCKS: usize = 4096;
+/// Byte budget of the finalized blocks kept to serve followers.
+pub const SERVED_BLOCK_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a finalized block did, handed to the listener set with
+/// [`ShardApp::set_listener`] (the API node's event stream).
+#[derive(Clone, Debug)]
+pub struct FinalizedEvent {
+    /// The shard.
+    pub shard: ShardId,
+    /// Block height.
+    pub height: u64,
+    /// Block hash.
+    pub hash: Hash,
+    /// State root after the block.
+    pub state_root: Hash,
+    /// Block time.
+    pub timestamp_ms: u64,
+    /// The outcome of every transaction the block included, in order.
+    pub outcomes: Vec<TxOutcome>,
+    /// Origin transaction ids of the incoming receipts the block applied.
+    pub applied_origins: Vec<Hash>,
+    /// Transactions in the batch this block closed (empty if it closed none).
+    pub closed_batch_txs: Vec<Hash>,
+}
+
+/// A callback run on every finalized block (must not block).
+pub type FinalizedListener = Arc<dyn Fn(&FinalizedEvent) + Send + Sync>;
 
 /// Everything a shard application is configured with.
 #[derive(Clone, Debug)]
@@ -304,6 +334,12 @@ struct Shared {
     incoming: Mutex<BTreeMap<(ShardId, u64), IncomingBatch>>,
     /// Committed next inbox seq per source (refreshed on every finalization).
     inbox: Mutex<BTreeMap<ShardId, u64>>,
+    /// Recent finalized blocks with certificates (to serve followers).
+    served: Mutex<ServedBlocks<ShardChainBlock>>,
+    /// The committed height (readable without the state lock).
+    finalized_height: Mutex<u64>,
+    /// Told about every finalized block.
+    listener: Mutex<Option<FinalizedListener>>,
 }
 
 /// The shard application (see the module docs). Cheap to clone; clones share state.
@@ -391,6 +427,9 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             closed: Mutex::new(BTreeMap::new()),
             incoming: Mutex::new(BTreeMap::new()),
             inbox: Mutex::new(inbox),
+            served: Mutex::new(ServedBlocks::new(SERVED_BLOCKS, SERVED_BLOCK_BYTES)),
+            finalized_height: Mutex::new(committed_height),
+            listener: Mutex::new(None),
         };
         Ok(Self {
             context: Arc::new(context),
@@ -510,6 +549,59 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
     /// Recent finalized blocks by height.
     pub fn recent_finalized(&self) -> BTreeMap<u64, FinalizedInfo> {
         self.shared.recent.lock().clone()
+    }
+
+    /// The committed height as of the last finalization (never waits on block execution).
+    pub fn finalized_height(&self) -> u64 {
+        *self.shared.finalized_height.lock()
+    }
+
+    /// Finalized blocks from height `from` on, up to the highest retained one with its own
+    /// certificate (within `max_blocks` and about `max_bytes`), with that certificate: what a
+    /// follower verifies and applies. `None` if nothing is retained from `from`.
+    pub fn segment_from(
+        &self,
+        from: u64,
+        max_blocks: usize,
+        max_bytes: usize,
+    ) -> Option<(Vec<ShardBlock>, Vec<u8>)> {
+        let (blocks, cert) = self
+            .shared
+            .served
+            .lock()
+            .segment_from(from, max_blocks, max_bytes)?;
+        Some((blocks.into_iter().map(|b| b.0).collect(), cert))
+    }
+
+    /// Sets the callback told about every finalized block from now on.
+    pub fn set_listener(&self, listener: FinalizedListener) {
+        *self.shared.listener.lock() = Some(listener);
+    }
+
+    /// Whether `id` waits in the mempool.
+    pub fn is_pending(&self, id: &Hash) -> bool {
+        self.shared.mempool.lock().contains(id)
+    }
+
+    /// Up to `max` pending transactions, in proposal order.
+    pub fn pending(&self, max: usize) -> Vec<SignedTransaction> {
+        self.shared.mempool.lock().candidates(max)
+    }
+
+    /// The mempool's arrival counter: transactions admitted from now on get this or higher.
+    pub fn pending_mark(&self) -> u64 {
+        self.shared.mempool.lock().next_seq()
+    }
+
+    /// Up to `max` pending transactions admitted between two marks, in arrival order.
+    pub fn pending_between(&self, from: u64, to: u64, max: usize) -> Vec<SignedTransaction> {
+        self.shared.mempool.lock().admitted_between(from, to, max)
+    }
+
+    /// Drops pending transactions admitted before `mark` (see [`Self::pending_mark`]);
+    /// returns how many. A follower uses it to forget transactions its shard never included.
+    pub fn expire_pending(&self, mark: u64) -> usize {
+        self.shared.mempool.lock().expire_before(mark)
     }
 
     /// The committed height.
@@ -906,6 +998,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
         );
         inner.committed_height = height;
         inner.committed_hash = Some(hash);
+        *self.shared.finalized_height.lock() = height;
         inner.spec.retain(|_, s| s.header.height > height);
         inner.blocks.retain(|_, b| b.height() > height);
         {
@@ -957,6 +1050,33 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             while recent.len() > RECENT_HEIGHTS {
                 recent.pop_first();
             }
+        }
+        self.shared
+            .served
+            .lock()
+            .push(block.clone(), certificate.clone());
+        let listener = self.shared.listener.lock().clone();
+        if let Some(listener) = listener {
+            listener(&FinalizedEvent {
+                shard: self.cfg.shard,
+                height,
+                hash,
+                state_root: root,
+                timestamp_ms: block.timestamp_ms(),
+                outcomes: spec.exec.outcomes.clone(),
+                applied_origins: block
+                    .0
+                    .incoming
+                    .iter()
+                    .flat_map(|b| b.receipts.iter().map(|r| r.origin_tx))
+                    .collect(),
+                closed_batch_txs: spec
+                    .exec
+                    .closed_batch
+                    .as_ref()
+                    .map(|b| b.batched_txs.clone())
+                    .unwrap_or_default(),
+            });
         }
         let mut outbox = self.shared.outbox.lock();
         // Uncertified crosslinks: this block is one more descendant; its certificate (if any)

@@ -1,0 +1,1023 @@
+//! The node's side of the HTTP API: [`NodeApi`] implements [`vision_api::NodeBackend`] over
+//! the shard applications and the beacon view this process holds. An API node holds every
+//! shard (followed without voting, each block executed and checked), so it answers for the
+//! whole network from finalized state; transactions it admits are forwarded to the shard's
+//! validators by the relay.
+//!
+//! Every number it reports is read from finalized state or measured by this node: counters
+//! (transactions, contracts, pending batches) come from the shards' committed state;
+//! latencies and throughput from what this node observed (see [`Stats`]).
+
+use commonware_runtime::tokio::Context;
+use commonware_utils::sync::Mutex;
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::broadcast;
+use vision_api::backend::{
+    AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, ConfigApplied,
+    ConfigChangeError, ContractPage, ContractStats, ContractSummary, ContractView,
+    CrossShardCallView, CrosslinkSummary, Deployed, Executed, FlushOutcome, NetworkStats,
+    NodeStatus, Performance, ShardHead, ShardSummary, SubmitError, Submitted, TxStatus,
+};
+use vision_consensus::{
+    FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, shard::uniform_layout,
+};
+use vision_state::{
+    CallRecord, CallStatus, QmdbStore, ShardOf, StateReadExt, TxOutcome, keys::Counter,
+};
+use vision_types::{
+    AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
+    ShardId, SignedTransaction, Transaction, block::crosslink_id,
+};
+
+/// Fee the devnet signer puts on the transactions it signs.
+pub const DEV_FEE: u128 = 10;
+/// Capacity of the finalized-event channel (a slower subscriber skips the oldest).
+pub const EVENT_CHANNEL_CAPACITY: usize = 4096;
+/// Window of the throughput measure, in milliseconds.
+pub const THROUGHPUT_WINDOW_MS: u64 = 10_000;
+/// Latency samples kept per measure (the mean is over these).
+pub const LATENCY_SAMPLES: usize = 1024;
+/// Transactions whose batching this node remembers (for `GET /tx/{id}`).
+pub const TRACKED_TXS: usize = 200_000;
+/// How often a waiting request looks for its transaction's outcome, in milliseconds.
+pub const OUTCOME_POLL_MS: u64 = 25;
+/// How often the beacon view is scanned for newly finalized crosslinks, in milliseconds.
+pub const BEACON_SCAN_MS: u64 = 200;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A bounded FIFO of samples with their mean.
+#[derive(Default)]
+struct Samples(VecDeque<u64>);
+
+impl Samples {
+    fn push(&mut self, v: u64) {
+        if self.0.len() == LATENCY_SAMPLES {
+            self.0.pop_front();
+        }
+        self.0.push_back(v);
+    }
+    fn mean(&self) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        self.0.iter().sum::<u64>() as f64 / self.0.len() as f64
+    }
+}
+
+/// What this node measured from the blocks and crosslinks it saw finalized.
+#[derive(Default)]
+pub struct Stats {
+    /// `(observed_ms, txs)` of recently finalized blocks (throughput window).
+    finalized: VecDeque<(u64, u64)>,
+    /// Block time of the block that included each tx with receipts (batch latency).
+    included_ms: HashMap<Hash, u64>,
+    /// Shard height of the block that closed each tx's batch.
+    batched_at: HashMap<Hash, u64>,
+    /// Insertion order of the two maps above (bounded by [`TRACKED_TXS`]).
+    order: VecDeque<Hash>,
+    /// Batched transactions per closing block, by (shard, height).
+    closed: BTreeMap<(ShardId, u64), u64>,
+    batch_latency: Samples,
+    crosslink_latency: Samples,
+    /// Crosslinks seen finalized, per shard, and how many of them carried a batch.
+    crosslinks: BTreeMap<ShardId, (u64, u64)>,
+    /// Σ batched transactions over the crosslinks seen.
+    batched_txs: u64,
+    /// Beacon height scanned up to.
+    scanned_beacon: u64,
+}
+
+impl Stats {
+    fn track(&mut self, id: Hash) {
+        self.order.push_back(id);
+        while self.order.len() > TRACKED_TXS {
+            if let Some(old) = self.order.pop_front() {
+                self.included_ms.remove(&old);
+                self.batched_at.remove(&old);
+            }
+        }
+    }
+
+    fn on_block(&mut self, e: &FinalizedEvent, observed_ms: u64) {
+        self.finalized
+            .push_back((observed_ms, e.outcomes.len() as u64));
+        while self
+            .finalized
+            .front()
+            .is_some_and(|(t, _)| observed_ms.saturating_sub(*t) > THROUGHPUT_WINDOW_MS)
+        {
+            self.finalized.pop_front();
+        }
+        for o in e.outcomes.iter().filter(|o| !o.receipts.is_empty()) {
+            self.included_ms.insert(o.tx_id, e.timestamp_ms);
+            self.track(o.tx_id);
+        }
+        if !e.closed_batch_txs.is_empty() {
+            self.closed
+                .insert((e.shard, e.height), e.closed_batch_txs.len() as u64);
+            while self.closed.len() > TRACKED_TXS / 16 {
+                self.closed.pop_first();
+            }
+        }
+        for id in &e.closed_batch_txs {
+            if let Some(t) = self.included_ms.get(id) {
+                self.batch_latency.push(e.timestamp_ms.saturating_sub(*t));
+            }
+            self.batched_at.insert(*id, e.height);
+        }
+    }
+
+    fn throughput_tps(&self, now: u64) -> f64 {
+        let txs: u64 = self
+            .finalized
+            .iter()
+            .filter(|(t, _)| now.saturating_sub(*t) <= THROUGHPUT_WINDOW_MS)
+            .map(|(_, n)| n)
+            .sum();
+        txs as f64 / (THROUGHPUT_WINDOW_MS as f64 / 1000.0)
+    }
+}
+
+/// The HTTP API's backend on a node (see the module docs).
+pub struct NodeApi {
+    spec: NetworkSpec,
+    layout: Arc<dyn ShardOf + Send + Sync>,
+    shards: BTreeMap<ShardId, ShardApp<Context>>,
+    view: FinalizedCrosslinks,
+    dev_keys: BTreeMap<AccountId, SecretKey>,
+    events: broadcast::Sender<BlockEvent>,
+    stats: Arc<Mutex<Stats>>,
+    /// Next nonce the devnet signer hands out per account (above the committed nonce).
+    dev_nonces: Mutex<HashMap<AccountId, u64>>,
+}
+
+impl NodeApi {
+    /// A backend over `shards` (every shard of `spec` on an API node) and `view`; `dev_keys`
+    /// are the devnet accounts this node signs for (empty off a devnet). Registers a listener
+    /// on every shard application.
+    pub fn new(
+        spec: NetworkSpec,
+        shards: BTreeMap<ShardId, ShardApp<Context>>,
+        view: FinalizedCrosslinks,
+        dev_keys: BTreeMap<AccountId, SecretKey>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let layout = uniform_layout(spec.config.num_shards).map_err(anyhow::Error::msg)?;
+        let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        let api = Arc::new(NodeApi {
+            spec,
+            layout,
+            shards,
+            view,
+            dev_keys,
+            events,
+            stats: Arc::new(Mutex::new(Stats::default())),
+            dev_nonces: Mutex::new(HashMap::new()),
+        });
+        for app in api.shards.values() {
+            let events = api.events.clone();
+            let stats = api.stats.clone();
+            app.set_listener(Arc::new(move |e: &FinalizedEvent| {
+                let observed = now_ms();
+                stats.lock().on_block(e, observed);
+                let _ = events.send(block_event(e, observed));
+            }));
+        }
+        Ok(api)
+    }
+
+    /// Scans the beacon view for newly finalized crosslinks every [`BEACON_SCAN_MS`] (the
+    /// crosslink counters and latency). Runs until the process ends.
+    pub async fn scan_beacon(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(BEACON_SCAN_MS)).await;
+            let from = self.stats.lock().scanned_beacon;
+            let fresh = self.view.since(from);
+            let now = now_ms();
+            let mut st = self.stats.lock();
+            for f in fresh {
+                st.scanned_beacon = st.scanned_beacon.max(f.beacon_height);
+                let cl = &f.crosslink;
+                let Some(shard) = cl.shard() else { continue };
+                st.crosslink_latency
+                    .push(now.saturating_sub(cl.header.timestamp_ms));
+                let batched = cl.batched_txs.len() as u64;
+                let entry = st.crosslinks.entry(shard).or_default();
+                entry.0 += 1;
+                if batched > 0 {
+                    entry.1 += 1;
+                }
+                st.batched_txs += batched;
+            }
+        }
+    }
+
+    fn app(&self, shard: ShardId) -> Result<&ShardApp<Context>, BackendError> {
+        self.shards
+            .get(&shard)
+            .ok_or(BackendError::UnknownShard(shard))
+    }
+
+    fn shard_of_account(&self, id: &AccountId) -> ShardId {
+        self.layout.shard_of_account(id)
+    }
+
+    async fn read<R>(
+        &self,
+        shard: ShardId,
+        f: impl FnOnce(&QmdbStore<Context>) -> R,
+    ) -> Result<R, BackendError> {
+        Ok(self.app(shard)?.with_state(f).await)
+    }
+
+    /// Where an included transaction is, from its outcome and the receipts it emitted.
+    async fn classify(&self, shard: ShardId, height: u64, outcome: &TxOutcome) -> TxStatus {
+        if let vision_state::TxStatus::Failed { reason } = &outcome.status {
+            return TxStatus::Failed {
+                reason: reason.clone(),
+            };
+        }
+        let streams: Vec<(ShardId, u64)> = outcome
+            .receipts
+            .iter()
+            .filter_map(|r| parse_receipt_id(r))
+            .filter(|(src, _, _)| *src == shard)
+            .map(|(_, dst, seq)| (dst, seq))
+            .collect();
+        if streams.is_empty() {
+            return TxStatus::Completed {
+                shard_id: shard,
+                height,
+            };
+        }
+        let mut applied = true;
+        for (dst, seq) in &streams {
+            let next = self.shards.get(dst).map_or(0, |a| a.inbox_next(shard));
+            applied &= next > *seq;
+        }
+        if applied {
+            return TxStatus::Completed {
+                shard_id: shard,
+                height,
+            };
+        }
+        let batched = self.stats.lock().batched_at.get(&outcome.tx_id).copied();
+        let Some(closing) = batched else {
+            return TxStatus::Included {
+                shard_id: shard,
+                height,
+            };
+        };
+        let crosslink = crosslink_id(shard, closing);
+        if self.view.last_height(shard) >= closing {
+            let beacon_height = self
+                .view
+                .since(0)
+                .iter()
+                .find(|f| {
+                    f.crosslink.shard() == Some(shard) && f.crosslink.header.height == closing
+                })
+                .map_or(self.view.beacon_height(), |f| f.beacon_height);
+            TxStatus::Crosslinked {
+                shard_id: shard,
+                height,
+                crosslink_id: crosslink,
+                beacon_height,
+            }
+        } else {
+            TxStatus::Batched {
+                shard_id: shard,
+                height,
+                crosslink_id: crosslink,
+            }
+        }
+    }
+
+    /// Admission checks against committed state, then the shard's pool (forwarded by the
+    /// relay).
+    async fn admit(&self, tx: SignedTransaction) -> Result<Submitted, SubmitError> {
+        let shard = self.shard_of_account(&tx.tx.signer);
+        let app = self.app(shard)?;
+        let account = app.with_state(|s| s.account(&tx.tx.signer)).await;
+        precheck(&self.spec, &tx, account.as_ref())?;
+        let id = app.submit(tx).map_err(mempool_error)?;
+        Ok(Submitted {
+            tx_id: id,
+            shard_id: shard,
+        })
+    }
+
+    /// Waits until `id` is in a finalized block of `shard`; its height and outcome.
+    async fn wait_outcome(
+        &self,
+        shard: ShardId,
+        id: Hash,
+    ) -> Result<(u64, TxOutcome), BackendError> {
+        let app = self.app(shard)?;
+        loop {
+            if let Some(rec) = app.tx_record(&id) {
+                return Ok((rec.height, rec.outcome));
+            }
+            if !app.is_pending(&id) {
+                return Err(BackendError::Unavailable(format!(
+                    "transaction {id} left the pool without being included (invalid for the \
+                     shard's state, or expired)"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(OUTCOME_POLL_MS)).await;
+        }
+    }
+
+    /// Signs `action` for a devnet account (next nonce above committed and handed-out ones).
+    async fn dev_signed(&self, signer: &AccountId, action: Action) -> Option<SignedTransaction> {
+        let key = self.dev_keys.get(signer)?;
+        let shard = self.shard_of_account(signer);
+        let committed = self
+            .read(shard, |s| s.account(signer).map_or(0, |a| a.nonce))
+            .await
+            .ok()?;
+        let nonce = {
+            let mut nonces = self.dev_nonces.lock();
+            let next = nonces.entry(signer.clone()).or_insert(committed);
+            if *next < committed {
+                *next = committed;
+            }
+            let n = *next;
+            *next += 1;
+            n
+        };
+        Some(
+            Transaction {
+                chain_id: self.spec.network.clone(),
+                signer: signer.clone(),
+                nonce,
+                fee: Amount(DEV_FEE),
+                action,
+            }
+            .sign(key),
+        )
+    }
+}
+
+/// `receipt_{src}_{dst}_{seq}` → its parts.
+fn parse_receipt_id(id: &str) -> Option<(ShardId, ShardId, u64)> {
+    let mut it = id.strip_prefix("receipt_")?.split('_');
+    let src = it.next()?.parse().ok()?;
+    let dst = it.next()?.parse().ok()?;
+    let seq = it.next()?.parse().ok()?;
+    Some((ShardId(src), ShardId(dst), seq))
+}
+
+/// The checks a transaction must pass against committed state to be worth forwarding.
+fn precheck(
+    spec: &NetworkSpec,
+    tx: &SignedTransaction,
+    account: Option<&vision_state::Account>,
+) -> Result<(), SubmitError> {
+    if tx.tx.chain_id != spec.network {
+        return Err(SubmitError::Invalid(format!(
+            "chain id {} is not this network's ({})",
+            tx.tx.chain_id, spec.network
+        )));
+    }
+    let Some(account) = account else {
+        return Err(SubmitError::Invalid(format!(
+            "unknown signer {}: the account does not exist (fund it first)",
+            tx.tx.signer
+        )));
+    };
+    if account.public_key != tx.public_key {
+        return Err(SubmitError::Invalid(format!(
+            "the signing key is not the key of account {}",
+            tx.tx.signer
+        )));
+    }
+    if tx.tx.nonce < account.nonce {
+        return Err(SubmitError::NonceConflict(format!(
+            "nonce {} already used by {} (next is {})",
+            tx.tx.nonce, tx.tx.signer, account.nonce
+        )));
+    }
+    Ok(())
+}
+
+fn mempool_error(e: MempoolError) -> SubmitError {
+    match e {
+        MempoolError::Full => SubmitError::MempoolFull,
+        MempoolError::Duplicate(id) => SubmitError::Duplicate(id),
+        MempoolError::BadSignature(id) => {
+            SubmitError::Invalid(format!("invalid signature on transaction {id}"))
+        }
+        MempoolError::TooLarge => SubmitError::Invalid("transaction too large".into()),
+    }
+}
+
+fn block_event(e: &FinalizedEvent, observed_ms: u64) -> BlockEvent {
+    BlockEvent {
+        shard_id: e.shard,
+        height: e.height,
+        timestamp_ms: e.timestamp_ms,
+        finalized_ms: observed_ms,
+        tx_ids: e.outcomes.iter().map(|o| o.tx_id).collect(),
+        failed_tx_ids: e
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o.status, vision_state::TxStatus::Failed { .. }))
+            .map(|o| o.tx_id)
+            .collect(),
+        completed_origin_tx_ids: e.applied_origins.clone(),
+    }
+}
+
+fn call_state(s: CallStatus) -> CallState {
+    match s {
+        CallStatus::Pending => CallState::Pending,
+        CallStatus::Executing => CallState::Executing,
+        CallStatus::Completed => CallState::Completed,
+        CallStatus::Failed => CallState::Failed,
+    }
+}
+
+fn call_view(c: &CallRecord) -> CrossShardCallView {
+    CrossShardCallView {
+        id: c.id,
+        from_shard: c.from_shard,
+        to_shard: c.to_shard,
+        contract_id: c.contract_id.clone(),
+        method: c.method.clone(),
+        args: c.args.clone(),
+        status: call_state(c.status),
+    }
+}
+
+/// Per-shard figures read from committed state.
+struct ShardFigures {
+    accounts: u64,
+    tx_count: u64,
+    contracts: u64,
+    calls: u64,
+    pending_batch: u64,
+    balance_total: Amount,
+    /// Receipts emitted to each destination (`outbox_next`).
+    outbox: BTreeMap<ShardId, u64>,
+    /// Receipts applied from each source (`inbox_next`).
+    inbox: BTreeMap<ShardId, u64>,
+}
+
+impl NodeApi {
+    async fn figures(&self) -> BTreeMap<ShardId, ShardFigures> {
+        let n = self.spec.config.num_shards as u32;
+        let mut out = BTreeMap::new();
+        for (&shard, app) in &self.shards {
+            let f = app
+                .with_state(|s| {
+                    let contracts = s.contracts();
+                    ShardFigures {
+                        accounts: s.accounts().len() as u64,
+                        tx_count: s.counter(Counter::TxCount) as u64,
+                        calls: contracts.iter().map(|c| s.contract_call_count(&c.id)).sum(),
+                        contracts: contracts.len() as u64,
+                        pending_batch: u64::from(s.pending_meta().count),
+                        balance_total: s.total_balances(),
+                        outbox: (0..n)
+                            .map(ShardId)
+                            .filter(|d| *d != shard)
+                            .map(|d| (d, s.outbox_next(d)))
+                            .collect(),
+                        inbox: (0..n)
+                            .map(ShardId)
+                            .filter(|d| *d != shard)
+                            .map(|d| (d, s.inbox_next(d)))
+                            .collect(),
+                    }
+                })
+                .await;
+            out.insert(shard, f);
+        }
+        out
+    }
+}
+
+impl vision_api::NodeBackend for NodeApi {
+    async fn status(&self) -> Result<NodeStatus, BackendError> {
+        let mut shards = Vec::new();
+        for (&shard, app) in &self.shards {
+            let recent = app.recent_finalized();
+            let (height, block_hash, state_root) = match recent.last_key_value() {
+                Some((h, info)) => (*h, info.hash, info.state_root),
+                None => (app.finalized_height(), Hash::ZERO, Hash::ZERO),
+            };
+            shards.push(ShardHead {
+                shard_id: shard,
+                height,
+                block_hash,
+                state_root,
+            });
+        }
+        Ok(NodeStatus {
+            chain_id: self.spec.network.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            devnet: !self.dev_keys.is_empty(),
+            beacon_height: self.view.beacon_height(),
+            shards,
+        })
+    }
+
+    async fn metrics(&self) -> Result<String, BackendError> {
+        use std::fmt::Write as _;
+        let figures = self.figures().await;
+        let mut m = String::new();
+        let mut family = |name: &str, help: &str, kind: &str, rows: Vec<(String, String)>| {
+            let _ = writeln!(m, "# HELP {name} {help}");
+            let _ = writeln!(m, "# TYPE {name} {kind}");
+            for (labels, v) in rows {
+                let _ = writeln!(m, "{name}{labels} {v}");
+            }
+        };
+        let per_shard = |f: &dyn Fn(ShardId, &ShardFigures) -> String| {
+            figures
+                .iter()
+                .map(|(s, x)| (format!("{{shard=\"{}\"}}", s.0), f(*s, x)))
+                .collect::<Vec<_>>()
+        };
+        family(
+            "vision_shard_height",
+            "Finalized height of each shard as applied by this node.",
+            "gauge",
+            per_shard(&|s, _| self.shards[&s].finalized_height().to_string()),
+        );
+        family(
+            "vision_shard_txs_total",
+            "Transactions executed on each shard (finalized state).",
+            "counter",
+            per_shard(&|_, f| f.tx_count.to_string()),
+        );
+        family(
+            "vision_shard_pending_batch",
+            "Receipts in each shard's pending crosslink batch.",
+            "gauge",
+            per_shard(&|_, f| f.pending_batch.to_string()),
+        );
+        family(
+            "vision_shard_mempool",
+            "Transactions this node forwards to each shard, not yet included.",
+            "gauge",
+            per_shard(&|s, _| self.shards[&s].mempool_len().to_string()),
+        );
+        family(
+            "vision_beacon_height",
+            "Finalized beacon height as applied by this node.",
+            "gauge",
+            vec![(String::new(), self.view.beacon_height().to_string())],
+        );
+        let st = self.stats.lock();
+        family(
+            "vision_crosslinks_total",
+            "Beacon-finalized crosslinks seen by this node, per shard.",
+            "counter",
+            st.crosslinks
+                .iter()
+                .map(|(s, (n, _))| (format!("{{shard=\"{}\"}}", s.0), n.to_string()))
+                .collect(),
+        );
+        family(
+            "vision_throughput_tps",
+            "Finalized transactions per second, all shards, over the last 10 s.",
+            "gauge",
+            vec![(String::new(), format!("{:.3}", st.throughput_tps(now_ms())))],
+        );
+        family(
+            "vision_crosslink_latency_ms",
+            "Mean time from a crosslinked shard block to this node seeing it beacon-finalized.",
+            "gauge",
+            vec![(String::new(), format!("{:.1}", st.crosslink_latency.mean()))],
+        );
+        family(
+            "vision_event_subscribers",
+            "Open GET /events streams.",
+            "gauge",
+            vec![(String::new(), self.events.receiver_count().to_string())],
+        );
+        Ok(m)
+    }
+
+    async fn shard_config(&self) -> Result<ShardConfig, BackendError> {
+        Ok(self.spec.config.clone())
+    }
+
+    async fn shards(&self) -> Result<Vec<ShardSummary>, BackendError> {
+        let figures = self.figures().await;
+        let st = self.stats.lock();
+        Ok(figures
+            .into_iter()
+            .map(|(shard, f)| ShardSummary {
+                id: shard,
+                name: format!("shard_{}", shard.0),
+                accounts: f.accounts,
+                validators: self
+                    .spec
+                    .shard_committees
+                    .get(&shard)
+                    .map_or(0, |m| m.len() as u64),
+                tx_count: f.tx_count,
+                crosslinks: st.crosslinks.get(&shard).map_or(0, |c| c.0),
+                contracts: f.contracts,
+                pending_batch: f.pending_batch,
+                last_crosslink_height: self.view.last_height(shard),
+                balance_total: f.balance_total,
+            })
+            .collect())
+    }
+
+    async fn network_stats(&self) -> Result<NetworkStats, BackendError> {
+        let figures = self.figures().await;
+        let total_txs: u64 = figures.values().map(|f| f.tx_count).sum();
+        // Receipts emitted but not yet applied at their destination.
+        let mut in_flight = 0u64;
+        for (src, f) in &figures {
+            for (dst, emitted) in &f.outbox {
+                let applied = figures.get(dst).and_then(|d| d.inbox.get(src)).copied();
+                in_flight += emitted.saturating_sub(applied.unwrap_or(0));
+            }
+        }
+        let pooled: u64 = self.shards.values().map(|a| a.mempool_len() as u64).sum();
+        let st = self.stats.lock();
+        let total_crosslinks = st.crosslinks.values().map(|c| c.0).sum();
+        let batched_crosslinks: u64 = st.crosslinks.values().map(|c| c.1).sum();
+        Ok(NetworkStats {
+            total_crosslinks,
+            batched_crosslinks,
+            avg_batch_size: if batched_crosslinks == 0 {
+                0.0
+            } else {
+                st.batched_txs as f64 / batched_crosslinks as f64
+            },
+            total_txs,
+            completed_txs: total_txs.saturating_sub(in_flight),
+            pending_txs: pooled + in_flight,
+            pending_batch: figures.values().map(|f| f.pending_batch).sum(),
+        })
+    }
+
+    async fn contract_stats(&self) -> Result<ContractStats, BackendError> {
+        let figures = self.figures().await;
+        Ok(ContractStats {
+            total: figures.values().map(|f| f.contracts).sum(),
+            cross_shard_calls: figures.values().map(|f| f.calls).sum(),
+        })
+    }
+
+    async fn performance(&self) -> Result<Performance, BackendError> {
+        let st = self.stats.lock();
+        Ok(Performance {
+            avg_crosslink_latency_ms: st.crosslink_latency.mean(),
+            avg_batch_latency_ms: st.batch_latency.mean(),
+            throughput_tps: st.throughput_tps(now_ms()),
+        })
+    }
+
+    async fn recent_crosslinks(&self, limit: usize) -> Result<Vec<CrosslinkSummary>, BackendError> {
+        Ok(self
+            .view
+            .since(0)
+            .iter()
+            .rev()
+            .filter_map(|f| {
+                let cl = &f.crosslink;
+                Some(CrosslinkSummary {
+                    id: cl.id(),
+                    shard_id: cl.shard()?,
+                    height: cl.header.height,
+                    batched_txs: cl.batched_txs.len() as u64,
+                    state_root: cl.header.state_root,
+                    timestamp_ms: cl.header.timestamp_ms,
+                })
+            })
+            .take(limit)
+            .collect())
+    }
+
+    async fn batch_status(&self, shard: ShardId) -> Result<Option<BatchStatus>, BackendError> {
+        let Some(app) = self.shards.get(&shard) else {
+            return Ok(None);
+        };
+        let cfg = &self.spec.config;
+        let (meta, urgent) = app
+            .with_state(|s| {
+                let meta = s.pending_meta();
+                let urgent =
+                    meta.count > 0 && s.pending_receipts().iter().any(|r| r.priority == 255);
+                (meta, urgent)
+            })
+            .await;
+        let age = if meta.count == 0 {
+            0
+        } else {
+            now_ms().saturating_sub(meta.first_receipt_ms)
+        };
+        Ok(Some(BatchStatus {
+            pending_txs: u64::from(meta.count),
+            batch_age_ms: age,
+            is_ready: meta.count > 0
+                && (u64::from(meta.count) >= cfg.batch_size
+                    || age >= cfg.batch_timeout_ms
+                    || urgent
+                    || !cfg.async_crosslinks_enabled),
+        }))
+    }
+
+    async fn flush(&self, shard: ShardId) -> Result<FlushOutcome, BackendError> {
+        self.app(shard)?;
+        let Some(signer) = self
+            .dev_keys
+            .keys()
+            .find(|a| self.shard_of_account(a) == shard)
+            .cloned()
+        else {
+            return Err(BackendError::Unavailable(format!(
+                "this node holds no key of an account on shard {shard} to sign the flush; submit a \
+                 signed `flush` transaction for shard {shard} with POST /tx"
+            )));
+        };
+        let tx = self
+            .dev_signed(&signer, Action::Flush { shard })
+            .await
+            .ok_or_else(|| BackendError::Unavailable("signing the flush failed".into()))?;
+        let id = tx.id();
+        self.admit(tx).await.map_err(|e| match e {
+            SubmitError::Backend(b) => b,
+            other => BackendError::Unavailable(format!("flush not admitted: {other}")),
+        })?;
+        let (height, outcome) = self.wait_outcome(shard, id).await?;
+        if let vision_state::TxStatus::Failed { reason } = outcome.status {
+            return Err(BackendError::Unavailable(format!("flush failed: {reason}")));
+        }
+        let app = self.app(shard)?;
+        let state_root = app
+            .recent_finalized()
+            .get(&height)
+            .map_or(Hash::ZERO, |i| i.state_root);
+        let batched_txs = self
+            .stats
+            .lock()
+            .closed
+            .get(&(shard, height))
+            .copied()
+            .unwrap_or(0);
+        Ok(FlushOutcome {
+            crosslink_id: crosslink_id(shard, height),
+            batched_txs,
+            state_root,
+        })
+    }
+
+    async fn submit_tx(&self, tx: SignedTransaction) -> Result<Submitted, SubmitError> {
+        self.admit(tx).await
+    }
+
+    async fn submit_batch(
+        &self,
+        txs: Vec<SignedTransaction>,
+    ) -> Result<Vec<Result<Submitted, SubmitError>>, BackendError> {
+        // Group by shard: one state read and one batch signature check per shard.
+        let mut by_shard: BTreeMap<ShardId, Vec<(usize, SignedTransaction)>> = BTreeMap::new();
+        let n = txs.len();
+        for (i, tx) in txs.into_iter().enumerate() {
+            by_shard
+                .entry(self.shard_of_account(&tx.tx.signer))
+                .or_default()
+                .push((i, tx));
+        }
+        let mut out: Vec<Option<Result<Submitted, SubmitError>>> = vec![None; n];
+        for (shard, group) in by_shard {
+            let app = self.app(shard)?;
+            let accounts: Vec<Option<vision_state::Account>> = app
+                .with_state(|s| group.iter().map(|(_, t)| s.account(&t.tx.signer)).collect())
+                .await;
+            let mut admit = Vec::new();
+            for ((i, tx), account) in group.into_iter().zip(accounts) {
+                match precheck(&self.spec, &tx, account.as_ref()) {
+                    Ok(()) => admit.push((i, tx)),
+                    Err(e) => out[i] = Some(Err(e)),
+                }
+            }
+            let (idx, batch): (Vec<usize>, Vec<SignedTransaction>) = admit.into_iter().unzip();
+            for (i, r) in idx.into_iter().zip(app.submit_batch(batch)) {
+                out[i] = Some(r.map_err(mempool_error).map(|tx_id| Submitted {
+                    tx_id,
+                    shard_id: shard,
+                }));
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    async fn tx_status(&self, id: Hash) -> Result<Option<TxStatus>, BackendError> {
+        for (&shard, app) in &self.shards {
+            if let Some(rec) = app.tx_record(&id) {
+                return Ok(Some(self.classify(shard, rec.height, &rec.outcome).await));
+            }
+        }
+        for (&shard, app) in &self.shards {
+            if app.is_pending(&id) {
+                return Ok(Some(TxStatus::Pending { shard_id: shard }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<AccountView>, BackendError> {
+        let shard = self.shard_of_account(&id);
+        let account = self.read(shard, |s| s.account(&id)).await?;
+        Ok(account.map(|a| AccountView {
+            id,
+            shard_id: shard,
+            balance: a.balance,
+            nonce: a.nonce,
+            public_key: a.public_key,
+        }))
+    }
+
+    async fn contract(&self, id: ContractId) -> Result<Option<ContractView>, BackendError> {
+        let shard = self.layout.shard_of_contract(&id);
+        let c = self.read(shard, |s| s.shard_contract(&id)).await?;
+        Ok(c.map(|c| ContractView {
+            id: c.id,
+            name: c.name,
+            owner: c.owner,
+            primary_shard: c.primary_shard,
+            code_hash: c.code_hash,
+            state: c.state,
+            cross_shard_calls: c
+                .cross_shard_calls
+                .into_iter()
+                .map(|x| CrossShardCallView {
+                    id: x.id,
+                    from_shard: x.from_shard,
+                    to_shard: x.to_shard,
+                    contract_id: x.contract_id,
+                    method: x.method,
+                    args: x.args,
+                    status: call_state(x.status),
+                })
+                .collect(),
+            gas_budget: c.gas_budget,
+            created_height: c.created_height,
+        }))
+    }
+
+    async fn contracts(&self, offset: usize, limit: usize) -> Result<ContractPage, BackendError> {
+        let mut all = Vec::new();
+        for app in self.shards.values() {
+            all.extend(app.with_state(|s| s.contracts()).await);
+        }
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(ContractPage {
+            total: all.len() as u64,
+            contracts: all
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|c| ContractSummary {
+                    id: c.id,
+                    name: c.name,
+                    owner: c.owner,
+                    primary_shard: c.primary_shard,
+                    created_height: c.created_height,
+                })
+                .collect(),
+        })
+    }
+
+    async fn call_status(&self, id: CallId) -> Result<Option<CallView>, BackendError> {
+        // The caller's record follows the call to its end (result receipt); the contract's
+        // history has it as soon as it executed. Report the most advanced.
+        let mut best: Option<CallRecord> = None;
+        for app in self.shards.values() {
+            let (caller_side, contract_side) = app
+                .with_state(|s| {
+                    let mine = s.call_record(&id);
+                    let theirs = s
+                        .contracts()
+                        .iter()
+                        .flat_map(|c| s.contract_calls(&c.id))
+                        .find(|c| c.id == id);
+                    (mine, theirs)
+                })
+                .await;
+            for rec in [caller_side, contract_side].into_iter().flatten() {
+                let rank = |r: &CallRecord| match r.status {
+                    CallStatus::Pending => 0,
+                    CallStatus::Executing => 1,
+                    CallStatus::Completed | CallStatus::Failed => 2,
+                };
+                if best.as_ref().is_none_or(|b| rank(&rec) > rank(b)) {
+                    best = Some(rec);
+                }
+            }
+        }
+        Ok(best.map(|c| CallView {
+            call: call_view(&c),
+            result: c.output.clone(),
+        }))
+    }
+
+    async fn update_config(
+        &self,
+        _update: ConfigUpdate,
+    ) -> Result<ConfigApplied, ConfigChangeError> {
+        Err(ConfigChangeError::Conflict(
+            "configuration changes through the beacon chain are not implemented yet: this \
+             network runs its genesis configuration (GET /shard/dashboard shows it)"
+                .into(),
+        ))
+    }
+
+    async fn dev_sign(
+        &self,
+        signer: AccountId,
+        action: Action,
+    ) -> Result<Option<SignedTransaction>, BackendError> {
+        Ok(self.dev_signed(&signer, action).await)
+    }
+
+    async fn deploy_contract(&self, tx: SignedTransaction) -> Result<Deployed, SubmitError> {
+        let id = tx.id();
+        self.admit(tx).await?;
+        let contract_id = ContractId::from_deploy(&id);
+        let primary_shard = self.layout.shard_of_contract(&contract_id);
+        Ok(Deployed {
+            contract_id,
+            primary_shard,
+        })
+    }
+
+    async fn execute_contract(&self, tx: SignedTransaction) -> Result<Executed, SubmitError> {
+        let Action::CallContract { contract, .. } = &tx.tx.action else {
+            return Err(SubmitError::Invalid("not a contract call".into()));
+        };
+        let contract_shard = self.layout.shard_of_contract(contract);
+        let caller_shard = self.shard_of_account(&tx.tx.signer);
+        if contract_shard == caller_shard {
+            let known = self
+                .read(contract_shard, |s| s.contract(contract).is_some())
+                .await?;
+            if !known {
+                return Err(SubmitError::UnknownContract(contract.clone()));
+            }
+        }
+        let id = tx.id();
+        let submitted = self.admit(tx).await?;
+        if contract_shard != caller_shard {
+            return Ok(Executed::Pending {
+                call_id: CallId::from_tx(&id),
+            });
+        }
+        let (_, outcome) = self.wait_outcome(submitted.shard_id, id).await?;
+        Ok(match outcome.status {
+            vision_state::TxStatus::Failed { reason } => Executed::Failed { reason },
+            _ => Executed::Completed {
+                result: outcome.result.unwrap_or(serde_json::Value::Null),
+            },
+        })
+    }
+
+    fn events(&self) -> broadcast::Receiver<BlockEvent> {
+        self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_ids_parse() {
+        assert_eq!(
+            parse_receipt_id("receipt_1_3_42"),
+            Some((ShardId(1), ShardId(3), 42))
+        );
+        assert_eq!(parse_receipt_id("receipt_1_3"), None);
+        assert_eq!(parse_receipt_id("xreceipt_1_3_4"), None);
+        assert_eq!(parse_receipt_id("receipt_a_3_4"), None);
+    }
+
+    #[test]
+    fn samples_are_bounded_and_averaged() {
+        let mut s = Samples::default();
+        assert_eq!(s.mean(), 0.0);
+        for i in 0..(LATENCY_SAMPLES as u64 + 10) {
+            s.push(i);
+        }
+        assert_eq!(s.0.len(), LATENCY_SAMPLES);
+        assert_eq!(s.0.front(), Some(&10));
+    }
+}
