@@ -208,6 +208,35 @@ pub struct NodeStatus {
     pub beacon_height: u64,
     /// Latest finalized head of every shard, by shard id.
     pub shards: Vec<ShardHead>,
+    /// The processes of the network this node supervises or was told about (a devnet's
+    /// validators and API node); empty elsewhere.
+    pub processes: Vec<ProcessStatus>,
+}
+
+/// One node process of a supervised network (`GET /status` on a devnet API node).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProcessStatus {
+    /// Node name.
+    pub name: String,
+    /// `validator` or `api`.
+    pub role: String,
+    /// The shard a validator validates.
+    pub shard: Option<u32>,
+    /// Whether it is a beacon committee member.
+    pub beacon: bool,
+    /// Process id while running.
+    pub pid: Option<u32>,
+    /// p2p port.
+    pub p2p_port: u16,
+    /// Its shard height (an API node: the lowest of the shards it follows).
+    pub height: u64,
+    /// Its beacon height.
+    pub beacon_height: u64,
+    /// Restarts by the supervisor.
+    pub restarts: u32,
+    /// `ok` (running, status fresh), `stale` (running, no status for a while), `restarting`
+    /// or `stopped`.
+    pub health: String,
 }
 
 /// The latest finalized block of one shard.

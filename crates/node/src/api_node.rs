@@ -8,6 +8,7 @@
 //! (transactions, contracts, pending batches) come from the shards' committed state;
 //! latencies and throughput from what this node observed (see [`Stats`]).
 
+use crate::{devnet::ProcessEntry, files::read_json, status::read_status};
 use commonware_runtime::tokio::Context;
 use commonware_utils::sync::Mutex;
 use std::{
@@ -20,7 +21,8 @@ use vision_api::backend::{
     AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, ConfigApplied,
     ConfigChangeError, ContractPage, ContractStats, ContractSummary, ContractView,
     CrossShardCallView, CrosslinkSummary, Deployed, Executed, FlushOutcome, NetworkStats,
-    NodeStatus, Performance, ShardHead, ShardSummary, SubmitError, Submitted, TxStatus,
+    NodeStatus, Performance, ProcessStatus, ShardHead, ShardSummary, SubmitError, Submitted,
+    TxStatus,
 };
 use vision_consensus::{
     FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, shard::uniform_layout,
@@ -45,6 +47,8 @@ pub const LATENCY_SAMPLES: usize = 1024;
 pub const TRACKED_TXS: usize = 200_000;
 /// How often a waiting request looks for its transaction's outcome, in milliseconds.
 pub const OUTCOME_POLL_MS: u64 = 25;
+/// A running process whose status file is older than this is reported `stale`, in ms.
+pub const PROCESS_STALE_MS: u64 = 5_000;
 /// How often the beacon view is scanned for newly finalized crosslinks, in milliseconds.
 pub const BEACON_SCAN_MS: u64 = 200;
 
@@ -158,6 +162,8 @@ pub struct NodeApi {
     stats: Arc<Mutex<Stats>>,
     /// Next nonce the devnet signer hands out per account (above the committed nonce).
     dev_nonces: Mutex<HashMap<AccountId, u64>>,
+    /// A supervisor's process list (a devnet's `processes.json`) reported by `/status`.
+    processes_file: Option<std::path::PathBuf>,
 }
 
 impl NodeApi {
@@ -169,6 +175,7 @@ impl NodeApi {
         shards: BTreeMap<ShardId, ShardApp<Context>>,
         view: FinalizedCrosslinks,
         dev_keys: BTreeMap<AccountId, SecretKey>,
+        processes_file: Option<std::path::PathBuf>,
     ) -> anyhow::Result<Arc<Self>> {
         let layout = uniform_layout(spec.config.num_shards).map_err(anyhow::Error::msg)?;
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
@@ -181,6 +188,7 @@ impl NodeApi {
             events,
             stats: Arc::new(Mutex::new(Stats::default())),
             dev_nonces: Mutex::new(HashMap::new()),
+            processes_file,
         });
         for app in api.shards.values() {
             let events = api.events.clone();
@@ -218,6 +226,53 @@ impl NodeApi {
                 st.batched_txs += batched;
             }
         }
+    }
+
+    /// The supervised processes with their heights and health (empty without a process
+    /// list; an unreadable list is reported in the log, not as an API error).
+    fn processes(&self) -> Vec<ProcessStatus> {
+        let Some(path) = &self.processes_file else {
+            return Vec::new();
+        };
+        let entries: Vec<ProcessEntry> = match read_json(path, "process list") {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!("process list: {e:#}");
+                return Vec::new();
+            }
+        };
+        let now = now_ms();
+        entries
+            .into_iter()
+            .map(|p| {
+                let status = read_status(&p.home).ok();
+                let fresh = status
+                    .as_ref()
+                    .is_some_and(|s| now.saturating_sub(s.updated_at_ms) <= PROCESS_STALE_MS);
+                let health = match p.state.as_str() {
+                    "running" if fresh => "ok",
+                    "running" => "stale",
+                    other => other,
+                };
+                ProcessStatus {
+                    name: p.name,
+                    role: p.role,
+                    shard: p.shard,
+                    beacon: p.beacon,
+                    pid: p.pid,
+                    p2p_port: p
+                        .p2p_address
+                        .rsplit(':')
+                        .next()
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(0),
+                    height: status.as_ref().map_or(0, |s| s.shard_height),
+                    beacon_height: status.as_ref().map_or(0, |s| s.beacon_height),
+                    restarts: p.restarts,
+                    health: health.into(),
+                }
+            })
+            .collect()
     }
 
     fn app(&self, shard: ShardId) -> Result<&ShardApp<Context>, BackendError> {
@@ -528,6 +583,7 @@ impl vision_api::NodeBackend for NodeApi {
             devnet: !self.dev_keys.is_empty(),
             beacon_height: self.view.beacon_height(),
             shards,
+            processes: self.processes(),
         })
     }
 

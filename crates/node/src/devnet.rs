@@ -13,7 +13,7 @@ use crate::{
 };
 use anyhow::{Context, bail};
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     fs,
     net::TcpListener,
@@ -134,6 +134,8 @@ impl ProcSpec {
                 format!("127.0.0.1:{api_port}"),
                 "--dev-accounts".into(),
                 dir.join(paths::ACCOUNTS).display().to_string(),
+                "--processes".into(),
+                dir.join(PROCESSES_FILE).display().to_string(),
             ],
         }
     }
@@ -150,20 +152,31 @@ struct Proc {
     last_exit: Option<String>,
 }
 
-/// A line of `processes.json`.
-#[derive(Serialize)]
-struct ProcessEntry<'a> {
-    name: &'a str,
-    role: &'a str,
-    shard: Option<u32>,
-    beacon: bool,
-    pid: Option<u32>,
-    p2p_address: &'a str,
-    home: PathBuf,
-    log: PathBuf,
-    restarts: u32,
-    state: &'a str,
-    last_exit: Option<&'a str>,
+/// A line of `processes.json` (read by the devnet's API node for `GET /status`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProcessEntry {
+    /// Node name.
+    pub name: String,
+    /// `validator` or `api`.
+    pub role: String,
+    /// The validator's shard.
+    pub shard: Option<u32>,
+    /// Beacon committee member.
+    pub beacon: bool,
+    /// Process id while running.
+    pub pid: Option<u32>,
+    /// p2p address.
+    pub p2p_address: String,
+    /// Home directory (holds `status.json`).
+    pub home: PathBuf,
+    /// Log file.
+    pub log: PathBuf,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// `running`, `restarting` or `stopped`.
+    pub state: String,
+    /// How the last run ended.
+    pub last_exit: Option<String>,
 }
 
 fn log_path(dir: &Path, v: &ProcSpec) -> PathBuf {
@@ -437,21 +450,24 @@ fn write_processes(dir: &Path, procs: &[Proc]) {
     let entries: Vec<ProcessEntry> = procs
         .iter()
         .map(|p| ProcessEntry {
-            name: &p.v.name,
-            role: p.v.role,
+            name: p.v.name.clone(),
+            role: p.v.role.into(),
             shard: p.v.shard,
             beacon: p.v.beacon,
             pid: p.child.as_ref().map(Child::id),
-            p2p_address: &p.v.p2p_address,
+            p2p_address: p.v.p2p_address.clone(),
             home: dir.join(&p.v.home),
             log: log_path(dir, &p.v),
             restarts: p.restarts,
             state: if p.child.is_some() {
                 "running"
-            } else {
+            } else if p.restart_at.is_some() {
                 "restarting"
-            },
-            last_exit: p.last_exit.as_deref(),
+            } else {
+                "stopped"
+            }
+            .into(),
+            last_exit: p.last_exit.clone(),
         })
         .collect();
     if let Err(e) = write_json(&dir.join(PROCESSES_FILE), &entries, 0o644) {

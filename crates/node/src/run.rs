@@ -115,6 +115,10 @@ pub struct RunArgs {
     /// for these accounts (devnets only).
     #[arg(long, value_name = "FILE")]
     pub dev_accounts: Option<PathBuf>,
+    /// A supervisor's process list (a devnet's processes.json): the API node's `GET /status`
+    /// lists those processes with their heights and health.
+    #[arg(long, value_name = "FILE")]
+    pub processes: Option<PathBuf>,
     /// Log format on stderr (level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -151,6 +155,7 @@ struct ApiPlan {
     listen: SocketAddr,
     config: vision_api::ApiConfig,
     dev_keys: std::collections::BTreeMap<AccountId, SecretKey>,
+    processes: Option<PathBuf>,
 }
 
 /// Reads a devnet's accounts file: the keys of its dev and bench accounts.
@@ -303,6 +308,7 @@ impl RunArgs {
                 ..vision_api::ApiConfig::default()
             },
             dev_keys,
+            processes: self.processes.clone(),
         };
         let max_message_bytes = max_message_size_bytes(&spec)?;
         Ok(Plan {
@@ -447,6 +453,7 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
                 follower.shards.clone(),
                 follower.view.clone(),
                 plan.api.dev_keys.clone(),
+                plan.api.processes.clone(),
             )?;
             tokio::spawn(api.clone().scan_beacon());
             let listener = tokio::net::TcpListener::bind(plan.api.listen)

@@ -349,6 +349,23 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
                 })
         },
     );
+    // GET /status lists every supervised process with its height and health.
+    net.wait_until(
+        "every process to report healthy in GET /status",
+        STARTUP_TIMEOUT_S,
+        |_| {
+            let st = http::get(api_port, "/status");
+            st["processes"].as_array().is_some_and(|p| {
+                p.len() == VALIDATORS + 1
+                    && p.iter()
+                        .all(|p| p["health"] == "ok" && p["pid"].as_u64().is_some())
+                    && p.iter().filter(|p| p["role"] == "api").count() == 1
+                    && p.iter()
+                        .filter(|p| p["role"] == "validator")
+                        .all(|p| p["height"].as_u64() >= Some(WARM_HEIGHT))
+            })
+        },
+    );
     let transfer = cross_shard_transfer(&net, api_port);
 
     // 1c. The dashboard renders the live network in headless Chromium.

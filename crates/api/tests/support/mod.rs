@@ -205,6 +205,7 @@ impl NodeBackend for FakeBackend {
                     state_root: Hash::sha256(b"root"),
                 })
                 .collect(),
+            processes: Vec::new(),
         })
     }
 
