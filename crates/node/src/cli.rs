@@ -2,6 +2,7 @@
 //! `keys`, `run`, `devnet`, `bench`) slot in beside the existing ones.
 
 use crate::{
+    bench::BenchArgs,
     config::{ShardConfigArgs, load_shard_config},
     devnet::DevnetArgs,
     init::InitArgs,
@@ -44,6 +45,10 @@ pub enum Command {
     /// Generate (or reuse) a local network and run one supervised process per validator on
     /// 127.0.0.1 until Ctrl-C.
     Devnet(DevnetArgs),
+    /// Measure throughput and latency from finality (TPS, P50/P95/P99, CPU and memory per
+    /// role) on self-started devnets or a running node, against the signature-verification
+    /// ceiling of this machine.
+    Bench(BenchArgs),
 }
 
 /// `vision-node config`.
@@ -70,6 +75,7 @@ impl Cli {
             Command::Init(cmd) => cmd.run(),
             Command::Run(cmd) => cmd.run(),
             Command::Devnet(cmd) => cmd.run(),
+            Command::Bench(cmd) => cmd.run(),
             Command::Config(cmd) => {
                 let config = load_shard_config(cmd.home.as_deref(), &cmd.shard)?;
                 println!("{}", serde_json::to_string_pretty(&config)?);

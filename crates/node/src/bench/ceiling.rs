@@ -1,0 +1,229 @@
+//! The signature-verification ceiling: how many transactions per second this machine could
+//! finalize if verifying transaction signatures were the only work.
+//!
+//! # Verifications per transaction
+//!
+//! Counted from the code (`vision-api` routes, `vision-consensus` shard mempool, application
+//! and relay, `vision-state` execution), for a transaction submitted to the devnet's API node
+//! and a shard committee of `V` validators:
+//!
+//! | where | what | count |
+//! |---|---|---|
+//! | API node, HTTP layer | `check_signed` verifies every submitted transaction on its own | 1 single |
+//! | API node, follower pool | `Mempool::insert_batch` (one batch verification) | 1 batch |
+//! | each shard validator | relayed into its mempool (`insert_batch`) | `V` batch |
+//! | the proposer | `build_block` batch-verifies its candidates | 1 batch |
+//! | the other validators | `verify` runs `execute_block`, which batch-verifies the block | `V − 1` batch |
+//! | API node, follower | executes the finalized block (`execute_block`) | 1 batch |
+//!
+//! So `1` single and `2V + 2` batch verifications per transaction; with `r_single` and
+//! `r_batch` the per-core rates and `C` cores:
+//!
+//! ```text
+//! ceiling_tps = C / (1 / r_single + (2V + 2) / r_batch)
+//! ```
+//!
+//! Not counted (so the real ceiling is lower): consensus votes and certificates (per block,
+//! not per transaction), a proposer verifying again the pending transactions that an
+//! unfinalized parent already includes, and a replica re-executing a block it had not
+//! verified (after a restart). Cross-shard receipts carry Merkle proofs, not signatures.
+
+use serde::Serialize;
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+use vision_types::{PublicKey, SecretKey, Signature, batch_verify};
+
+/// Signatures per batch when measuring batch verification (about a relayed chunk or a block).
+pub const MEASURE_BATCH_SIZE: usize = 64;
+/// Distinct signed messages the measurement cycles through.
+const MEASURE_MESSAGES: usize = 256;
+
+/// Measured ed25519 verification rates on this machine.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VerifyRates {
+    /// Cores used (one thread each).
+    pub cores: usize,
+    /// Single verifications per second per core.
+    pub single_per_core_per_s: f64,
+    /// Batch verifications (signatures per second, batches of [`Self::batch_size`]) per core.
+    pub batch_per_core_per_s: f64,
+    /// Signatures per batch.
+    pub batch_size: usize,
+    /// How long each of the two measurements ran, in seconds.
+    pub duration_s: f64,
+}
+
+/// Signature verifications one transaction costs across the network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerifyCount {
+    /// Validators per shard committee (`V`).
+    pub validators_per_shard: u64,
+    /// Single verifications (the API's HTTP layer).
+    pub single: u64,
+    /// Batch verifications (`2V + 2`).
+    pub batch: u64,
+}
+
+impl VerifyCount {
+    /// The count for committees of `validators_per_shard` (see the module docs).
+    pub fn for_committee(validators_per_shard: u64) -> VerifyCount {
+        VerifyCount {
+            validators_per_shard,
+            single: 1,
+            batch: 2 * validators_per_shard + 2,
+        }
+    }
+
+    /// Single and batch verifications together.
+    pub fn total(&self) -> u64 {
+        self.single + self.batch
+    }
+}
+
+/// The ceiling and how it was computed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Ceiling {
+    /// The measured rates.
+    pub rates: VerifyRates,
+    /// Verifications per transaction.
+    pub per_tx: VerifyCount,
+    /// Core-seconds of verification per transaction.
+    pub core_s_per_tx: f64,
+    /// `cores ÷ core_s_per_tx`.
+    pub ceiling_tps: f64,
+    /// The formula, in words.
+    pub formula: String,
+}
+
+/// The ceiling for `rates` and `per_tx` (pure arithmetic).
+pub fn ceiling(rates: &VerifyRates, per_tx: &VerifyCount) -> Ceiling {
+    let core_s_per_tx = per_tx.single as f64 / rates.single_per_core_per_s.max(f64::MIN_POSITIVE)
+        + per_tx.batch as f64 / rates.batch_per_core_per_s.max(f64::MIN_POSITIVE);
+    let ceiling_tps = rates.cores as f64 / core_s_per_tx;
+    let v = per_tx.validators_per_shard;
+    Ceiling {
+        rates: rates.clone(),
+        per_tx: per_tx.clone(),
+        core_s_per_tx,
+        ceiling_tps,
+        formula: format!(
+            "ceiling = cores / (single / single_rate + batch / batch_rate) = {} / ({} / {:.0} + \
+             {} / {:.0}) = {:.0} tx/s; per tx: 1 single (API HTTP check) + 2V+2 = {} batch \
+             (API pool 1, V={v} validator mempools, proposer 1, V-1 verifiers, API follower 1)",
+            rates.cores,
+            per_tx.single,
+            rates.single_per_core_per_s,
+            per_tx.batch,
+            rates.batch_per_core_per_s,
+            ceiling_tps,
+            per_tx.batch
+        ),
+    }
+}
+
+/// Measures single and batch verification on `cores` threads for `duration` each.
+pub fn measure(cores: usize, duration: Duration) -> VerifyRates {
+    let key = SecretKey::from_seed([7; 32]);
+    let pk = key.public_key();
+    let msgs: Vec<Vec<u8>> = (0..MEASURE_MESSAGES)
+        .map(|i| format!("vision bench verify {i}").into_bytes())
+        .collect();
+    let sigs: Vec<Signature> = msgs.iter().map(|m| key.sign(m)).collect();
+    let cores = cores.max(1);
+    let run = |batch: bool| -> f64 {
+        let stop = AtomicBool::new(false);
+        let start = Instant::now();
+        let total: u64 = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..cores)
+                .map(|t| {
+                    let (msgs, sigs, stop) = (&msgs, &sigs, &stop);
+                    s.spawn(move || verify_loop(&pk, msgs, sigs, stop, batch, t))
+                })
+                .collect();
+            std::thread::sleep(duration);
+            stop.store(true, Ordering::Relaxed);
+            workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+        });
+        total as f64 / start.elapsed().as_secs_f64() / cores as f64
+    };
+    let single = run(false);
+    let batch = run(true);
+    VerifyRates {
+        cores,
+        single_per_core_per_s: single,
+        batch_per_core_per_s: batch,
+        batch_size: MEASURE_BATCH_SIZE,
+        duration_s: duration.as_secs_f64(),
+    }
+}
+
+/// Verifies until `stop`; returns the signatures verified.
+fn verify_loop(
+    pk: &PublicKey,
+    msgs: &[Vec<u8>],
+    sigs: &[Signature],
+    stop: &AtomicBool,
+    batch: bool,
+    offset: usize,
+) -> u64 {
+    let mut done = 0u64;
+    let mut i = offset * 31;
+    while !stop.load(Ordering::Relaxed) {
+        if batch {
+            let items = (0..MEASURE_BATCH_SIZE).map(|j| {
+                let k = (i + j) % msgs.len();
+                (pk, msgs[k].as_slice(), &sigs[k])
+            });
+            let ok = batch_verify(items).is_ok();
+            assert!(ok, "valid signatures verify");
+            done += MEASURE_BATCH_SIZE as u64;
+            i += MEASURE_BATCH_SIZE;
+        } else {
+            let k = i % msgs.len();
+            assert!(
+                pk.verify(&msgs[k], &sigs[k]).is_ok(),
+                "valid signature verifies"
+            );
+            done += 1;
+            i += 1;
+        }
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_per_transaction() {
+        let c = VerifyCount::for_committee(4);
+        assert_eq!((c.single, c.batch, c.total()), (1, 10, 11));
+        assert_eq!(VerifyCount::for_committee(3).batch, 8);
+    }
+
+    #[test]
+    fn ceiling_arithmetic() {
+        let rates = VerifyRates {
+            cores: 2,
+            single_per_core_per_s: 10_000.0,
+            batch_per_core_per_s: 20_000.0,
+            batch_size: 64,
+            duration_s: 1.0,
+        };
+        let c = ceiling(&rates, &VerifyCount::for_committee(4));
+        // 1/10000 + 10/20000 = 0.0006 core-s per tx; 2 cores → 3333 tx/s.
+        assert!((c.core_s_per_tx - 0.0006).abs() < 1e-12);
+        assert!((c.ceiling_tps - 3333.333).abs() < 0.01);
+        assert!(c.formula.contains("3333 tx/s"), "{}", c.formula);
+    }
+
+    #[test]
+    fn measuring_gives_positive_rates() {
+        let r = measure(1, Duration::from_millis(30));
+        assert!(r.single_per_core_per_s > 0.0 && r.batch_per_core_per_s > 0.0);
+        assert_eq!(r.cores, 1);
+    }
+}
