@@ -136,6 +136,9 @@ pub trait NodeBackend: Send + Sync + 'static {
         tx: SignedTransaction,
     ) -> impl Future<Output = Result<Executed, SubmitError>> + Send;
 
+    /// The supply audit from every shard's finalized state (`GET /supply`).
+    fn supply(&self) -> impl Future<Output = Result<SupplyReport, BackendError>> + Send;
+
     /// Subscribes to finalized-block events (`GET /events`). Each call returns a new receiver;
     /// a receiver that falls behind loses the oldest events (the stream reports how many).
     fn events(&self) -> tokio::sync::broadcast::Receiver<BlockEvent>;
@@ -211,6 +214,47 @@ pub struct NodeStatus {
     /// The processes of the network this node supervises or was told about (a devnet's
     /// validators and API node); empty elsewhere.
     pub processes: Vec<ProcessStatus>,
+}
+
+/// One shard's ledger (amounts as decimal strings in JSON, like every amount).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardSupply {
+    /// The shard.
+    pub shard_id: ShardId,
+    /// Finalized height the figures are read at.
+    pub height: u64,
+    /// Σ genesis balances of the shard.
+    pub genesis: Amount,
+    /// Σ balances of accounts and contracts.
+    pub balances: Amount,
+    /// Σ fees burned.
+    pub burned: Amount,
+    /// Σ amounts that could not be returned anywhere.
+    pub unclaimed: Amount,
+    /// Σ receipt amounts emitted.
+    pub sent: Amount,
+    /// Σ receipt amounts applied.
+    pub received: Amount,
+}
+
+/// The supply audit (`GET /supply`): `genesis = balances + in_flight + burned + unclaimed`
+/// over all shards, where `in_flight = Σ sent − Σ received`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SupplyReport {
+    /// Σ genesis balances.
+    pub genesis: Amount,
+    /// Σ balances.
+    pub balances: Amount,
+    /// Coin in receipts emitted but not yet applied.
+    pub in_flight: Amount,
+    /// Σ fees burned.
+    pub burned: Amount,
+    /// Σ undeliverable amounts.
+    pub unclaimed: Amount,
+    /// Whether the figures add up.
+    pub balanced: bool,
+    /// Per shard (each read at its own finalized height).
+    pub shards: Vec<ShardSupply>,
 }
 
 /// One node process of a supervised network (`GET /status` on a devnet API node).

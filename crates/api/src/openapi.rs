@@ -119,6 +119,18 @@ fn responses(id: RouteId) -> Value {
         RouteId::OpenApi => json!({"type": "object"}),
         RouteId::Health => obj(&[("status", json!({"const": "ok"}))]),
         RouteId::Status => schema_ref("NodeStatus"),
+        RouteId::Supply => obj(&[
+            ("genesis", str_t()),
+            ("balances", str_t()),
+            ("in_flight", str_t()),
+            ("burned", str_t()),
+            ("unclaimed", str_t()),
+            ("balanced", json!({"type": "boolean"})),
+            (
+                "shards",
+                json!({"type": "array", "items": {"type": "object"}}),
+            ),
+        ]),
         RouteId::Dashboard => schema_ref("Dashboard"),
         RouteId::BatchFlush => obj(&[
             ("crosslink_id", str_t()),

@@ -80,6 +80,8 @@ pub enum RouteId {
     Account,
     /// `GET /events` (server-sent events).
     Events,
+    /// `GET /supply`.
+    Supply,
 }
 
 /// One route: method, path (axum 0.8 syntax), a one-line summary for the OpenAPI document.
@@ -257,6 +259,13 @@ pub const ROUTES: &[ApiRoute] = &[
          completed cross-shard origin tx ids) and `lagged` ({skipped}) when a slow client lost \
          events.",
     ),
+    route(
+        RouteId::Supply,
+        "GET",
+        "/supply",
+        "The supply audit from finalized state of every shard: genesis supply, balances, coin \
+         in flight in receipts, burned fees, and whether they add up.",
+    ),
 ];
 
 /// Shared handler state.
@@ -282,6 +291,7 @@ pub(crate) fn handler<B: NodeBackend>(id: RouteId) -> MethodRouter<AppState<B>> 
     match id {
         RouteId::Health => get(health),
         RouteId::Status => get(status::<B>),
+        RouteId::Supply => get(supply::<B>),
         RouteId::Metrics => get(metrics::<B>),
         RouteId::OpenApi => get(openapi_json),
         RouteId::Root => get(root),
@@ -487,6 +497,10 @@ async fn health() -> ApiResult {
 
 async fn status<B: NodeBackend>(State(st): St<B>) -> ApiResult {
     ok(st.backend.status().await?)
+}
+
+async fn supply<B: NodeBackend>(State(st): St<B>) -> ApiResult {
+    ok(st.backend.supply().await?)
 }
 
 async fn metrics<B: NodeBackend>(State(st): St<B>) -> ApiResult {

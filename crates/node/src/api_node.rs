@@ -21,14 +21,14 @@ use vision_api::backend::{
     AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, ConfigApplied,
     ConfigChangeError, ContractPage, ContractStats, ContractSummary, ContractView,
     CrossShardCallView, CrosslinkSummary, Deployed, Executed, FlushOutcome, NetworkStats,
-    NodeStatus, Performance, ProcessStatus, ShardHead, ShardSummary, SubmitError, Submitted,
-    TxStatus,
+    NodeStatus, Performance, ProcessStatus, ShardHead, ShardSummary, ShardSupply, SubmitError,
+    Submitted, SupplyReport, TxStatus,
 };
 use vision_consensus::{
     FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, shard::uniform_layout,
 };
 use vision_state::{
-    CallRecord, CallStatus, QmdbStore, ShardOf, StateReadExt, TxOutcome, keys::Counter,
+    CallRecord, CallStatus, QmdbStore, ShardOf, StateReadExt, Supply, TxOutcome, keys::Counter,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
@@ -1043,6 +1043,57 @@ impl vision_api::NodeBackend for NodeApi {
             _ => Executed::Completed {
                 result: outcome.result.unwrap_or(serde_json::Value::Null),
             },
+        })
+    }
+
+    async fn supply(&self) -> Result<SupplyReport, BackendError> {
+        let mut shards = Vec::new();
+        for (&shard, app) in &self.shards {
+            let (height, s) = app
+                .with_state(|st| (st.chain_meta().height, Supply::of(st)))
+                .await;
+            shards.push(ShardSupply {
+                shard_id: shard,
+                height,
+                genesis: Amount(s.genesis),
+                balances: Amount(s.balances),
+                burned: Amount(s.burned),
+                unclaimed: Amount(s.unclaimed),
+                sent: Amount(s.sent),
+                received: Amount(s.received),
+            });
+        }
+        let sum = |f: fn(&ShardSupply) -> Amount| -> Result<Amount, BackendError> {
+            shards
+                .iter()
+                .try_fold(Amount(0), |acc, s| acc.checked_add(f(s)).ok())
+                .ok_or_else(|| BackendError::Unavailable("supply overflows u128".into()))
+        };
+        let (sent, received) = (sum(|s| s.sent)?, sum(|s| s.received)?);
+        // Each shard is read at its own finalized height. A receipt is emitted before it can be
+        // applied, so `received <= sent` whatever the heights; if not, report it unbalanced.
+        let in_flight = Amount(sent.0.saturating_sub(received.0));
+        let (genesis, balances, burned, unclaimed) = (
+            sum(|s| s.genesis)?,
+            sum(|s| s.balances)?,
+            sum(|s| s.burned)?,
+            sum(|s| s.unclaimed)?,
+        );
+        let balanced = received.0 <= sent.0
+            && Some(genesis.0)
+                == balances
+                    .0
+                    .checked_add(in_flight.0)
+                    .and_then(|x| x.checked_add(burned.0))
+                    .and_then(|x| x.checked_add(unclaimed.0));
+        Ok(SupplyReport {
+            genesis,
+            balances,
+            in_flight,
+            burned,
+            unclaimed,
+            balanced,
+            shards,
         })
     }
 

@@ -383,7 +383,18 @@ fn devnet_generation_files_modes_and_genesis() {
     }
     let peers: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("peers.json")).unwrap()).unwrap();
-    assert_eq!(peers.as_array().unwrap().len(), 8);
+    // Eight validators and the API node (role "api", the port after the last validator's).
+    assert_eq!(peers.as_array().unwrap().len(), 9);
+    assert_eq!(peers[8]["role"], "api");
+    assert_eq!(peers[8]["address"], "127.0.0.1:41008");
+    assert_eq!(mode(&dir.join("nodes/api/keys/consensus.key")), 0o600);
+    assert!(
+        genesis
+            .validators
+            .iter()
+            .all(|v| peers[8]["consensus_key"] != v.consensus_key.to_string()),
+        "the API node's key is not a validator's"
+    );
     for (i, v) in genesis.validators.iter().enumerate() {
         let home = dir.join("nodes").join(&v.name);
         assert_eq!(mode(&home.join("keys/consensus.key")), 0o600);
@@ -522,4 +533,136 @@ fn devnet_generation_files_modes_and_genesis() {
     assert!(not_devnet.join("precious.txt").exists());
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&not_devnet).ok();
+}
+
+#[test]
+fn bench_help_and_bad_input() {
+    let o = run(&["bench", "--help"]);
+    assert!(o.status.success());
+    let h = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--scenario",
+        "--duration-s",
+        "--rate",
+        "--json",
+        "--report",
+        "--target",
+        "--dir",
+        "--find-max",
+        "--max-p99-ms",
+        "smoke",
+        "16-shards-batch-100",
+    ] {
+        assert!(h.contains(flag), "bench --help lacks {flag}: {h}");
+    }
+    fails_with(&["bench", "--scenario", "nope"], "expected all or one of");
+    fails_with(
+        &[
+            "bench",
+            "--scenario",
+            "smoke",
+            "--target",
+            "http://127.0.0.1:9",
+        ],
+        "--target needs --dir",
+    );
+    fails_with(
+        &["bench", "--scenario", "smoke", "--cross-ratio", "2"],
+        "between 0 and 1",
+    );
+    fails_with(
+        &["bench", "--scenario", "all", "--find-max"],
+        "one scenario",
+    );
+}
+
+/// Longest a smoke bench may take before the test kills it (startup, a few seconds of load,
+/// drain and stop on a loaded 2-core machine); only a hang guard, nothing asserts speed.
+const BENCH_SMOKE_TIMEOUT_S: u64 = 600;
+
+#[test]
+fn bench_smoke_measures_from_finality() {
+    let dir = temp_dir("bench-smoke");
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("smoke.json");
+    let html = dir.join("smoke.html");
+    let devnet = dir.join("devnet");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vision-node"))
+        .args(["bench", "--scenario", "smoke", "--json"])
+        .arg(&json)
+        .arg("--report")
+        .arg(&html)
+        .arg("--dir")
+        .arg(&devnet)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run vision-node bench");
+    // Drain the pipes while waiting (the progress line fills stderr).
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut out, &mut s).ok();
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).ok();
+        s
+    });
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(BENCH_SMOKE_TIMEOUT_S);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() >= deadline {
+            // SIGINT stops the bench's devnet too (same process group).
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bench --scenario smoke did not finish within {BENCH_SMOKE_TIMEOUT_S} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    let devnet_log = std::fs::read_to_string(dir.join("devnet-devnet.log")).unwrap_or_default();
+    assert!(
+        status.success(),
+        "bench failed: {status}\nstdout:\n{out}\nstderr:\n{err}\ndevnet output:\n{devnet_log}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON file"))
+            .expect("JSON");
+    let r = &v["results"][0];
+    assert_eq!(r["name"], serde_json::json!("smoke"), "{v}");
+    assert!(r["submitted"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert!(r["completed"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert!(r["sustained_tps"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+    for kind in ["latency_intra", "latency_cross"] {
+        let l = &r[kind];
+        assert!(l["count"].as_u64().unwrap_or(0) > 0, "{kind}: {r}");
+        let (p50, p99, max) = (&l["p50_ms"], &l["p99_ms"], &l["max_ms"]);
+        assert!(
+            p50.as_u64() <= p99.as_u64() && p99.as_u64() <= max.as_u64(),
+            "{kind}: {l}"
+        );
+    }
+    assert!(
+        r["cpu_s_by_role"]["validator"].as_f64().is_some()
+            || r["cpu_s_by_role"]["validator+beacon"].as_f64().is_some(),
+        "{r}"
+    );
+    assert!(
+        r["peak_rss_validator_max_kib"].as_u64().unwrap_or(0) > 0,
+        "{r}"
+    );
+    assert!(
+        v["ceiling"]["ceiling_tps"].as_f64().unwrap_or(0.0) > 0.0,
+        "{v}"
+    );
+    assert!(out.contains("smoke"), "the table: {out}");
+    let html = std::fs::read_to_string(&html).expect("the HTML report");
+    assert!(html.contains("<svg") && !html.contains("<script"));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -367,6 +367,13 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         },
     );
     let transfer = cross_shard_transfer(&net, api_port);
+    let supply = http::get(api_port, "/supply");
+    assert_eq!(supply["balanced"], true, "{supply}");
+    assert_eq!(
+        supply["shards"].as_array().map(Vec::len),
+        Some(SHARDS),
+        "{supply}"
+    );
 
     // 1c. The dashboard renders the live network in headless Chromium.
     let browser = chromium::Chromium::find(&root.join("browser")).unwrap_or_else(|e| panic!("{e}"));
