@@ -149,6 +149,13 @@ pub(crate) struct NodeView {
     pub beacon: FinalizedCrosslinks,
 }
 
+/// A running simulated API node: its task, shard applications and beacon view.
+pub(crate) type FollowerNode = (
+    Handle<()>,
+    BTreeMap<ShardId, ShardApp<Ctx>>,
+    FinalizedCrosslinks,
+);
+
 /// The simulated network and its validators.
 pub(crate) struct SimNet {
     pub ctx: Ctx,
@@ -156,11 +163,7 @@ pub(crate) struct SimNet {
     pub spec: NetworkSpec,
     pub nodes: Vec<Option<(Handle<()>, NodeView)>>,
     /// The API node, when started: its shard applications and beacon view.
-    pub follower: Option<(
-        Handle<()>,
-        BTreeMap<ShardId, ShardApp<Ctx>>,
-        FinalizedCrosslinks,
-    )>,
+    pub follower: Option<FollowerNode>,
 }
 
 impl SimNet {

@@ -439,7 +439,7 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow!("starting the validator: {e}"))?;
             info!(name = %plan.name, "validator started");
-            Running::Validator(validator, network_handle)
+            Running::Validator(Box::new(validator), network_handle)
         }
         NodeRole::Api => {
             let relay = network.register(RELAY, relay_channel_quota());
@@ -567,7 +567,10 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
 /// What a node process runs.
 enum Running {
     /// A validator and its p2p network.
-    Validator(Validator<cw_tokio::Context>, commonware_runtime::Handle<()>),
+    Validator(
+        Box<Validator<cw_tokio::Context>>,
+        commonware_runtime::Handle<()>,
+    ),
     /// An API node: the follower, its p2p network and the HTTP server.
     Api {
         follower: Follower<cw_tokio::Context>,
