@@ -75,6 +75,19 @@ pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
     parse_status_vm_hwm_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// The 1-minute load average from the text of `/proc/loadavg`.
+pub fn parse_loadavg_1m(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// This machine's 1-minute load average (0 if unreadable).
+pub fn load_avg_1m() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| parse_loadavg_1m(&t))
+        .unwrap_or(0.0)
+}
+
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
 pub fn ticks_per_s() -> u64 {
     rustix::param::clock_ticks_per_second()
@@ -158,6 +171,8 @@ mod tests {
         assert_eq!(parse_status_vm_hwm_kib("Name: x\n"), None);
         assert!(vm_hwm_kib(std::process::id()).is_some_and(|k| k > 0));
         assert!(ticks_per_s() > 0);
+        assert_eq!(parse_loadavg_1m("3.99 4.34 5.63 3/912 21886\n"), Some(3.99));
+        assert_eq!(parse_loadavg_1m(""), None);
     }
 
     #[test]

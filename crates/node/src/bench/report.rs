@@ -93,6 +93,9 @@ pub struct ScenarioResult {
     pub peak_rss_validator_mean_kib: u64,
     /// Processes that restarted during the window.
     pub restarted_processes: u64,
+    /// The machine's 1-minute load average when the window began (other work on the
+    /// machine shows here).
+    pub load_avg_1m: f64,
     /// When this result is another run's (scale reusing `all`'s 1- and 4-shard runs).
     pub reused_from: Option<String>,
 }
@@ -217,11 +220,12 @@ pub fn render_table(r: &BenchReport) -> String {
         let _ = writeln!(
             out,
             "  {}: CPU s per 1k tx by role: {}; peak RSS per validator max {:.0} MiB, mean {:.0} \
-             MiB",
+             MiB; load average {:.1}",
             s.name,
             roles.join(", "),
             s.peak_rss_validator_max_kib as f64 / 1024.0,
-            s.peak_rss_validator_mean_kib as f64 / 1024.0
+            s.peak_rss_validator_mean_kib as f64 / 1024.0,
+            s.load_avg_1m
         );
     }
     for f in &r.find_max {
@@ -253,6 +257,8 @@ pub fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The ceiling line is drawn on the TPS chart only up to this multiple of the tallest bar.
+const CEILING_ON_CHART_MAX_RATIO: f64 = 4.0;
 const CHART_W: f64 = 720.0;
 const CHART_H: f64 = 260.0;
 const PAD_L: f64 = 60.0;
@@ -421,7 +427,7 @@ pub fn render_html(r: &BenchReport) -> String {
          benchmark</title><style>body{font-family:system-ui,sans-serif;margin:24px;color:#111}\
          table{border-collapse:collapse;font-size:13px;margin:12px 0}td,th{border:1px solid \
          #ccc;padding:3px 7px;text-align:right}th{background:#f3f4f6}td:first-child{text-align:\
-         left}code{background:#f3f4f6;padding:1px 4px}section{margin-bottom:28px}</style></head>\
+         left}code{background:#f3f4f6;padding:1px 4px;white-space:pre-wrap}section{margin-bottom:28px}</style></head>\
          <body><h1>Vision Node benchmark</h1>",
     );
     let _ = write!(
@@ -448,7 +454,7 @@ pub fn render_html(r: &BenchReport) -> String {
          <th>batch</th><th>rate</th><th>sustained tx/s</th><th>% ceiling</th><th>intra \
          p50/p95/p99/max ms</th><th>cross p50/p95/p99/max ms</th><th>sent</th><th>done</th>\
          <th>failed</th><th>unfinished</th><th>rejected</th><th>CPU s/1k tx</th><th>max \
-         validator RSS MiB</th></tr>",
+         validator RSS MiB</th><th>load avg</th></tr>",
     );
     let lat = |l: &Option<LatencySummary>| {
         l.as_ref().map_or_else(
@@ -461,7 +467,7 @@ pub fn render_html(r: &BenchReport) -> String {
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.1}</td>\
              <td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{:.2}</td><td>{:.0}</td></tr>",
+             <td>{}</td><td>{:.2}</td><td>{:.0}</td><td>{:.1}</td></tr>",
             escape(&s.name),
             s.scenario.shards,
             s.scenario.validators_per_shard,
@@ -477,25 +483,36 @@ pub fn render_html(r: &BenchReport) -> String {
             s.unfinished,
             s.rejected,
             s.cpu_s_per_1k_tx_total,
-            s.peak_rss_validator_max_kib as f64 / 1024.0
+            s.peak_rss_validator_max_kib as f64 / 1024.0,
+            s.load_avg_1m
         );
     }
-    h.push_str("</table></section>");
+    h.push_str(
+        "</table><p>% ceiling uses each run's committee size V; load avg is the machine's \
+         1-minute load average when the window began (other work on the machine).</p>\
+         </section>",
+    );
     // TPS per scenario.
     let bars: Vec<(String, f64)> = r
         .results
         .iter()
         .map(|s| (s.name.clone(), s.sustained_tps))
         .collect();
+    // The ceiling is drawn only when it does not flatten every bar.
+    let top = bars.iter().map(|b| b.1).fold(0.0f64, f64::max);
+    let line = (r.ceiling.ceiling_tps <= top * CEILING_ON_CHART_MAX_RATIO)
+        .then_some(("ceiling", r.ceiling.ceiling_tps));
     let _ = write!(
         h,
-        "<section><h2>Sustained throughput per scenario</h2>{}</section>",
-        svg_bars(
-            "Sustained TPS per scenario",
-            "tx/s",
-            &bars,
-            Some(("ceiling", r.ceiling.ceiling_tps))
-        )
+        "<section><h2>Sustained throughput per scenario</h2><p>Verification ceiling: {:.0} \
+         tx/s{}.</p>{}</section>",
+        r.ceiling.ceiling_tps,
+        if line.is_none() {
+            " (far above every bar; not drawn)"
+        } else {
+            ""
+        },
+        svg_bars("Sustained TPS per scenario", "tx/s", &bars, line)
     );
     // Latency distributions.
     h.push_str("<section><h2>Latency distribution</h2>");
@@ -572,6 +589,27 @@ pub fn render_html(r: &BenchReport) -> String {
                 escape(role),
                 cpu,
                 s.cpu_s_per_1k_tx_by_role.get(role).copied().unwrap_or(0.0)
+            );
+        }
+    }
+    h.push_str("</table>");
+    h.push_str(
+        "<table><tr><th>scenario</th><th>process</th><th>role</th><th>shard</th><th>peak \
+         RSS MiB</th></tr>",
+    );
+    for s in &r.results {
+        if s.reused_from.is_some() {
+            continue;
+        }
+        for p in &s.peak_rss {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+                escape(&s.name),
+                escape(&p.name),
+                escape(&p.role),
+                p.shard.map_or_else(|| "-".into(), |x| x.to_string()),
+                p.kib as f64 / 1024.0
             );
         }
     }
@@ -675,6 +713,7 @@ pub(crate) mod tests {
                 peak_rss_validator_max_kib: 80_000,
                 peak_rss_validator_mean_kib: 80_000,
                 restarted_processes: 0,
+                load_avg_1m: 1.0,
                 reused_from: None,
             });
         }

@@ -344,6 +344,7 @@ pub async fn run(
     let mut cpu_before: Option<Vec<ProcSample>> = None;
     let mut cpu_after: Option<Vec<ProcSample>> = None;
     let mut window_start_ms = 0u64;
+    let mut load_avg_1m = 0.0;
     let mut window_end_ms = 0u64;
     let mut max_lag_ms = 0u64;
     let mut last_progress = Instant::now();
@@ -355,6 +356,7 @@ pub async fn run(
         if cpu_before.is_none() && start.elapsed() >= warmup {
             cpu_before = Some(procstat::sample(&procs));
             window_start_ms = unix_ms();
+            load_avg_1m = procstat::load_avg_1m();
         }
         if cpu_after.is_none() && start.elapsed() >= window_end {
             cpu_after = Some(procstat::sample(&procs));
@@ -394,6 +396,7 @@ pub async fn run(
     if cpu_before.is_none() {
         cpu_before = Some(procstat::sample(&procs));
         window_start_ms = unix_ms();
+        load_avg_1m = procstat::load_avg_1m();
     }
     if cpu_after.is_none() {
         cpu_after = Some(procstat::sample(&procs));
@@ -452,6 +455,7 @@ pub async fn run(
             sign_s,
             batch_txs: pacer.batch_txs(),
             ceiling_tps,
+            load_avg_1m,
         },
     ))
 }
@@ -504,6 +508,7 @@ struct Summary {
     sign_s: f64,
     batch_txs: usize,
     ceiling_tps: f64,
+    load_avg_1m: f64,
 }
 
 fn summarize_run(s: &Scenario, opts: &RunOptions, t: &Tracker, m: Summary) -> ScenarioResult {
@@ -599,6 +604,7 @@ fn summarize_run(s: &Scenario, opts: &RunOptions, t: &Tracker, m: Summary) -> Sc
         },
         peak_rss: m.peak_rss,
         restarted_processes: m.restarted_processes as u64,
+        load_avg_1m: m.load_avg_1m,
         reused_from: None,
     }
 }
@@ -722,6 +728,7 @@ mod tests {
                 sign_s: 0.1,
                 batch_txs: 1,
                 ceiling_tps: 30.0,
+                load_avg_1m: 0.5,
             },
         );
         assert_eq!(
