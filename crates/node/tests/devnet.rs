@@ -214,14 +214,20 @@ fn assert_replicas_agree(statuses: &[NodeStatus]) {
     }
 }
 
-/// What a completed transfer left: the balances it produced, by account.
-struct Transfer {
-    balances: Vec<(String, String)>,
+/// Transfers submitted as load around a crash.
+const LOAD_TXS: usize = 20;
+/// Amount of each load transfer.
+const LOAD_AMOUNT: u128 = 7;
+
+/// Transfers in flight: their ids and the balances they must produce.
+struct Load {
+    ids: Vec<String>,
+    from: (String, u128),
+    to: (String, u128),
 }
 
-/// A cross-shard transfer between two dev accounts, signed by the devnet API node: submitted
-/// over HTTP, followed to `completed`, and checked in both balances.
-fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
+/// Two dev accounts on different shards (from `accounts.json`).
+fn dev_pair(net: &Devnet) -> (String, String) {
     let accounts: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(net.dir.join("accounts.json")).unwrap()).unwrap();
     let devs: Vec<(String, u64)> = accounts
@@ -236,24 +242,87 @@ fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
             )
         })
         .collect();
-    let from = devs[0].clone();
     let to = devs
         .iter()
-        .find(|d| d.1 != from.1)
-        .expect("dev accounts on two shards")
-        .clone();
-    let balance = |id: &str| -> u128 {
-        let a = http::get(port, &format!("/account/{id}"));
-        a["account"]["balance"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{id}: {a}"))
-            .parse()
-            .unwrap()
-    };
-    let (from_before, to_before) = (balance(&from.0), balance(&to.0));
+        .find(|d| d.1 != devs[0].1)
+        .expect("dev accounts on two shards");
+    (devs[0].0.clone(), to.0.clone())
+}
+
+fn balance(port: u16, id: &str) -> u128 {
+    let a = http::get(port, &format!("/account/{id}"));
+    a["account"]["balance"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{id}: {a}"))
+        .parse()
+        .unwrap()
+}
+
+/// Submits `n` cross-shard transfers (signed by the devnet API node) from one dev account to
+/// another.
+fn submit_load(net: &Devnet, port: u16, n: usize) -> Load {
+    let (from, to) = dev_pair(net);
+    let (from_before, to_before) = (balance(port, &from), balance(port, &to));
+    let ids = (0..n)
+        .map(|_| {
+            let body = serde_json::json!({
+                "signer": from,
+                "action": {"type": "transfer", "to": to, "amount": LOAD_AMOUNT.to_string()},
+            });
+            let (code, reply) = http::call(port, "POST", "/tx", Some(&body)).unwrap();
+            assert_eq!(code, 200, "{reply}");
+            reply["tx_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let n = n as u128;
+    Load {
+        ids,
+        from: (from, from_before - n * (LOAD_AMOUNT + 10)),
+        to: (to, to_before + n * LOAD_AMOUNT),
+    }
+}
+
+impl Load {
+    /// Waits until every transfer completed, then checks both balances exactly.
+    fn check(&self, net: &Devnet, port: u16) {
+        net.wait_until(
+            "every load transfer to complete",
+            CATCH_UP_TIMEOUT_S,
+            |_| {
+                self.ids
+                    .iter()
+                    .all(|id| http::get(port, &format!("/tx/{id}"))["status"] == "completed")
+            },
+        );
+        assert_eq!(
+            balance(port, &self.from.0),
+            self.from.1,
+            "{} after the load",
+            self.from.0
+        );
+        assert_eq!(
+            balance(port, &self.to.0),
+            self.to.1,
+            "{} after the load",
+            self.to.0
+        );
+    }
+}
+
+/// What a completed transfer left: the balances it produced, by account.
+struct Transfer {
+    balances: Vec<(String, String)>,
+}
+
+/// A cross-shard transfer between two dev accounts, signed by the devnet API node: submitted
+/// over HTTP, followed to `completed`, and checked in both balances.
+fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
+    let (from, to) = dev_pair(net);
+    let balance = |id: &str| balance(port, id);
+    let (from_before, to_before) = (balance(&from), balance(&to));
     let body = serde_json::json!({
-        "signer": from.0,
-        "action": {"type": "transfer", "to": to.0, "amount": "12345"},
+        "signer": from,
+        "action": {"type": "transfer", "to": to, "amount": "12345"},
     });
     let (code, reply) = http::call(port, "POST", "/tx", Some(&body)).unwrap();
     assert_eq!(code, 200, "{reply}");
@@ -272,7 +341,7 @@ fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
             status == "completed"
         },
     );
-    let (from_after, to_after) = (balance(&from.0), balance(&to.0));
+    let (from_after, to_after) = (balance(&from), balance(&to));
     assert_eq!(to_after, to_before + 12345, "lifecycle seen: {seen:?}");
     assert_eq!(
         from_after,
@@ -280,10 +349,7 @@ fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
         "amount plus the dev fee"
     );
     Transfer {
-        balances: vec![
-            (from.0, from_after.to_string()),
-            (to.0, to_after.to_string()),
-        ],
+        balances: vec![(from, from_after.to_string()), (to, to_after.to_string())],
     }
 }
 
@@ -391,9 +457,20 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         );
     }
 
-    // 2. kill -9 a beacon member (it validates a shard too); the supervisor restarts it, it
-    // rebuilds its beacon state from its archive and catches up with its shard and the beacon.
-    let victim = before.iter().find(|s| s.beacon_member).unwrap().clone();
+    // Load in flight across the crash: cross-shard transfers between two dev accounts.
+    let load = submit_load(&net, api_port, LOAD_TXS);
+
+    // 2. kill -9 one validator in every shard at once, one of them a beacon member; the
+    // supervisor restarts them, the beacon member rebuilds its beacon state from its archive,
+    // and each catches up with its shard and the beacon.
+    let beacon_victim = before.iter().find(|s| s.beacon_member).unwrap().clone();
+    let mut victims = vec![beacon_victim.clone()];
+    for s in &before {
+        if victims.iter().all(|v| v.shard != s.shard) {
+            victims.push(s.clone());
+        }
+    }
+    assert_eq!(victims.len(), SHARDS);
     let beacon_height_at_kill = net
         .statuses()
         .iter()
@@ -401,42 +478,52 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         .map(|s| s.beacon_height)
         .max()
         .unwrap();
-    let shard_height_at_kill = net
-        .statuses()
+    let shard_height_at_kill = |shard: Option<u32>| {
+        net.statuses()
+            .iter()
+            .flatten()
+            .filter(|s| s.shard == shard)
+            .map(|s| s.shard_height)
+            .max()
+            .unwrap()
+    };
+    let heights_at_kill: Vec<u64> = victims
         .iter()
-        .flatten()
-        .filter(|s| s.shard == victim.shard)
-        .map(|s| s.shard_height)
-        .max()
-        .unwrap();
-    rustix::process::kill_process(pid_of(victim.pid), rustix::process::Signal::KILL).unwrap();
-    let i: usize = victim.name[1..].parse().unwrap();
-    net.wait_until(
-        "the killed validator to restart and catch up",
-        CATCH_UP_TIMEOUT_S,
-        |n| {
-            read_status(&n.home(i)).is_ok_and(|s| {
-                s.pid != victim.pid
-                    && s.state == "running"
-                    && s.shard_height >= shard_height_at_kill + CATCH_UP_BLOCKS
-                    && s.beacon_height >= beacon_height_at_kill
-            })
-        },
-    );
-    let restarted = read_status(&net.home(i)).unwrap();
-    pids.push(restarted.pid);
-    let output = net.output();
-    assert!(
-        output.contains(&format!(
-            "{} (pid {}) exited (signal 9)",
-            victim.name, victim.pid
-        )),
-        "{output}"
-    );
-    assert!(
-        output.contains(&format!("restarted {} (pid {}", victim.name, restarted.pid)),
-        "{output}"
-    );
+        .map(|v| shard_height_at_kill(v.shard))
+        .collect();
+    for v in &victims {
+        rustix::process::kill_process(pid_of(v.pid), rustix::process::Signal::KILL).unwrap();
+    }
+    for (victim, at_kill) in victims.iter().zip(&heights_at_kill) {
+        let i: usize = victim.name[1..].parse().unwrap();
+        net.wait_until(
+            "a killed validator to restart and catch up",
+            CATCH_UP_TIMEOUT_S,
+            |n| {
+                read_status(&n.home(i)).is_ok_and(|s| {
+                    s.pid != victim.pid
+                        && s.state == "running"
+                        && s.shard_height >= at_kill + CATCH_UP_BLOCKS
+                        && s.beacon_height >= beacon_height_at_kill
+                })
+            },
+        );
+        let restarted = read_status(&net.home(i)).unwrap();
+        pids.push(restarted.pid);
+        let output = net.output();
+        assert!(
+            output.contains(&format!(
+                "{} (pid {}) exited (signal 9)",
+                victim.name, victim.pid
+            )),
+            "{output}"
+        );
+        assert!(
+            output.contains(&format!("restarted {} (pid {}", victim.name, restarted.pid)),
+            "{output}"
+        );
+    }
+    let victim = beacon_victim;
     // Every other validator kept going.
     net.wait_until(
         "every validator to keep finalizing",
@@ -450,10 +537,74 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     );
     let after: Vec<NodeStatus> = net.statuses().into_iter().map(Option::unwrap).collect();
     assert_replicas_agree(&after);
+    // No transaction submitted around the crash was lost, and each applied exactly once.
+    load.check(&net, api_port);
+
+    // 2a. Two of a shard's four validators down (frozen with SIGSTOP, so the supervisor does
+    // not replace them): that shard's finality stops, the other shard goes on; it resumes
+    // when they come back (SIGCONT).
+    let frozen_shard = before[VALIDATORS - 1].shard;
+    let mut frozen: Vec<&NodeStatus> = before
+        .iter()
+        .filter(|s| s.shard == frozen_shard && s.name != victim.name)
+        .collect();
+    frozen.sort_by_key(|s| s.beacon_member); // non-beacon members first: keep the beacon live
+    let frozen: Vec<u32> = frozen
+        .iter()
+        .take(2)
+        .map(|s| {
+            read_status(&net.home(s.name[1..].parse().unwrap()))
+                .unwrap()
+                .pid
+        })
+        .collect();
+    let shard_height = |port: u16, shard: u32| -> u64 {
+        http::get(port, "/status")["shards"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["shard_id"] == shard))
+            .and_then(|s| s["height"].as_u64())
+            .unwrap_or(0)
+    };
+    let halted = frozen_shard.unwrap();
+    let other_shard = (0..SHARDS as u32).find(|s| *s != halted).unwrap();
+    for pid in &frozen {
+        rustix::process::kill_process(pid_of(*pid), rustix::process::Signal::STOP).unwrap();
+    }
+    // Let in-flight votes settle, then watch: the halted shard stays put, the other moves.
+    std::thread::sleep(Duration::from_secs(3));
+    let (halted_at, other_at) = (
+        shard_height(api_port, halted),
+        shard_height(api_port, other_shard),
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let halted_now = shard_height(api_port, halted);
+    let other_now = shard_height(api_port, other_shard);
+    for pid in &frozen {
+        rustix::process::kill_process(pid_of(*pid), rustix::process::Signal::CONT).unwrap();
+    }
+    assert_eq!(
+        halted_now, halted_at,
+        "shard {halted} finalized without a quorum"
+    );
+    assert!(
+        other_now > other_at,
+        "shard {other_shard} stopped too ({other_at} → {other_now})"
+    );
+    net.wait_until("the halted shard to resume", CATCH_UP_TIMEOUT_S, |_| {
+        shard_height(api_port, halted) > halted_at + CATCH_UP_BLOCKS
+    });
 
     // 2b. kill -9 of the API node loses nothing: the supervisor restarts it, it resumes from
     // its own store and reports the same balances.
     let api_home = dir.join("nodes").join("api");
+    let heights_before: Vec<u64> = (0..SHARDS as u32)
+        .map(|s| shard_height(api_port, s))
+        .collect();
+    let balances_before: Vec<(String, String)> = transfer
+        .balances
+        .iter()
+        .map(|(a, _)| (a.clone(), balance(api_port, a).to_string()))
+        .collect();
     let api_before = read_status(&api_home).unwrap();
     assert_eq!(api_before.role, "api");
     rustix::process::kill_process(pid_of(api_before.pid), rustix::process::Signal::KILL).unwrap();
@@ -462,16 +613,12 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         CATCH_UP_TIMEOUT_S,
         |_| {
             read_status(&api_home).is_ok_and(|s| s.pid != api_before.pid && s.state == "running")
-                && http::get(api_port, "/status")["shards"]
-                    .as_array()
-                    .is_some_and(|a| {
-                        a.len() == SHARDS
-                            && a.iter().all(|s| s["height"].as_u64() >= Some(WARM_HEIGHT))
-                    })
+                && (0..SHARDS as u32)
+                    .all(|s| shard_height(api_port, s) >= heights_before[s as usize])
         },
     );
     pids.push(read_status(&api_home).unwrap().pid);
-    for (account, balance) in &transfer.balances {
+    for (account, balance) in &balances_before {
         let got = http::get(api_port, &format!("/account/{account}"));
         assert_eq!(
             got["account"]["balance"].as_str(),
