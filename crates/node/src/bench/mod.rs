@@ -95,6 +95,10 @@ pub struct BenchArgs {
     /// Longest wait after a window for its transactions to complete, in seconds.
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub drain_s: u64,
+    /// Start devnets even when their estimated peak memory exceeds what the machine has
+    /// available (the run is still stopped if available memory falls under 1 GiB).
+    #[arg(long)]
+    pub skip_memory_check: bool,
 }
 
 fn say(msg: impl AsRef<str>) {
@@ -318,7 +322,22 @@ impl BenchArgs {
                     };
                     self.measure(&target, s, ceiling_tps, report).await
                 }
-                (None, Some(place)) => self.on_own_devnet(place, s, ceiling_tps, report).await,
+                (None, Some(place)) => {
+                    let fits = if self.skip_memory_check {
+                        Ok(())
+                    } else {
+                        launch::check_memory(
+                            s.shards * s.validators_per_shard,
+                            procstat::mem_available_mib(),
+                        )
+                    };
+                    if let Err(e) = fits {
+                        say(format!("{}: skipped: {e:#}", s.name));
+                        report.notes.push(format!("{} skipped: {e:#}", s.name));
+                        continue;
+                    }
+                    self.on_own_devnet(place, s, ceiling_tps, report).await
+                }
                 (None, None) => unreachable!("a place without a target"),
             };
             if let Err(e) = outcome {
@@ -373,6 +392,10 @@ impl BenchArgs {
                 let target = Target { http: &http, dir: &place.dir, supervisor_pid: pid };
                 self.measure(&target, s, ceiling_tps, report).await
             } => r,
+            low = memory_watch() => Err(anyhow::anyhow!(
+                "stopped: the machine has only {low} MiB of memory left (under {} MiB)",
+                launch::MIN_MEM_AVAILABLE_MIB
+            )),
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         };
         say(format!("{}: stopping the devnet", s.name));
@@ -445,6 +468,19 @@ impl BenchArgs {
             steps,
         });
         Ok(())
+    }
+}
+
+/// Resolves (with the available MiB) once the machine's available memory falls under
+/// [`launch::MIN_MEM_AVAILABLE_MIB`].
+async fn memory_watch() -> u64 {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(m) = procstat::mem_available_mib()
+            && m < launch::MIN_MEM_AVAILABLE_MIB
+        {
+            return m;
+        }
     }
 }
 
@@ -537,6 +573,7 @@ mod tests {
             max_p99_ms: 3_000,
             warmup_s: None,
             drain_s: 30,
+            skip_memory_check: false,
         };
         let all = args("all").runs().expect("all");
         assert_eq!(all.len(), 9, "5 scenarios + 4 scale steps");

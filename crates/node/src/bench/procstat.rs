@@ -75,6 +75,20 @@ pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
     parse_status_vm_hwm_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// `MemAvailable` (KiB) from the text of `/proc/meminfo`.
+pub fn parse_meminfo_available_kib(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Memory the machine can still give out without swapping, in MiB (`None` if unreadable).
+pub fn mem_available_mib() -> Option<u64> {
+    parse_meminfo_available_kib(&std::fs::read_to_string("/proc/meminfo").ok()?).map(|k| k / 1024)
+}
+
 /// The 1-minute load average from the text of `/proc/loadavg`.
 pub fn parse_loadavg_1m(text: &str) -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
@@ -173,6 +187,10 @@ mod tests {
         assert!(ticks_per_s() > 0);
         assert_eq!(parse_loadavg_1m("3.99 4.34 5.63 3/912 21886\n"), Some(3.99));
         assert_eq!(parse_loadavg_1m(""), None);
+        let meminfo = "MemTotal:       24000000 kB\nMemFree:  1 kB\nMemAvailable:   20480000 kB\n";
+        assert_eq!(parse_meminfo_available_kib(meminfo), Some(20_480_000));
+        assert_eq!(parse_meminfo_available_kib("MemTotal: 1 kB\n"), None);
+        assert!(mem_available_mib().is_some_and(|m| m > 0));
     }
 
     #[test]
