@@ -53,6 +53,8 @@ pub struct VerifyRates {
     pub batch_size: usize,
     /// How long each of the two measurements ran, in seconds.
     pub duration_s: f64,
+    /// The machine's 1-minute load average when measuring (other work lowers the rates).
+    pub load_avg_1m: f64,
 }
 
 /// Signature verifications one transaction costs across the network.
@@ -132,6 +134,7 @@ pub fn measure(cores: usize, duration: Duration) -> VerifyRates {
         .collect();
     let sigs: Vec<Signature> = msgs.iter().map(|m| key.sign(m)).collect();
     let cores = cores.max(1);
+    let load_avg_1m = super::procstat::load_avg_1m();
     let run = |batch: bool| -> f64 {
         let stop = AtomicBool::new(false);
         let start = Instant::now();
@@ -156,6 +159,7 @@ pub fn measure(cores: usize, duration: Duration) -> VerifyRates {
         batch_per_core_per_s: batch,
         batch_size: MEASURE_BATCH_SIZE,
         duration_s: duration.as_secs_f64(),
+        load_avg_1m,
     }
 }
 
@@ -212,6 +216,7 @@ mod tests {
             batch_per_core_per_s: 20_000.0,
             batch_size: 64,
             duration_s: 1.0,
+            load_avg_1m: 0.0,
         };
         let c = ceiling(&rates, &VerifyCount::for_committee(4));
         // 1/10000 + 10/20000 = 0.0006 core-s per tx; 2 cores → 3333 tx/s.

@@ -124,6 +124,8 @@ pub struct FindMax {
     pub max_p99_ms: u64,
     /// Least completed share of a passing step.
     pub min_completed_ratio: f64,
+    /// Least share of the target rate a passing step sustains.
+    pub min_rate_share: f64,
     /// The steps in order.
     pub steps: Vec<FindMaxStep>,
     /// The highest passing target rate (`None`: even the first failed).
@@ -160,7 +162,11 @@ fn opt_ms(l: &Option<LatencySummary>, f: fn(&LatencySummary) -> u64) -> String {
 /// The stdout table.
 pub fn render_table(r: &BenchReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}", r.ceiling.formula);
+    let _ = writeln!(
+        out,
+        "{} (load average {:.1} while measuring)",
+        r.ceiling.formula, r.ceiling.rates.load_avg_1m
+    );
     let _ = writeln!(
         out,
         "{:<22} {:>3} {:>2} {:>5} {:>6} {:>7} {:>6} {:>19} {:>23} {:>6} {:>6} {:>4} {:>6} {:>7} {:>7}",
@@ -441,11 +447,13 @@ pub fn render_html(r: &BenchReport) -> String {
     let _ = write!(
         h,
         "<section><h2>Ceiling</h2><p>ed25519 on {} cores: {:.0} single and {:.0} batch \
-         (×{}) verifications per second per core.</p><p><code>{}</code></p></section>",
+         (×{}) verifications per second per core (load average {:.1} while measuring).</p>\
+         <p><code>{}</code></p></section>",
         r.ceiling.rates.cores,
         r.ceiling.rates.single_per_core_per_s,
         r.ceiling.rates.batch_per_core_per_s,
         r.ceiling.rates.batch_size,
+        r.ceiling.rates.load_avg_1m,
         escape(&r.ceiling.formula)
     );
     // Results table.
@@ -662,6 +670,7 @@ pub(crate) mod tests {
             batch_per_core_per_s: 40_000.0,
             batch_size: 64,
             duration_s: 1.0,
+            load_avg_1m: 0.0,
         };
         let mut results = Vec::new();
         for (i, s) in expand("scale", &Overrides::default(), 10)
@@ -728,6 +737,7 @@ pub(crate) mod tests {
                 scenario: "4-shards-batch-100".into(),
                 max_p99_ms: 2000,
                 min_completed_ratio: 0.95,
+                min_rate_share: 0.9,
                 steps: vec![FindMaxStep {
                     rate_tps: 100.0,
                     sustained_tps: 99.0,
