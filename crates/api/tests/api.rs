@@ -830,13 +830,30 @@ async fn health_and_status() {
             "version",
             "devnet",
             "beacon_height",
-            "shards"
+            "shards",
+            "processes"
         ])
     );
     assert_eq!(
         keys(&v["shards"][0]),
         set(&["shard_id", "height", "block_hash", "state_root"])
     );
+    let v = get(app(&b), "/supply").await.json();
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "success",
+            "genesis",
+            "balances",
+            "in_flight",
+            "burned",
+            "unclaimed",
+            "balanced",
+            "shards"
+        ])
+    );
+    assert_eq!(v["balanced"], true, "{v}");
+    assert_eq!(v["genesis"], "4000", "amounts are decimal strings: {v}");
 }
 
 #[tokio::test]
@@ -981,6 +998,7 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
         RouteId::TxStatus,
         RouteId::Account,
         RouteId::Events,
+        RouteId::Supply,
     ];
     for id in all {
         assert!(ROUTES.iter().any(|r| r.id == id), "{id:?} not in ROUTES");
