@@ -62,13 +62,14 @@ pub struct BenchArgs {
     /// Measured window of each run, in seconds [default: 30; 20 under all; 4 for smoke].
     #[arg(long, value_name = "N")]
     pub duration_s: Option<u64>,
-    /// Target submission rate, transactions per second [default: 200; 20 for smoke].
+    /// Target submission rate, transactions per second [default: 1000; 20 for smoke].
     #[arg(long, value_name = "TPS")]
     pub rate: Option<f64>,
     /// Share of cross-shard transfers, 0 to 1 [default: 0.5; 0 with one shard].
     #[arg(long, value_name = "FRACTION")]
     pub cross_ratio: Option<f64>,
-    /// Validators per shard of the started devnets [default: 4; 3 for 16 shards and smoke].
+    /// Validators per shard of the started devnets [default: 4; 3 for 16 shards, scale and
+    /// smoke].
     #[arg(long, value_name = "N")]
     pub validators_per_shard: Option<u64>,
     /// Write every measurement as JSON to FILE.

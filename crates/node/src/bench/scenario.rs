@@ -54,8 +54,9 @@ pub const DEFAULT_DURATION_S: u64 = 30;
 /// Measured window of each scenario under `all`, in seconds (so `all` fits 15 minutes on a
 /// 2-core machine: 9 devnet starts, each with warm-up, window, drain and stop).
 pub const ALL_DURATION_S: u64 = 20;
-/// Default target rate, transactions per second.
-pub const DEFAULT_RATE_TPS: f64 = 200.0;
+/// Default target rate, transactions per second (about half of what 4 shards × 4 validators
+/// sustain on a 2-core machine).
+pub const DEFAULT_RATE_TPS: f64 = 1000.0;
 /// Default share of cross-shard transfers.
 pub const DEFAULT_CROSS_RATIO: f64 = 0.5;
 /// Validators per shard (4 tolerates one fault).
@@ -63,6 +64,9 @@ pub const DEFAULT_VALIDATORS_PER_SHARD: u64 = 4;
 /// Validators per shard of the 16-shard scenario (3, the PRSM minimum: 48 validator
 /// processes on two cores is already far past what the machine can run well).
 pub const WIDE_VALIDATORS_PER_SHARD: u64 = 3;
+/// Validators per shard of every `scale` step (3, so the 8-shard step fits a 23 GiB machine:
+/// see [`super::launch::estimate_devnet_mib`]).
+pub const SCALE_VALIDATORS_PER_SHARD: u64 = 3;
 /// The smoke scenario's window, in seconds.
 pub const SMOKE_DURATION_S: u64 = 4;
 /// The smoke scenario's rate, transactions per second.
@@ -116,7 +120,12 @@ pub fn expand(name: &str, o: &Overrides, default_s: u64) -> Option<Vec<Scenario>
         }
         "scale" => SCALE_SHARDS
             .iter()
-            .map(|&n| base(&format!("scale/{n}-shards"), n, 100, o, default_s))
+            .map(|&n| {
+                let mut s = base(&format!("scale/{n}-shards"), n, 100, o, default_s);
+                s.validators_per_shard =
+                    o.validators_per_shard.unwrap_or(SCALE_VALIDATORS_PER_SHARD);
+                s
+            })
             .collect(),
         "smoke" => {
             let mut s = base(name, 2, 100, o, SMOKE_DURATION_S);
@@ -130,7 +139,7 @@ pub fn expand(name: &str, o: &Overrides, default_s: u64) -> Option<Vec<Scenario>
 }
 
 /// Whether two runs use the same network and load, so one's result stands for the other
-/// (`scale` reuses the 1- and 4-shard runs of `all`).
+/// (under `all` with `--validators-per-shard`, `scale` reuses the 1- and 4-shard runs).
 pub fn same_run(a: &Scenario, b: &Scenario) -> bool {
     a.shards == b.shards
         && a.validators_per_shard == b.validators_per_shard
@@ -177,8 +186,20 @@ mod tests {
             scale.iter().map(|s| s.shards).collect::<Vec<_>>(),
             SCALE_SHARDS.to_vec()
         );
+        assert!(
+            scale
+                .iter()
+                .all(|s| s.validators_per_shard == SCALE_VALIDATORS_PER_SHARD)
+        );
         let single = &expand("single-shard", &Overrides::default(), 20).expect("known")[0];
-        let four = &expand("4-shards-batch-100", &Overrides::default(), 20).expect("known")[0];
+        assert!(!same_run(&scale[0], single), "different committee sizes");
+        let v4 = Overrides {
+            validators_per_shard: Some(4),
+            ..Overrides::default()
+        };
+        let scale = expand("scale", &v4, 20).expect("known");
+        let single = &expand("single-shard", &v4, 20).expect("known")[0];
+        let four = &expand("4-shards-batch-100", &v4, 20).expect("known")[0];
         assert!(same_run(&scale[0], single));
         assert!(same_run(&scale[2], four));
         assert!(!same_run(&scale[1], four));
