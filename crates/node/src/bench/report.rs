@@ -431,7 +431,8 @@ pub fn render_html(r: &BenchReport) -> String {
     h.push_str(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Vision Node \
          benchmark</title><style>body{font-family:system-ui,sans-serif;margin:24px;color:#111}\
-         table{border-collapse:collapse;font-size:13px;margin:12px 0}td,th{border:1px solid \
+         table{border-collapse:collapse;font-size:13px;margin:12px 0;display:block;\
+         overflow-x:auto}td:first-child{white-space:nowrap}td,th{border:1px solid \
          #ccc;padding:3px 7px;text-align:right}th{background:#f3f4f6}td:first-child{text-align:\
          left}code{background:#f3f4f6;padding:1px 4px;white-space:pre-wrap}section{margin-bottom:28px}</style></head>\
          <body><h1>Vision Node benchmark</h1>",
