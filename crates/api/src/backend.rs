@@ -602,8 +602,8 @@ pub enum Executed {
     },
 }
 
-/// A block finalized on a shard (one `GET /events` item).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A block finalized on a shard (one `GET /events` item; clients such as the bench parse it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BlockEvent {
     /// The shard whose chain finalized the block.
     pub shard_id: ShardId,

@@ -6,7 +6,6 @@
 //! dispatches the event; `id:`, `retry:` and unknown fields are ignored.
 
 use serde::Deserialize;
-use vision_types::{Hash, ShardId};
 
 /// Longest line the parser buffers, in bytes (a block event with thousands of transaction ids
 /// is far below it).
@@ -120,24 +119,8 @@ impl SseParser {
     }
 }
 
-/// The data of an `event: block` (the API's `BlockEvent`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct BlockEventData {
-    /// The shard.
-    pub shard_id: ShardId,
-    /// Block height.
-    pub height: u64,
-    /// Block timestamp, Unix ms.
-    pub timestamp_ms: u64,
-    /// When the API node applied the block, Unix ms.
-    pub finalized_ms: u64,
-    /// Transactions the block included.
-    pub tx_ids: Vec<Hash>,
-    /// Of those, the failed ones.
-    pub failed_tx_ids: Vec<Hash>,
-    /// Origin transactions of the cross-shard receipts the block applied.
-    pub completed_origin_tx_ids: Vec<Hash>,
-}
+/// The data of an `event: block`: the API's own type.
+pub use vision_api::backend::BlockEvent as BlockEventData;
 
 /// The data of an `event: lagged`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -149,6 +132,7 @@ pub struct LaggedData {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vision_types::{Hash, ShardId};
 
     #[test]
     fn events_across_chunk_boundaries() {
