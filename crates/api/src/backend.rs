@@ -121,15 +121,18 @@ pub trait NodeBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<SignedTransaction>, BackendError>> + Send;
 
     /// Submits a signed `deploy_contract` transaction; resolves with the contract id and the
-    /// shard it will live on (known at admission: both follow from the transaction).
+    /// shard it lives on once the contract exists there (final on its primary shard, after
+    /// the deployment receipt crossed shards when the owner lives elsewhere), so calls made
+    /// right after the answer find it. The route bounds the wait.
     fn deploy_contract(
         &self,
         tx: SignedTransaction,
     ) -> impl Future<Output = Result<Deployed, SubmitError>> + Send;
 
     /// Submits a signed `call_contract` transaction. A call on the caller's shard resolves
-    /// once its block is finalized, with the result; a cross-shard call resolves at once as
-    /// [`Executed::Pending`] with its call id. The HTTP layer bounds the wait (dropping the
+    /// once its block is finalized, with the result; a cross-shard call resolves as
+    /// [`Executed::Pending`] with its call id once the caller's block is final (the call is
+    /// then queued in a receipt and `GET /shard/call/{id}` knows it). The HTTP layer bounds the wait (dropping the
     /// future on timeout; the admitted transaction stays admitted).
     fn execute_contract(
         &self,
@@ -138,6 +141,11 @@ pub trait NodeBackend: Send + Sync + 'static {
 
     /// The supply audit from every shard's finalized state (`GET /supply`).
     fn supply(&self) -> impl Future<Output = Result<SupplyReport, BackendError>> + Send;
+
+    /// The PRSM committee plan with live figures (`GET /consensus/metrics`).
+    fn consensus_metrics(
+        &self,
+    ) -> impl Future<Output = Result<ConsensusMetrics, BackendError>> + Send;
 
     /// Subscribes to finalized-block events (`GET /events`). Each call returns a new receiver;
     /// a receiver that falls behind loses the oldest events (the stream reports how many).
@@ -235,6 +243,53 @@ pub struct ShardSupply {
     pub sent: Amount,
     /// Σ receipt amounts applied.
     pub received: Amount,
+}
+
+/// One shard committee in [`ConsensusMetrics`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommitteeMetrics {
+    /// The shard.
+    pub shard_id: ShardId,
+    /// Member validator names, sorted.
+    pub members: Vec<String>,
+    /// Number of members.
+    pub nodes: usize,
+    /// The coordinator: the member with the highest reputation (ties: smallest name); every
+    /// coordinator sits on the beacon committee.
+    pub coordinator: String,
+    /// Mean member reputation, in [0, 1].
+    pub avg_reputation: f64,
+    /// The shard's finalized height as this node sees it.
+    pub height: u64,
+    /// The workload type the committee serves (workload strategy only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+}
+
+/// The PRSM metrics (`GET /consensus/metrics`): the committee plan from genesis (strategy,
+/// committees, coordinators, reputations) and figures measured from the live network.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConsensusMetrics {
+    /// Number of shards with a committee.
+    pub active_shards: usize,
+    /// The PRSM strategy that planned the committees (`hash`, `adaptive`, `workload`,
+    /// `hybrid`).
+    pub strategy: String,
+    /// Transactions finalized per second over the last 10 s, all shards together.
+    pub total_throughput: f64,
+    /// Cross-shard receipts (transfers, contract calls, results, refunds) the beacon has
+    /// finalized in crosslinks.
+    pub cross_shard_operations: u64,
+    /// Number of validators.
+    pub total_nodes: usize,
+    /// Mean reputation over all validators, in [0, 1].
+    pub average_reputation: f64,
+    /// Beacon committee member names, sorted.
+    pub beacon_committee: Vec<String>,
+    /// The beacon's finalized height as this node sees it.
+    pub beacon_height: u64,
+    /// One entry per shard, in shard order.
+    pub shards: Vec<CommitteeMetrics>,
 }
 
 /// The supply audit (`GET /supply`): `genesis = balances + in_flight + burned + unclaimed`

@@ -131,6 +131,30 @@ fn responses(id: RouteId) -> Value {
                 json!({"type": "array", "items": {"type": "object"}}),
             ),
         ]),
+        RouteId::ConsensusMetrics => obj(&[
+            ("active_shards", int_t()),
+            ("strategy", str_t()),
+            ("total_throughput", json!({"type": "number"})),
+            ("cross_shard_operations", int_t()),
+            ("total_nodes", int_t()),
+            ("average_reputation", json!({"type": "number"})),
+            (
+                "beacon_committee",
+                json!({"type": "array", "items": str_t()}),
+            ),
+            ("beacon_height", int_t()),
+            (
+                "shards",
+                json!({"type": "array", "items": record(&[
+                    ("shard_id", int_t()),
+                    ("members", json!({"type": "array", "items": str_t()})),
+                    ("nodes", int_t()),
+                    ("coordinator", str_t()),
+                    ("avg_reputation", json!({"type": "number"})),
+                    ("height", int_t()),
+                ])}),
+            ),
+        ]),
         RouteId::Dashboard => schema_ref("Dashboard"),
         RouteId::BatchFlush => obj(&[
             ("crosslink_id", str_t()),

@@ -82,6 +82,8 @@ pub enum RouteId {
     Events,
     /// `GET /supply`.
     Supply,
+    /// `GET /consensus/metrics`.
+    ConsensusMetrics,
 }
 
 /// One route: method, path (axum 0.8 syntax), a one-line summary for the OpenAPI document.
@@ -266,6 +268,13 @@ pub const ROUTES: &[ApiRoute] = &[
         "The supply audit from finalized state of every shard: genesis supply, balances, coin \
          in flight in receipts, burned fees, and whether they add up.",
     ),
+    route(
+        RouteId::ConsensusMetrics,
+        "GET",
+        "/consensus/metrics",
+        "PRSM metrics: strategy, committees with members, coordinator and reputation, beacon \
+         committee, measured throughput and cross-shard operations.",
+    ),
 ];
 
 /// Shared handler state.
@@ -292,6 +301,7 @@ pub(crate) fn handler<B: NodeBackend>(id: RouteId) -> MethodRouter<AppState<B>> 
         RouteId::Health => get(health),
         RouteId::Status => get(status::<B>),
         RouteId::Supply => get(supply::<B>),
+        RouteId::ConsensusMetrics => get(consensus_metrics::<B>),
         RouteId::Metrics => get(metrics::<B>),
         RouteId::OpenApi => get(openapi_json),
         RouteId::Root => get(root),
@@ -501,6 +511,10 @@ async fn status<B: NodeBackend>(State(st): St<B>) -> ApiResult {
 
 async fn supply<B: NodeBackend>(State(st): St<B>) -> ApiResult {
     ok(st.backend.supply().await?)
+}
+
+async fn consensus_metrics<B: NodeBackend>(State(st): St<B>) -> ApiResult {
+    ok(st.backend.consensus_metrics().await?)
 }
 
 async fn metrics<B: NodeBackend>(State(st): St<B>) -> ApiResult {
@@ -727,7 +741,7 @@ async fn contract_deploy<B: NodeBackend>(
         };
         dev_signed(&*st.backend, req.owner, action).await?
     };
-    let d = st.backend.deploy_contract(tx).await?;
+    let d = bounded(&st.cfg, "the deployment", st.backend.deploy_contract(tx)).await??;
     ok(DeployBody {
         contract_id: d.contract_id,
         primary_shard: d.primary_shard,

@@ -854,6 +854,33 @@ async fn health_and_status() {
     );
     assert_eq!(v["balanced"], true, "{v}");
     assert_eq!(v["genesis"], "4000", "amounts are decimal strings: {v}");
+    let v = get(app(&b), "/consensus/metrics").await.json();
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "success",
+            "active_shards",
+            "strategy",
+            "total_throughput",
+            "cross_shard_operations",
+            "total_nodes",
+            "average_reputation",
+            "beacon_committee",
+            "beacon_height",
+            "shards"
+        ])
+    );
+    assert_eq!(
+        keys(&v["shards"][0]),
+        set(&[
+            "shard_id",
+            "members",
+            "nodes",
+            "coordinator",
+            "avg_reputation",
+            "height"
+        ])
+    );
 }
 
 #[tokio::test]
@@ -999,6 +1026,7 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
         RouteId::Account,
         RouteId::Events,
         RouteId::Supply,
+        RouteId::ConsensusMetrics,
     ];
     for id in all {
         assert!(ROUTES.iter().any(|r| r.id == id), "{id:?} not in ROUTES");

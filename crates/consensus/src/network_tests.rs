@@ -4,9 +4,9 @@
 
 use crate::{
     NetworkSpec, RELAY, Timeouts, Validator,
-    beacon::FinalizedCrosslinks,
+    beacon::{ConfigChange, FinalizedCrosslinks},
     keys::to_cw_public_key,
-    relay::RELAY_MAX_MESSAGE_BYTES,
+    relay::{ConfigOutbox, RELAY_MAX_MESSAGE_BYTES},
     relay_channel_quota,
     shard::{ShardApp, ShardBlockCfg, ShardChainBlock, uniform_layout},
     sim::{Ctx, base_channels_of, full_mesh, link},
@@ -135,7 +135,13 @@ pub(crate) fn network_spec(users: &[User], config: ShardConfig) -> NetworkSpec {
         },
         relay_tick: Duration::from_millis(100),
         relay_resend: Duration::from_secs(1),
+        config_authority: Some(authority_key().public_key()),
     }
+}
+
+/// The simulated network's configuration authority.
+pub(crate) fn authority_key() -> SecretKey {
+    SecretKey::from_seed([0xA5; 32])
 }
 
 pub(crate) fn shard_of_validator(i: usize) -> ShardId {
@@ -147,6 +153,7 @@ pub(crate) fn shard_of_validator(i: usize) -> ShardId {
 pub(crate) struct NodeView {
     pub shard: ShardApp<Ctx>,
     pub beacon: FinalizedCrosslinks,
+    pub config_outbox: ConfigOutbox,
 }
 
 /// A running simulated API node: its task, shard applications and beacon view.
@@ -228,6 +235,7 @@ impl SimNet {
                         .clone()
                         .expect("every simulated validator runs a shard"),
                     beacon: v.view.clone(),
+                    config_outbox: v.config_outbox.clone(),
                 };
                 let _ = tx.send(view);
                 futures::future::pending::<()>().await;
@@ -1025,19 +1033,10 @@ async fn include_and_crosslink(
 ) -> (u64, vision_types::Crosslink) {
     net.submit(from.shard, tx);
     let id = tx.id();
-    wait_until(
-        &net.ctx,
-        "crosslink of the transaction",
-        Duration::from_secs(120),
-        || {
-            let found = crosslink_of(net, &id).is_some();
-            async move { found }
-        },
-    )
-    .await;
+    let cl = wait_for_crosslink(net, &id).await;
     let app = &net.replicas(from.shard)[0].shard;
     let included = app.tx_record(&id).expect("included").height;
-    (included, crosslink_of(net, &id).unwrap())
+    (included, cl)
 }
 
 fn flush(from: &User, nonce: u64) -> SignedTransaction {
@@ -1191,4 +1190,167 @@ fn beacon_member_restarts_from_its_archive() {
             log.len()
         );
     });
+}
+
+/// A configuration change signed by the authority and handed to a validator that is not a
+/// beacon member travels by relay to the beacon committee, is finalized once, and takes
+/// effect on every replica of every shard at the stated beacon height: here async crosslinks
+/// are switched off, so the first shard-0 block stamped at or above the effective height
+/// closes the batch that size and timeout kept open; then they are switched back on. A change
+/// signed by another key is never applied. Replicas agree throughout.
+#[test]
+fn config_change_through_the_beacon_takes_effect_at_the_stated_height() {
+    for seed in seeds(60, 2) {
+        eprintln!("config_change: seed {seed}");
+        runner(seed).start(|ctx| async move {
+            let users = users(2);
+            let config = ShardConfig {
+                batch_size: 3,
+                batch_timeout_ms: 60_000,
+                crosslink_frequency: 10_000,
+                ..ShardConfig::default()
+            };
+            let spec = network_spec(&users, config.clone());
+            let net = SimNet::start(&ctx, spec, 95).await;
+            let (a, b) = (&users[0], &users[2]); // shard 0 → shard 1
+            assert_ne!(a.shard, b.shard);
+            let lone = transfer(a, 0, &b.id, 5, 0);
+            net.submit(a.shard, &lone);
+            wait_included(&net, a.shard, &lone.id()).await;
+            ctx.sleep(Duration::from_secs(3)).await;
+            assert!(
+                crosslink_of(&net, &lone.id()).is_none(),
+                "batch closed early"
+            );
+
+            // A change signed by someone else goes nowhere.
+            let sender = &net.nodes[1].as_ref().expect("running").1; // shard 0, not beacon
+            let rogue = ShardConfig {
+                batch_size: 1,
+                ..config.clone()
+            };
+            sender
+                .config_outbox
+                .set(ConfigChange::sign(&net_id(), 1, rogue, &validator_key(1)));
+            ctx.sleep(Duration::from_secs(5)).await;
+            for v in net.views() {
+                assert_eq!(v.beacon.with_view(|s| s.unwrap().latest_config().seq), 0);
+            }
+
+            // The authority's change: async crosslinks off.
+            let off = ShardConfig {
+                async_crosslinks_enabled: false,
+                ..config.clone()
+            };
+            sender.config_outbox.set(ConfigChange::sign(
+                &net_id(),
+                1,
+                off.clone(),
+                &authority_key(),
+            ));
+            let effective = wait_for_config(&net, 1).await;
+            let closed = wait_for_crosslink(&net, &lone.id()).await;
+            let recent = net.replicas(a.shard)[0].shard.recent_finalized();
+            assert!(
+                recent[&closed.header.height].beacon_height >= effective,
+                "closed before the effective height"
+            );
+            for (h, info) in recent.range(..closed.header.height) {
+                assert!(
+                    info.beacon_height < effective,
+                    "block {h} stamped at beacon {} (≥ {effective}) kept the batch open",
+                    info.beacon_height
+                );
+            }
+            for v in net.views() {
+                v.beacon.with_view(|s| {
+                    let s = s.unwrap();
+                    assert_eq!(s.config_at(effective), &off);
+                    assert_eq!(s.config_at(effective - 1), &config);
+                });
+            }
+            // From now on a block with receipts closes its batch at once.
+            let (h, cl) = include_and_crosslink(&net, a, &transfer(a, 1, &b.id, 5, 0)).await;
+            assert_eq!(cl.header.height, h, "async off after the change");
+
+            // Switch back on (seq 2): a lone receipt waits again.
+            sender.config_outbox.set(ConfigChange::sign(
+                &net_id(),
+                2,
+                config.clone(),
+                &authority_key(),
+            ));
+            wait_for_config(&net, 2).await;
+            let waits = transfer(a, 2, &b.id, 5, 0);
+            net.submit(a.shard, &waits);
+            wait_included(&net, a.shard, &waits.id()).await;
+            ctx.sleep(Duration::from_secs(3)).await;
+            assert!(crosslink_of(&net, &waits.id()).is_none(), "async on again");
+            assert_no_conflicting_finality(&net);
+            for shard in [a.shard, b.shard] {
+                let replicas = net.replicas(shard);
+                let h = replicas
+                    .iter()
+                    .map(|r| r.shard.finalized_height())
+                    .min()
+                    .unwrap();
+                let roots: Vec<_> = replicas
+                    .iter()
+                    .map(|r| r.shard.recent_finalized().get(&h).map(|i| i.state_root))
+                    .collect();
+                assert!(
+                    roots.windows(2).all(|w| w[0] == w[1]),
+                    "replicas of {shard} differ"
+                );
+            }
+            eprintln!("config_change seed {seed}: effective at beacon height {effective}");
+        });
+    }
+}
+
+/// Waits until every running validator's beacon view holds configuration change `seq` and
+/// has reached its effective height; returns that height.
+async fn wait_for_config(net: &SimNet, seq: u64) -> u64 {
+    let effective = |v: &NodeView| {
+        v.beacon.with_view(|s| {
+            s.and_then(|s| {
+                s.config_history()
+                    .find(|c| c.seq == seq)
+                    .map(|c| (c.effective_height, s.height()))
+            })
+        })
+    };
+    wait_until(
+        &net.ctx,
+        "configuration change",
+        Duration::from_secs(60),
+        || {
+            let done = net
+                .views()
+                .iter()
+                .all(|v| effective(v).is_some_and(|(e, h)| h >= e));
+            async move { done }
+        },
+    )
+    .await;
+    effective(net.views()[0]).unwrap().0
+}
+
+/// Waits until the crosslink batching `tx` is on the beacon.
+async fn wait_for_crosslink(net: &SimNet, tx: &Hash) -> vision_types::Crosslink {
+    wait_until(&net.ctx, "crosslink", Duration::from_secs(120), || {
+        let found = crosslink_of(net, tx).is_some();
+        async move { found }
+    })
+    .await;
+    crosslink_of(net, tx).unwrap()
+}
+
+/// Waits until a replica of `shard` included `tx`.
+async fn wait_included(net: &SimNet, shard: ShardId, tx: &Hash) {
+    wait_until(&net.ctx, "inclusion", Duration::from_secs(60), || {
+        let included = net.replicas(shard)[0].shard.tx_record(tx).is_some();
+        async move { included }
+    })
+    .await;
 }

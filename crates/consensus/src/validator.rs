@@ -10,7 +10,7 @@ use crate::{
         BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks, ShardCommittee,
     },
     chain::namespace,
-    relay::{RelayConfig, RelayRoles, start_relay},
+    relay::{ConfigOutbox, RelayConfig, RelayRoles, start_relay},
     shard::{ShardApp, ShardAppConfig, ShardAppError, ShardBlockCfg},
     spawn_chain,
 };
@@ -49,6 +49,9 @@ pub struct NetworkSpec {
     pub relay_tick: Duration,
     /// Relay crosslink resend interval.
     pub relay_resend: Duration,
+    /// The key allowed to sign configuration changes (the genesis `config_authority`
+    /// account's key; `None`: the network's configuration is fixed).
+    pub config_authority: Option<PublicKey>,
 }
 
 impl NetworkSpec {
@@ -68,6 +71,7 @@ impl NetworkSpec {
             })
             .collect();
         BeaconState::new(self.network.clone(), 0, committees, self.config.clone())
+            .with_config_authority(self.config_authority)
     }
 
     /// The shard `key` validates, if any.
@@ -101,6 +105,8 @@ pub struct Validator<E: commonware_storage::Context + Spawner> {
     pub beacon: Option<BeaconApp<E>>,
     /// This validator's beacon view.
     pub view: FinalizedCrosslinks,
+    /// Configuration changes this validator submits to the beacon.
+    pub config_outbox: ConfigOutbox,
     engines: Vec<ChainHandle>,
     relay: Handle<()>,
     /// The network multiplexer (dropping it would close the subchannels).
@@ -213,6 +219,7 @@ where
         None => None,
     };
 
+    let config_outbox = ConfigOutbox::default();
     let relay = start_relay(
         context.child("relay"),
         relay_config(spec, me),
@@ -221,6 +228,7 @@ where
             beacon: beacon.clone(),
             view: view.clone(),
             followed: Vec::new(),
+            config_outbox: config_outbox.clone(),
         },
         relay,
     );
@@ -228,6 +236,7 @@ where
         shard,
         beacon,
         view,
+        config_outbox,
         engines,
         relay,
         _mux: Box::new(mux),
@@ -241,6 +250,8 @@ pub struct Follower<E: commonware_storage::Context + Spawner> {
     pub shards: BTreeMap<ShardId, ShardApp<E>>,
     /// The beacon view.
     pub view: FinalizedCrosslinks,
+    /// Configuration changes this node submits to the beacon.
+    pub config_outbox: ConfigOutbox,
     relay: Handle<()>,
 }
 
@@ -280,6 +291,7 @@ where
         .await?;
         shards.insert(shard, app);
     }
+    let config_outbox = ConfigOutbox::default();
     let relay = start_relay(
         context.child("relay"),
         relay_config(spec, me),
@@ -288,12 +300,14 @@ where
             beacon: None,
             view: view.clone(),
             followed: shards.values().cloned().collect(),
+            config_outbox: config_outbox.clone(),
         },
         relay,
     );
     Ok(Follower {
         shards,
         view,
+        config_outbox,
         relay,
     })
 }

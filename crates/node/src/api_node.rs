@@ -18,14 +18,15 @@ use std::{
 };
 use tokio::sync::broadcast;
 use vision_api::backend::{
-    AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, ConfigApplied,
-    ConfigChangeError, ContractPage, ContractStats, ContractSummary, ContractView,
-    CrossShardCallView, CrosslinkSummary, Deployed, Executed, FlushOutcome, NetworkStats,
-    NodeStatus, Performance, ProcessStatus, ShardHead, ShardSummary, ShardSupply, SubmitError,
-    Submitted, SupplyReport, TxStatus,
+    AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, CommitteeMetrics,
+    ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
+    ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
+    FlushOutcome, NetworkStats, NodeStatus, Performance, ProcessStatus, ShardHead, ShardSummary,
+    ShardSupply, SubmitError, Submitted, SupplyReport, TxStatus,
 };
 use vision_consensus::{
-    FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, shard::uniform_layout,
+    FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, beacon::ConfigChange,
+    relay::ConfigOutbox, shard::uniform_layout,
 };
 use vision_state::{
     CallRecord, CallStatus, QmdbStore, ShardOf, StateReadExt, Supply, TxOutcome, keys::Counter,
@@ -51,6 +52,26 @@ pub const OUTCOME_POLL_MS: u64 = 25;
 pub const PROCESS_STALE_MS: u64 = 5_000;
 /// How often the beacon view is scanned for newly finalized crosslinks, in milliseconds.
 pub const BEACON_SCAN_MS: u64 = 200;
+/// How often a configuration change is looked for in the beacon view, in milliseconds.
+pub const CONFIG_POLL_MS: u64 = 50;
+
+/// The genesis committee plan, for `GET /consensus/metrics`.
+pub struct Committees {
+    /// The PRSM plan of the shard committees.
+    pub plan: vision_sharding::CommitteePlan,
+    /// Names of the beacon committee's members, sorted.
+    pub beacon: Vec<String>,
+}
+
+/// What an API node needs to change the network's configuration through the beacon.
+pub struct ConfigAuthority {
+    /// The genesis `config_authority` account's key, if this node holds it.
+    pub key: Option<SecretKey>,
+    /// The genesis `config_authority` account (named in errors).
+    pub account: AccountId,
+    /// Where the relay picks up changes to send to the beacon committee.
+    pub outbox: ConfigOutbox,
+}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -164,9 +185,20 @@ pub struct NodeApi {
     dev_nonces: Mutex<HashMap<AccountId, u64>>,
     /// A supervisor's process list (a devnet's `processes.json`) reported by `/status`.
     processes_file: Option<std::path::PathBuf>,
+    authority: ConfigAuthority,
+    committees: Committees,
+    /// Serializes configuration changes (each is numbered from the last applied one).
+    config_lock: tokio::sync::Mutex<()>,
 }
 
 impl NodeApi {
+    /// The configuration in force at this node's beacon height.
+    fn current_config(&self) -> ShardConfig {
+        self.view
+            .with_view(|v| v.map(|v| v.config().clone()))
+            .unwrap_or_else(|| self.spec.config.clone())
+    }
+
     /// A backend over `shards` (every shard of `spec` on an API node) and `view`; `dev_keys`
     /// are the devnet accounts this node signs for (empty off a devnet). Registers a listener
     /// on every shard application.
@@ -176,6 +208,8 @@ impl NodeApi {
         view: FinalizedCrosslinks,
         dev_keys: BTreeMap<AccountId, SecretKey>,
         processes_file: Option<std::path::PathBuf>,
+        authority: ConfigAuthority,
+        committees: Committees,
     ) -> anyhow::Result<Arc<Self>> {
         let layout = uniform_layout(spec.config.num_shards).map_err(anyhow::Error::msg)?;
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
@@ -189,6 +223,9 @@ impl NodeApi {
             stats: Arc::new(Mutex::new(Stats::default())),
             dev_nonces: Mutex::new(HashMap::new()),
             processes_file,
+            authority,
+            committees,
+            config_lock: tokio::sync::Mutex::new(()),
         });
         for app in api.shards.values() {
             let events = api.events.clone();
@@ -666,7 +703,7 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn shard_config(&self) -> Result<ShardConfig, BackendError> {
-        Ok(self.spec.config.clone())
+        Ok(self.current_config())
     }
 
     async fn shards(&self) -> Result<Vec<ShardSummary>, BackendError> {
@@ -731,6 +768,48 @@ impl vision_api::NodeBackend for NodeApi {
         })
     }
 
+    async fn consensus_metrics(&self) -> Result<ConsensusMetrics, BackendError> {
+        let plan = &self.committees.plan;
+        let (beacon_height, cross_shard_operations) = self.view.with_view(|v| {
+            v.map_or((0, 0), |v| {
+                let ops = v
+                    .receipt_streams()
+                    .iter()
+                    .filter(|((src, dst), _)| src != dst)
+                    .map(|(_, n)| *n)
+                    .sum();
+                (v.height(), ops)
+            })
+        });
+        let reputations: Vec<f64> = plan.nodes.iter().map(|n| n.reputation.as_f64()).collect();
+        Ok(ConsensusMetrics {
+            active_shards: plan.committees.len(),
+            strategy: plan.strategy.as_str().into(),
+            total_throughput: self.stats.lock().throughput_tps(now_ms()),
+            cross_shard_operations,
+            total_nodes: plan.nodes.len(),
+            average_reputation: reputations.iter().sum::<f64>() / reputations.len().max(1) as f64,
+            beacon_committee: self.committees.beacon.clone(),
+            beacon_height,
+            shards: plan
+                .committees
+                .iter()
+                .map(|c| CommitteeMetrics {
+                    shard_id: c.shard,
+                    members: c.members.clone(),
+                    nodes: c.members.len(),
+                    coordinator: c.coordinator.clone(),
+                    avg_reputation: c.avg_reputation.as_f64(),
+                    height: self
+                        .shards
+                        .get(&c.shard)
+                        .map_or(0, ShardApp::finalized_height),
+                    workload: c.workload.clone(),
+                })
+                .collect(),
+        })
+    }
+
     async fn performance(&self) -> Result<Performance, BackendError> {
         let st = self.stats.lock();
         Ok(Performance {
@@ -765,7 +844,7 @@ impl vision_api::NodeBackend for NodeApi {
         let Some(app) = self.shards.get(&shard) else {
             return Ok(None);
         };
-        let cfg = &self.spec.config;
+        let cfg = &self.current_config();
         let (meta, urgent) = app
             .with_state(|s| {
                 let meta = s.pending_meta();
@@ -986,15 +1065,65 @@ impl vision_api::NodeBackend for NodeApi {
         }))
     }
 
+    /// Signs the change with the configuration authority's key, hands it to the relay (which
+    /// sends it to the beacon committee until it is finalized) and waits until this node's
+    /// beacon view holds it. One change at a time; the route bounds the wait.
     async fn update_config(
         &self,
-        _update: ConfigUpdate,
+        update: ConfigUpdate,
     ) -> Result<ConfigApplied, ConfigChangeError> {
-        Err(ConfigChangeError::Conflict(
-            "configuration changes through the beacon chain are not implemented yet: this \
-             network runs its genesis configuration (GET /shard/dashboard shows it)"
-                .into(),
-        ))
+        let Some(key) = &self.authority.key else {
+            return Err(ConfigChangeError::Conflict(format!(
+                "this API node does not hold the key of the configuration authority account \
+                 {} (start it with --authority-key FILE)",
+                self.authority.account
+            )));
+        };
+        let _one_at_a_time = self.config_lock.lock().await;
+        let latest = self
+            .view
+            .with_view(|v| v.map(|v| v.latest_config().clone()))
+            .ok_or_else(|| BackendError::Unavailable("no beacon state yet".into()))?;
+        let config = latest.config.updated(&update)?;
+        if let Some(field) = latest.config.fixed_field_changed(&config) {
+            return Err(ConfigChangeError::Conflict(format!(
+                "{field} cannot be changed on a running network yet (live resharding and \
+                 rebalancing do not exist yet); only batch_size, batch_timeout_ms, \
+                 crosslink_frequency, async_crosslinks_enabled and smart_contracts_enabled can"
+            )));
+        }
+        if config == latest.config {
+            return Err(ConfigChangeError::Conflict(
+                "the update changes nothing: the latest configuration already has these values"
+                    .into(),
+            ));
+        }
+        let seq = latest.seq + 1;
+        let change = ConfigChange::sign(&self.spec.network, seq, config.clone(), key);
+        self.authority.outbox.set(change);
+        loop {
+            let applied = self
+                .view
+                .with_view(|v| v.and_then(|v| v.config_history().find(|c| c.seq == seq).cloned()));
+            if let Some(applied) = applied {
+                if applied.config != config {
+                    return Err(ConfigChangeError::Conflict(format!(
+                        "another configuration change (seq {seq}) was finalized first; \
+                         GET /shard/dashboard shows the configuration, retry against it"
+                    )));
+                }
+                tracing::info!(
+                    seq,
+                    effective_height = applied.effective_height,
+                    "configuration change finalized"
+                );
+                return Ok(ConfigApplied {
+                    effective_height: applied.effective_height,
+                    config,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(CONFIG_POLL_MS)).await;
+        }
     }
 
     async fn dev_sign(
@@ -1007,9 +1136,20 @@ impl vision_api::NodeBackend for NodeApi {
 
     async fn deploy_contract(&self, tx: SignedTransaction) -> Result<Deployed, SubmitError> {
         let id = tx.id();
-        self.admit(tx).await?;
+        let submitted = self.admit(tx).await?;
         let contract_id = ContractId::from_deploy(&id);
         let primary_shard = self.layout.shard_of_contract(&contract_id);
+        let (_, outcome) = self.wait_outcome(submitted.shard_id, id).await?;
+        if let vision_state::TxStatus::Failed { reason } = outcome.status {
+            return Err(SubmitError::Invalid(format!("deployment failed: {reason}")));
+        }
+        // A deployment by an owner on another shard travels as a receipt.
+        while !self
+            .read(primary_shard, |s| s.contract(&contract_id).is_some())
+            .await?
+        {
+            tokio::time::sleep(Duration::from_millis(OUTCOME_POLL_MS)).await;
+        }
         Ok(Deployed {
             contract_id,
             primary_shard,
@@ -1032,12 +1172,16 @@ impl vision_api::NodeBackend for NodeApi {
         }
         let id = tx.id();
         let submitted = self.admit(tx).await?;
-        if contract_shard != caller_shard {
+        // Same shard: the outcome is the result. Another shard: once the caller's block is
+        // final the call is queued in a receipt and `GET /shard/call/{id}` knows it.
+        let (_, outcome) = self.wait_outcome(submitted.shard_id, id).await?;
+        if contract_shard != caller_shard
+            && !matches!(outcome.status, vision_state::TxStatus::Failed { .. })
+        {
             return Ok(Executed::Pending {
                 call_id: CallId::from_tx(&id),
             });
         }
-        let (_, outcome) = self.wait_outcome(submitted.shard_id, id).await?;
         Ok(match outcome.status {
             vision_state::TxStatus::Failed { reason } => Executed::Failed { reason },
             _ => Executed::Completed {

@@ -70,13 +70,20 @@ pub fn write_key(
 /// Loads a key, refusing files that group or others can read or that are malformed.
 pub fn load_key(home: &Path, kind: KeyKind) -> anyhow::Result<SecretKey> {
     let path = key_path(home, kind);
-    let meta = fs::metadata(&path).with_context(|| {
+    fs::metadata(&path).with_context(|| {
         format!(
             "reading {} (create keys with `vision-node keys generate --home {}`)",
             path.display(),
             home.display()
         )
     })?;
+    load_key_file(&path)
+}
+
+/// Loads a key file (64 hex characters of seed, mode 0600), refusing files that group or
+/// others can read or that are malformed.
+pub fn load_key_file(path: &Path) -> anyhow::Result<SecretKey> {
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
         bail!(
             "{} is accessible by group or others (mode {:o}); run chmod 600 on it",
@@ -84,7 +91,7 @@ pub fn load_key(home: &Path, kind: KeyKind) -> anyhow::Result<SecretKey> {
             meta.permissions().mode() & 0o777
         );
     }
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut seed = [0u8; 32];
     hex::decode_to_slice(text.trim(), &mut seed)
         .with_context(|| format!("{}: expected 64 hex characters", path.display()))?;

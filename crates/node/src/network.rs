@@ -13,7 +13,8 @@ use vision_consensus::{
     relay::RELAY_MAX_MESSAGE_BYTES,
 };
 use vision_sharding::{
-    BFT_MIN_COMMITTEE_SIZE, MIN_SHARD_SIZE, NodeInfo, Reputation, Strategy, plan_fixed,
+    BFT_MIN_COMMITTEE_SIZE, CommitteePlan, MIN_SHARD_SIZE, NodeInfo, Reputation, Strategy,
+    plan_fixed,
 };
 use vision_types::{Genesis, PublicKey, ShardId};
 
@@ -41,19 +42,15 @@ fn min_committee_size(validators: usize, num_shards: usize) -> usize {
     }
 }
 
-/// Derives the network every node agrees on from `genesis`: shard committees planned by
-/// `plan_fixed` with the genesis strategy and `shard_config.num_shards` (validators named by
-/// their genesis name, with their genesis reputation); the beacon committee is the
-/// coordinator (highest reputation, ties by smallest name) of every shard committee, padded
-/// with the next-highest validators to at least [`MIN_BEACON_COMMITTEE_SIZE`] members.
-pub fn network_spec(genesis: &Genesis) -> anyhow::Result<NetworkSpec> {
+/// The committee plan of `genesis` (see [`network_spec`]) and the names of the beacon
+/// committee's members.
+pub fn committee_plan(genesis: &Genesis) -> anyhow::Result<(CommitteePlan, BTreeSet<String>)> {
     genesis.validate().context("genesis")?;
     let strategy: Strategy = genesis
         .strategy
         .parse()
         .map_err(|e| anyhow!("genesis strategy {:?}: {e}", genesis.strategy))?;
     let mut nodes = Vec::with_capacity(genesis.validators.len());
-    let mut key_of: BTreeMap<&str, PublicKey> = BTreeMap::new();
     for v in &genesis.validators {
         let reputation = Reputation::from_f64(v.reputation).ok_or_else(|| {
             anyhow!(
@@ -63,7 +60,6 @@ pub fn network_spec(genesis: &Genesis) -> anyhow::Result<NetworkSpec> {
             )
         })?;
         nodes.push(NodeInfo::new(v.name.clone(), reputation, Vec::new()));
-        key_of.insert(v.name.as_str(), v.consensus_key);
     }
     let num_shards = usize::try_from(genesis.shard_config.num_shards)
         .context("genesis num_shards does not fit usize")?;
@@ -75,14 +71,11 @@ pub fn network_spec(genesis: &Genesis) -> anyhow::Result<NetworkSpec> {
             nodes.len()
         )
     })?;
-
-    let mut shard_committees = BTreeMap::new();
-    let mut beacon_names: BTreeSet<String> = BTreeSet::new();
-    for c in &plan.committees {
-        let members = c.members.iter().map(|m| key_of[m.as_str()]).collect();
-        shard_committees.insert(c.shard, members);
-        beacon_names.insert(c.coordinator.clone());
-    }
+    let mut beacon_names: BTreeSet<String> = plan
+        .committees
+        .iter()
+        .map(|c| c.coordinator.clone())
+        .collect();
     // Pad with the highest-reputation validators not yet in (ties: smallest name).
     let mut by_reputation: Vec<&NodeInfo> = plan.nodes.iter().collect();
     by_reputation.sort_by(|a, b| b.reputation.cmp(&a.reputation).then(a.id.cmp(&b.id)));
@@ -92,6 +85,31 @@ pub fn network_spec(genesis: &Genesis) -> anyhow::Result<NetworkSpec> {
         }
         beacon_names.insert(n.id.clone());
     }
+    Ok((plan, beacon_names))
+}
+
+/// Derives the network every node agrees on from `genesis`: shard committees planned by
+/// `plan_fixed` with the genesis strategy and `shard_config.num_shards` (validators named by
+/// their genesis name, with their genesis reputation); the beacon committee is the
+/// coordinator (highest reputation, ties by smallest name) of every shard committee, padded
+/// with the next-highest validators to at least [`MIN_BEACON_COMMITTEE_SIZE`] members.
+pub fn network_spec(genesis: &Genesis) -> anyhow::Result<NetworkSpec> {
+    let (plan, beacon_names) = committee_plan(genesis)?;
+    let key_of: BTreeMap<&str, PublicKey> = genesis
+        .validators
+        .iter()
+        .map(|v| (v.name.as_str(), v.consensus_key))
+        .collect();
+    let shard_committees = plan
+        .committees
+        .iter()
+        .map(|c| {
+            (
+                c.shard,
+                c.members.iter().map(|m| key_of[m.as_str()]).collect(),
+            )
+        })
+        .collect();
     // Committee order: by consensus key (commonware orders committees by key anyway).
     let mut beacon_committee: Vec<PublicKey> =
         beacon_names.iter().map(|n| key_of[n.as_str()]).collect();
@@ -121,7 +139,19 @@ pub fn network_spec(genesis: &Genesis) -> anyhow::Result<NetworkSpec> {
         },
         relay_tick: Duration::from_millis(RELAY_TICK_MS),
         relay_resend: Duration::from_millis(RELAY_RESEND_MS),
+        config_authority: config_authority_key(genesis),
     })
+}
+
+/// The key of the genesis `config_authority` account: its genesis entry's key, or the key an
+/// implicit account id names. `None` when neither exists (the configuration is then fixed).
+pub fn config_authority_key(genesis: &Genesis) -> Option<PublicKey> {
+    genesis
+        .accounts
+        .iter()
+        .find(|a| a.id == genesis.config_authority)
+        .map(|a| a.public_key)
+        .or_else(|| genesis.config_authority.implicit_key().map(PublicKey))
 }
 
 /// The p2p maximum message size every node of `spec` must use: the largest chain-engine

@@ -10,7 +10,7 @@
 //! the HTTP API and dashboard (`--api-listen`, default 127.0.0.1:3030) and forwards the
 //! transactions it admits to the shards' validators.
 
-use crate::api_node::NodeApi;
+use crate::api_node::{Committees, ConfigAuthority, NodeApi};
 use crate::{
     config::{
         ShardConfigArgs, check_against_genesis, load_node_section, load_shard_config_with_sources,
@@ -119,6 +119,11 @@ pub struct RunArgs {
     /// lists those processes with their heights and health.
     #[arg(long, value_name = "FILE")]
     pub processes: Option<PathBuf>,
+    /// Key file (64 hex characters, mode 0600) of the genesis `config_authority` account: the
+    /// API node signs `POST /shard/config` changes with it. On a devnet the authority is a dev
+    /// account, whose key `--dev-accounts` already holds.
+    #[arg(long, value_name = "FILE")]
+    pub authority_key: Option<PathBuf>,
     /// Log format on stderr (level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -156,6 +161,8 @@ struct ApiPlan {
     config: vision_api::ApiConfig,
     dev_keys: std::collections::BTreeMap<AccountId, SecretKey>,
     processes: Option<PathBuf>,
+    /// The configuration authority's key, if this node holds it.
+    authority_key: Option<SecretKey>,
 }
 
 /// Reads a devnet's accounts file: the keys of its dev and bench accounts.
@@ -301,6 +308,23 @@ impl RunArgs {
             Some(p) => read_dev_keys(p)?,
             None => Default::default(),
         };
+        let authority_key = match &self.authority_key {
+            Some(path) => {
+                let key = crate::keys::load_key_file(path)?;
+                if Some(key.public_key()) != spec.config_authority {
+                    bail!(
+                        "{}: this is not the key of the genesis config_authority account {}",
+                        path.display(),
+                        genesis.config_authority
+                    );
+                }
+                Some(key)
+            }
+            None => dev_keys
+                .get(&genesis.config_authority)
+                .filter(|k| Some(k.public_key()) == spec.config_authority)
+                .cloned(),
+        };
         let api = ApiPlan {
             listen: self.api_listen,
             config: vision_api::ApiConfig {
@@ -309,6 +333,7 @@ impl RunArgs {
             },
             dev_keys,
             processes: self.processes.clone(),
+            authority_key,
         };
         let max_message_bytes = max_message_size_bytes(&spec)?;
         Ok(Plan {
@@ -454,6 +479,18 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
                 follower.view.clone(),
                 plan.api.dev_keys.clone(),
                 plan.api.processes.clone(),
+                ConfigAuthority {
+                    key: plan.api.authority_key.clone(),
+                    account: plan.genesis.config_authority.clone(),
+                    outbox: follower.config_outbox.clone(),
+                },
+                {
+                    let (plan, beacon) = crate::network::committee_plan(&plan.genesis)?;
+                    Committees {
+                        plan,
+                        beacon: beacon.into_iter().collect(),
+                    }
+                },
             )?;
             tokio::spawn(api.clone().scan_beacon());
             let listener = tokio::net::TcpListener::bind(plan.api.listen)

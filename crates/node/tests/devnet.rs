@@ -12,6 +12,8 @@ use std::{
 };
 use vision_node::status::{NodeStatus, read_status};
 
+#[path = "../../api/tests/browser/cdp.rs"]
+mod cdp;
 #[path = "../../api/tests/browser/chromium.rs"]
 #[allow(dead_code)]
 mod chromium;
@@ -31,9 +33,24 @@ mod http {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> std::io::Result<(u16, serde_json::Value)> {
+        call_raw(
+            port,
+            method,
+            path,
+            &body.map(|b| b.to_string()).unwrap_or_default(),
+        )
+    }
+
+    /// Sends `method path` with `body` as is; returns the status and the JSON body (`Null`
+    /// when it is not JSON).
+    pub fn call_raw(
+        port: u16,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> std::io::Result<(u16, serde_json::Value)> {
         let mut s = TcpStream::connect(("127.0.0.1", port))?;
         s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
@@ -441,21 +458,69 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         "{supply}"
     );
 
-    // 1c. The dashboard renders the live network in headless Chromium.
-    let browser = chromium::Chromium::find(&root.join("browser")).unwrap_or_else(|e| panic!("{e}"));
-    let page = browser
-        .render_until(
-            &format!("http://127.0.0.1:{api_port}/shard-dashboard.html"),
-            None,
-            |dom| dom.contains("data-loaded=\"true\""),
-        )
-        .unwrap_or_else(|e| panic!("dashboard did not render: {e}"));
-    for s in 0..SHARDS {
-        assert!(
-            page.contains(&format!("shard_{s}")),
-            "dashboard lacks shard_{s}:\n{page}"
+    // PRSM metrics: the genesis plan and live figures (the transfer above crossed shards).
+    let prsm = http::get(api_port, "/consensus/metrics");
+    assert_eq!(prsm["active_shards"], SHARDS, "{prsm}");
+    assert_eq!(prsm["total_nodes"], VALIDATORS, "{prsm}");
+    assert!(prsm["cross_shard_operations"].as_u64() >= Some(1), "{prsm}");
+    let beacon = prsm["beacon_committee"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(beacon.len(), 4, "{prsm}");
+    for s in prsm["shards"].as_array().expect("shards") {
+        assert_eq!(
+            s["members"].as_array().map(Vec::len),
+            Some(PER_SHARD),
+            "{prsm}"
         );
+        assert!(
+            beacon.contains(&s["coordinator"]),
+            "coordinator on the beacon: {prsm}"
+        );
+        assert!(s["height"].as_u64() >= Some(WARM_HEIGHT), "{prsm}");
     }
+
+    // 1b'. A configuration change goes through the beacon and applies at the height the
+    // reply states; a field that needs resharding is refused with a clear error.
+    let (code, applied) = http::call(
+        api_port,
+        "POST",
+        "/shard/config",
+        Some(&serde_json::json!({"batch_timeout_ms": 400})),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{applied}");
+    assert_eq!(applied["config"]["batch_timeout_ms"], 400, "{applied}");
+    let effective = applied["effective_height"]
+        .as_u64()
+        .expect("effective height");
+    net.wait_until("the configuration change to take effect", 60, |_| {
+        let st = http::get(api_port, "/status");
+        let dash = http::get(api_port, "/shard/dashboard");
+        st["beacon_height"].as_u64() >= Some(effective) && dash["config"]["batch_timeout_ms"] == 400
+    });
+    let (code, refused) = http::call(
+        api_port,
+        "POST",
+        "/shard/config",
+        Some(&serde_json::json!({"enabled": true, "num_shards": 8, "batch_size": 200})),
+    )
+    .unwrap();
+    assert_eq!(code, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "config_conflict", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("num_shards")),
+        "{refused}"
+    );
+
+    // Every curl example of docs/api.md, in order, answers with its documented status.
+    run_api_doc_examples(api_port);
+
+    // 1c. The dashboard, driven in headless Chromium against the live network.
+    dashboard_in_the_browser(&net, &root, api_port);
 
     // Load in flight across the crash: cross-shard transfers between two dev accounts.
     let load = submit_load(&net, api_port, LOAD_TXS);
@@ -664,4 +729,301 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     }
     drop(net);
     fs::remove_dir_all(&root).ok();
+}
+
+/// One `curl` example of docs/api.md.
+#[derive(Debug)]
+struct DocExample {
+    line: usize,
+    method: String,
+    path: String,
+    body: Option<String>,
+    expect: u16,
+}
+
+/// The `curl` commands of the ```bash blocks of `md`, each with the status of the
+/// `<!-- expect: N -->` line before its block (200 without one).
+fn doc_examples(md: &str) -> Vec<DocExample> {
+    let mut out = Vec::new();
+    let mut expect = 200;
+    let mut lines = md.lines().enumerate();
+    while let Some((i, line)) = lines.next() {
+        let line = line.trim();
+        if let Some(code) = line.strip_prefix("<!-- expect:") {
+            expect = code
+                .trim_end_matches("-->")
+                .trim()
+                .parse()
+                .expect("expect: N");
+            continue;
+        }
+        if line != "```bash" {
+            continue;
+        }
+        let mut cmd = String::new();
+        for (_, l) in lines.by_ref() {
+            if l.trim() == "```" {
+                break;
+            }
+            cmd.push_str(l.trim_end().trim_end_matches('\\'));
+            cmd.push(' ');
+        }
+        let words = shell_words(&cmd);
+        if words.first().map(String::as_str) == Some("curl") {
+            out.push(parse_curl(&words, expect, i + 2));
+        }
+        expect = 200;
+    }
+    out
+}
+
+/// Splits a command line into words the way a shell does for these examples (single and
+/// double quotes, whitespace); a `|` outside quotes ends the command.
+fn shell_words(s: &str) -> Vec<String> {
+    let (mut words, mut cur, mut in_word) = (Vec::new(), String::new(), false);
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == c {
+                        break;
+                    }
+                    cur.push(q);
+                }
+            }
+            '|' => break,
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+fn parse_curl(words: &[String], expect: u16, line: usize) -> DocExample {
+    let (mut method, mut url, mut body) = (None, None, None);
+    let mut it = words.iter().skip(1);
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-X" => method = it.next().cloned(),
+            "-H" => {
+                it.next();
+            }
+            "-d" => body = it.next().cloned(),
+            "-N" | "-s" => {}
+            u if u.starts_with("http://localhost:3030") => url = Some(u.to_string()),
+            other => panic!("docs/api.md line {line}: unexpected curl word {other:?}"),
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("docs/api.md line {line}: no URL"));
+    DocExample {
+        line,
+        method: method.unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.into()),
+        path: url["http://localhost:3030".len()..].to_string(),
+        body,
+        expect,
+    }
+}
+
+/// Runs every curl example of docs/api.md against the API node on `port`, in order,
+/// replacing the placeholders with what earlier examples returned.
+fn run_api_doc_examples(port: u16) {
+    let md = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+        .expect("docs/api.md");
+    let examples = doc_examples(&md);
+    assert!(examples.len() >= 20, "few examples found: {examples:#?}");
+    let mut values: std::collections::BTreeMap<&str, String> = Default::default();
+    for ex in &examples {
+        let fill = |s: &str| {
+            let mut s = s.to_string();
+            for placeholder in ["contract_uuid", "xscall_uuid", "tx_uuid"] {
+                if s.contains(placeholder) {
+                    let v = values.get(placeholder).unwrap_or_else(|| {
+                        panic!(
+                            "docs/api.md line {}: no earlier example gave {placeholder}",
+                            ex.line
+                        )
+                    });
+                    s = s.replace(placeholder, v);
+                }
+            }
+            s
+        };
+        let (path, body) = (
+            fill(&ex.path),
+            ex.body.as_deref().map(fill).unwrap_or_default(),
+        );
+        let (code, reply) = http::call_raw(port, &ex.method, &path, &body).unwrap();
+        assert_eq!(
+            code, ex.expect,
+            "docs/api.md line {}: {} {path} {body}\n{reply}",
+            ex.line, ex.method
+        );
+        for (key, placeholder) in [("contract_id", "contract_uuid"), ("tx_id", "tx_uuid")] {
+            if let Some(v) = reply[key].as_str() {
+                values.insert(placeholder, v.to_string());
+            }
+        }
+        if let Some(v) = reply["result"]["call_id"].as_str() {
+            values.insert("xscall_uuid", v.to_string());
+        }
+    }
+}
+
+/// Posts a configuration change and waits until the API node's beacon view is at its
+/// effective height.
+fn change_config(net: &Devnet, port: u16, update: serde_json::Value) {
+    let (code, applied) = http::call(port, "POST", "/shard/config", Some(&update)).unwrap();
+    assert_eq!(code, 200, "{update}: {applied}");
+    let effective = applied["effective_height"]
+        .as_u64()
+        .expect("effective height");
+    net.wait_until("the configuration change to take effect", 60, |_| {
+        http::get(port, "/status")["beacon_height"].as_u64() >= Some(effective)
+    });
+}
+
+/// The dashboard in a real browser against the live devnet: it shows every shard and a batch
+/// kept open (long timeout, no periodic crosslinks) with its pending transaction; its Flush
+/// button closes that batch and the page then shows it empty; a click on a contract opens its
+/// details; hiding the tab stops the refreshes and showing it resumes them; no console error
+/// or failed load happens throughout. The screenshot is kept in `root/browser`.
+fn dashboard_in_the_browser(net: &Devnet, root: &std::path::Path, port: u16) {
+    let work = root.join("browser");
+    let browser = chromium::Chromium::find(&work).unwrap_or_else(|e| panic!("{e}"));
+    change_config(
+        net,
+        port,
+        serde_json::json!({"batch_timeout_ms": 60_000, "crosslink_frequency": 10_000}),
+    );
+    let (from, to) = dev_pair(net);
+    let shard = http::get(port, &format!("/account/{from}"))["account"]["shard_id"]
+        .as_u64()
+        .expect("shard");
+    let body = serde_json::json!({
+        "signer": from,
+        "action": {"type": "transfer", "to": to, "amount": "7"},
+    });
+    let (code, reply) = http::call(port, "POST", "/tx", Some(&body)).unwrap();
+    assert_eq!(code, 200, "{reply}");
+    net.wait_until("a pending batch", 60, |_| {
+        http::get(port, &format!("/shard/batch/status/{shard}"))["pending_txs"].as_u64() >= Some(1)
+    });
+
+    let mut page =
+        cdp::Page::open(&browser.binary, &work, (1280, 1800)).unwrap_or_else(|e| panic!("{e}"));
+    let secs = Duration::from_secs;
+    let step = |page: &mut cdp::Page, what: &str, js: &str, timeout_s: u64| {
+        page.wait_for(js, secs(timeout_s))
+            .unwrap_or_else(|e| panic!("dashboard: {what}: {e}; page errors: {:?}", page.errors));
+    };
+    page.navigate(&format!("http://127.0.0.1:{port}/shard-dashboard.html"))
+        .unwrap();
+    step(
+        &mut page,
+        "loads",
+        "document.body.dataset.loaded === 'true'",
+        30,
+    );
+    step(
+        &mut page,
+        "shows every shard",
+        &format!("document.querySelectorAll('#shards .shard-card').length === {SHARDS}"),
+        10,
+    );
+    let pending = format!(
+        "document.querySelector('#pending-batches tr[data-shard-id=\"{shard}\"] \
+         [data-field=\"pending_txs\"]').textContent"
+    );
+    step(
+        &mut page,
+        "shows the pending batch",
+        &format!("{pending} !== '0'"),
+        20,
+    );
+    page.eval(&format!(
+        "document.querySelector('[data-flush-shard=\"{shard}\"]').click()"
+    ))
+    .unwrap();
+    step(
+        &mut page,
+        "reports the flush",
+        &format!(
+            "document.getElementById('flush-result').textContent.startsWith('Shard {shard}: crosslink_')"
+        ),
+        60,
+    );
+    step(
+        &mut page,
+        "shows the batch empty",
+        &format!("{pending} === '0'"),
+        20,
+    );
+    page.eval("document.querySelector('.contract-row').click()")
+        .unwrap();
+    step(
+        &mut page,
+        "opens a contract",
+        "document.getElementById('contract-detail').textContent.includes('\"code_hash\"')",
+        20,
+    );
+
+    // Hidden: no refresh for more than a refresh period; visible again: refreshes resume.
+    page.eval(
+        "window.__fetches = 0; const f = window.fetch; \
+         window.fetch = function () { window.__fetches++; return f.apply(this, arguments); }; \
+         Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'}); \
+         document.dispatchEvent(new Event('visibilitychange'))",
+    )
+    .unwrap();
+    step(
+        &mut page,
+        "pauses when hidden",
+        "document.getElementById('connection-status').dataset.state === 'paused'",
+        10,
+    );
+    // Let a refresh that was already under way finish before counting.
+    std::thread::sleep(secs(2));
+    page.eval("window.__fetches = 0").unwrap();
+    std::thread::sleep(secs(7));
+    assert_eq!(
+        page.eval("window.__fetches").unwrap(),
+        0,
+        "the hidden dashboard kept refreshing"
+    );
+    page.eval(
+        "Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'}); \
+         document.dispatchEvent(new Event('visibilitychange'))",
+    )
+    .unwrap();
+    step(
+        &mut page,
+        "resumes when visible",
+        "window.__fetches > 0 && document.getElementById('connection-status').dataset.state === 'connected'",
+        20,
+    );
+    page.screenshot(&work.join("dashboard-live.png")).unwrap();
+    assert!(
+        page.errors.is_empty(),
+        "dashboard errors: {:#?}",
+        page.errors
+    );
+    drop(page);
+    change_config(
+        net,
+        port,
+        serde_json::json!({"batch_timeout_ms": 500, "crosslink_frequency": 10}),
+    );
 }

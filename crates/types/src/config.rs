@@ -150,6 +150,27 @@ impl ShardConfig {
     }
 }
 
+impl ShardConfig {
+    /// The first field of `other` that differs from `self` and cannot change on a running
+    /// network (`enabled` and `num_shards` need live resharding; `accounts_per_shard_target`
+    /// and `rebalance_threshold` drive rebalancing, which does not exist yet). `None` when only
+    /// the consensus-level fields differ: `batch_size`, `batch_timeout_ms`,
+    /// `crosslink_frequency`, `async_crosslinks_enabled`, `smart_contracts_enabled`.
+    pub fn fixed_field_changed(&self, other: &ShardConfig) -> Option<&'static str> {
+        if self.enabled != other.enabled {
+            Some("enabled")
+        } else if self.num_shards != other.num_shards {
+            Some("num_shards")
+        } else if self.accounts_per_shard_target != other.accounts_per_shard_target {
+            Some("accounts_per_shard_target")
+        } else if self.rebalance_threshold.to_bits() != other.rebalance_threshold.to_bits() {
+            Some("rebalance_threshold")
+        } else {
+            None
+        }
+    }
+}
+
 /// A change to [`ShardConfig`] (the body of `POST /shard/config`): absent fields are kept.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,5 +336,62 @@ mod tests {
             "batch_size"
         );
         assert!(serde_json::from_str::<ConfigUpdate>(r#"{"batch_sise": 3}"#).is_err());
+    }
+
+    #[test]
+    fn only_consensus_fields_change_at_runtime() {
+        let c = ShardConfig::default();
+        let adjustable = ConfigUpdate {
+            batch_size: Some(7),
+            batch_timeout_ms: Some(9),
+            crosslink_frequency: Some(3),
+            async_crosslinks_enabled: Some(false),
+            smart_contracts_enabled: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.fixed_field_changed(&c.updated(&adjustable).unwrap()),
+            None
+        );
+        let same_shards = ConfigUpdate {
+            num_shards: Some(4),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.fixed_field_changed(&c.updated(&same_shards).unwrap()),
+            None
+        );
+        for (u, field) in [
+            (
+                ConfigUpdate {
+                    num_shards: Some(8),
+                    ..Default::default()
+                },
+                "num_shards",
+            ),
+            (
+                ConfigUpdate {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+                "enabled",
+            ),
+            (
+                ConfigUpdate {
+                    rebalance_threshold: Some(0.5),
+                    ..Default::default()
+                },
+                "rebalance_threshold",
+            ),
+            (
+                ConfigUpdate {
+                    accounts_per_shard_target: Some(5),
+                    ..Default::default()
+                },
+                "accounts_per_shard_target",
+            ),
+        ] {
+            assert_eq!(c.fixed_field_changed(&c.updated(&u).unwrap()), Some(field));
+        }
     }
 }

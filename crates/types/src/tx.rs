@@ -91,7 +91,10 @@ pub enum Action {
         /// The shard whose batch to flush (must be the signer's shard).
         shard: ShardId,
     },
-    /// Change consensus-level sharding parameters (applied through the beacon chain).
+    /// Records a request to change consensus-level sharding parameters as an event on the
+    /// signer's shard. It changes nothing by itself: changes take effect only when signed by
+    /// the network's configuration authority and finalized by the beacon chain (the consensus
+    /// crate's `beacon::ConfigChange`, submitted through `POST /shard/config`).
     ConfigChange {
         /// The fields to change.
         update: ConfigUpdate,

@@ -269,6 +269,17 @@ async fn dashboard_renders_the_backend_in_headless_chromium() {
 
     let dom = render(&browser, &url, &dir.join("dashboard-1.png")).await;
     assert_shows(&dom, &backend).await;
+    // The history chart has its first sample; the node answered, so nothing is stale.
+    let chart = &dom[dom.find("id=\"chart-tps\"").expect("chart")..];
+    let points = chart["points=\"".len() + chart.find("points=\"").expect("points")..]
+        .split('"')
+        .next()
+        .unwrap_or_default();
+    assert!(points.starts_with("0.0,"), "chart points: {points:.60}");
+    assert!(
+        dom.contains("id=\"stale-warning\" hidden"),
+        "stale warning shown"
+    );
     for s in &before {
         assert_eq!(load_state(&dom, s.id.0), "ok", "{}", s.name);
     }

@@ -8,11 +8,11 @@ use std::{
     time::Duration,
 };
 use vision_api::backend::{
-    AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, ConfigApplied,
-    ConfigChangeError, ContractPage, ContractStats, ContractSummary, ContractView,
-    CrossShardCallView, CrosslinkSummary, Deployed, Executed, FlushOutcome, NetworkStats,
-    NodeBackend, NodeStatus, Performance, ShardHead, ShardSummary, ShardSupply, SubmitError,
-    Submitted, SupplyReport, TxStatus,
+    AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, CommitteeMetrics,
+    ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
+    ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
+    FlushOutcome, NetworkStats, NodeBackend, NodeStatus, Performance, ShardHead, ShardSummary,
+    ShardSupply, SubmitError, Submitted, SupplyReport, TxStatus,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
@@ -238,6 +238,32 @@ impl NodeBackend for FakeBackend {
             in_flight,
             burned,
             unclaimed: Amount(0),
+            shards,
+        })
+    }
+
+    async fn consensus_metrics(&self) -> Result<ConsensusMetrics, BackendError> {
+        self.check_up()?;
+        let shards: Vec<CommitteeMetrics> = (0..self.num_shards())
+            .map(|s| CommitteeMetrics {
+                shard_id: ShardId(s),
+                members: (0..4).map(|i| format!("v{}", 4 * s + i)).collect(),
+                nodes: 4,
+                coordinator: format!("v{}", 4 * s),
+                avg_reputation: 0.75,
+                height: 100 + u64::from(s),
+                workload: None,
+            })
+            .collect();
+        Ok(ConsensusMetrics {
+            active_shards: shards.len(),
+            strategy: "adaptive".into(),
+            total_throughput: 12.5,
+            cross_shard_operations: 7,
+            total_nodes: 4 * shards.len(),
+            average_reputation: 0.75,
+            beacon_committee: shards.iter().map(|s| s.coordinator.clone()).collect(),
+            beacon_height: 50,
             shards,
         })
     }

@@ -2,6 +2,7 @@
 
 use super::{
     block::BeaconBlock,
+    config::{ConfigChange, ConfigRejection, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK},
     pool::{CrosslinkPool, PoolRejection},
     state::BeaconState,
 };
@@ -18,7 +19,7 @@ use std::{
     time::Duration,
 };
 use vision_types::{
-    Hash, ShardId,
+    Hash, ShardConfig, ShardId,
     block::{BlockHeader, ChainRef, Crosslink, DestinationBatch},
     limits::MAX_CROSSLINKS_PER_BEACON_BLOCK,
 };
@@ -27,6 +28,8 @@ use vision_types::{
 const MAX_SPECULATIVE: usize = 256;
 /// Finalized crosslinks kept in the [`FinalizedCrosslinks`] log.
 pub const PUBLISHED_LOG: usize = 4096;
+/// Configuration changes waiting for inclusion (by seq; more are refused).
+const MAX_PENDING_CONFIGS: usize = 8;
 /// How often propose/verify re-check for a parent state they do not have yet.
 const PARENT_POLL: Duration = Duration::from_millis(10);
 
@@ -121,13 +124,15 @@ impl FinalizedCrosslinks {
             None => f(&BTreeMap::new()),
         }
     }
-    /// Runs `f` on the beacon height and the retained finalized receipts roots, read together.
-    pub fn with_state<R>(&self, f: impl FnOnce(u64, &BTreeMap<(ShardId, u64), Hash>) -> R) -> R {
-        let p = self.0.lock();
-        match &p.state {
-            Some(s) => f(s.height(), s.receipts_roots()),
-            None => f(0, &BTreeMap::new()),
-        }
+    /// Runs `f` on the committed beacon state (`None` before any is known), under the lock:
+    /// height, receipts roots and configuration history read together.
+    pub fn with_view<R>(&self, f: impl FnOnce(Option<&BeaconState>) -> R) -> R {
+        f(self.0.lock().state.as_ref())
+    }
+    /// The configuration shard blocks stamped with `beacon_height` execute under (`None`
+    /// before any beacon state is known).
+    pub fn config_at(&self, beacon_height: u64) -> Option<ShardConfig> {
+        self.with_view(|s| s.map(|s| s.config_at(beacon_height).clone()))
     }
     /// A snapshot of the retained finalized receipts roots.
     pub fn roots(&self) -> BTreeMap<(ShardId, u64), Hash> {
@@ -219,6 +224,8 @@ struct Inner {
     /// States after proposed or verified (unfinalized) blocks, by block hash.
     speculative: BTreeMap<Hash, BeaconState>,
     pool: CrosslinkPool,
+    /// Configuration changes waiting for inclusion, by seq.
+    configs: BTreeMap<u64, ConfigChange>,
 }
 
 impl Inner {
@@ -284,6 +291,7 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
                 committed,
                 speculative: BTreeMap::new(),
                 pool,
+                configs: BTreeMap::new(),
             })),
             published,
             context: Arc::new(Mutex::new(context)),
@@ -297,6 +305,27 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
             committed, pool, ..
         } = &mut *inner;
         pool.submit(cl, committed, &mut *self.context.lock())
+    }
+
+    /// Submits a configuration change for inclusion. It must be the next change of the
+    /// committed state (checked in full); a second change with the same seq is refused.
+    pub fn submit_config(&self, change: ConfigChange) -> Result<(), ConfigRejection> {
+        let mut inner = self.inner.lock();
+        if inner.configs.contains_key(&change.seq) {
+            return Ok(()); // already pooled (resends are normal)
+        }
+        inner.committed.check_config_change(&change)?;
+        if inner.configs.len() >= MAX_PENDING_CONFIGS {
+            let oldest = *inner.configs.keys().next().expect("non-empty");
+            inner.configs.remove(&oldest);
+        }
+        inner.configs.insert(change.seq, change);
+        Ok(())
+    }
+
+    /// Number of configuration changes waiting for inclusion.
+    pub fn pending_configs(&self) -> usize {
+        self.inner.lock().configs.len()
     }
 
     /// The published finalized crosslinks (shared handle).
@@ -351,6 +380,9 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
         if block.crosslinks.len() > MAX_CROSSLINKS_PER_BEACON_BLOCK {
             return Err("too many crosslinks".into());
         }
+        if block.config_changes.len() > MAX_CONFIG_CHANGES_PER_BEACON_BLOCK {
+            return Err("too many configuration changes".into());
+        }
         if !block.body_matches() {
             return Err("body root does not match the crosslinks".into());
         }
@@ -359,6 +391,12 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
             state
                 .accept_crosslink(cl, &mut *rng)
                 .map_err(|e| format!("crosslink {i} ({}): {e}", cl.id()))?;
+        }
+        drop(rng);
+        for change in &block.config_changes {
+            state
+                .accept_config_change(change, h.height)
+                .map_err(|e| format!("configuration change {}: {e}", change.seq))?;
         }
         state.advance(block);
         if h.state_root != state.root() {
@@ -372,7 +410,11 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
     type Block = BeaconBlock;
 
     fn has_pending_work(&self) -> bool {
-        self.inner.lock().pool.has_pending_work()
+        let inner = self.inner.lock();
+        inner.pool.has_pending_work()
+            || inner
+                .configs
+                .contains_key(&(inner.committed.latest_config().seq + 1))
     }
 
     /// The beacon state lives in memory: after a restart the engine replays the finalized
@@ -383,9 +425,10 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
 
     async fn propose(&mut self, parent: &BeaconBlock, ctx: ProposeCtx) -> Option<BeaconBlock> {
         let mut state = self.parent_state(parent).await;
-        let candidates: Vec<Crosslink> = {
+        let (candidates, config) = {
             let inner = self.inner.lock();
-            inner
+            let config = inner.configs.get(&(state.latest_config().seq + 1)).cloned();
+            let candidates: Vec<Crosslink> = inner
                 .pool
                 .pending()
                 .filter(|cl| {
@@ -394,7 +437,8 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
                 })
                 .take(MAX_CROSSLINKS_PER_BEACON_BLOCK)
                 .cloned()
-                .collect()
+                .collect();
+            (candidates, config)
         };
         let mut crosslinks = Vec::new();
         {
@@ -406,6 +450,15 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
                 }
             }
         }
+        let mut config_changes = Vec::new();
+        if let Some(change) = config {
+            match state.accept_config_change(&change, ctx.height) {
+                Ok(()) => config_changes.push(change),
+                Err(e) => {
+                    tracing::debug!(seq = change.seq, "configuration change not included: {e}")
+                }
+            }
+        }
         let mut header = BlockHeader {
             chain: ChainRef::Beacon,
             epoch: ctx.epoch,
@@ -413,15 +466,20 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             parent: parent.hash(),
             timestamp_ms: ctx.now_ms.max(parent.header.timestamp_ms + 1),
             proposer: ctx.leader,
-            body_root: BeaconBlock::compute_body_root(&crosslinks),
+            body_root: BeaconBlock::compute_body_root(&crosslinks, &config_changes),
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
             batch_txs_root: Hash::ZERO,
             beacon_height: 0,
         };
-        // The state root does not depend on the height or tip, only on the crosslinks.
+        // The state root depends on the crosslinks and configuration changes (whose effective
+        // height follows from this height), not on the tip.
         header.state_root = state.root();
-        let block = BeaconBlock { header, crosslinks };
+        let block = BeaconBlock {
+            header,
+            crosslinks,
+            config_changes,
+        };
         state.advance(&block);
         self.inner.lock().remember(block.hash(), state);
         Some(block)
@@ -461,8 +519,19 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             committed,
             speculative,
             pool,
+            configs,
         } = &mut *inner;
         pool.prune(committed);
+        let applied = committed.latest_config().seq;
+        configs.retain(|seq, _| *seq > applied);
+        for change in &block.config_changes {
+            tracing::info!(
+                seq = change.seq,
+                beacon_height = block.header.height,
+                effective_height = block.header.height + super::CONFIG_ACTIVATION_DELAY,
+                "configuration change finalized"
+            );
+        }
         let height = committed.height();
         speculative.retain(|_, s| s.height() > height);
         self.published.publish(committed, &block, certificate);

@@ -1,5 +1,6 @@
-//! The beacon block: a header and the crosslinks it finalizes.
+//! The beacon block: a header, the crosslinks it finalizes and configuration changes.
 
+use super::config::{ConfigChange, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, max_config_change_size};
 use crate::app::ChainBlock;
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, Write};
@@ -16,11 +17,9 @@ use vision_types::{
 /// The domain prefix of a beacon block's body root.
 pub const BEACON_BODY_NAMESPACE: &[u8] = b"vision-node/beacon-body/v1\0";
 
-/// A beacon chain block. `header.body_root` commits to `crosslinks` (see
+/// A beacon chain block. `header.body_root` commits to `crosslinks` and `config_changes` (see
 /// [`BeaconBlock::compute_body_root`]) and `header.state_root` to the [`super::BeaconState`]
 /// after the block (see [`super::BeaconState::root`]); the header hash is the consensus digest.
-///
-/// Configuration changes are not carried yet (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BeaconBlock {
     /// Header, `chain == ChainRef::Beacon`. `receipts_root`, `batch_txs_root` and
@@ -29,20 +28,27 @@ pub struct BeaconBlock {
     /// Crosslinks finalized by this block, in the order they are applied (at most
     /// [`MAX_CROSSLINKS_PER_BEACON_BLOCK`]).
     pub crosslinks: Vec<Crosslink>,
+    /// Configuration changes finalized by this block (at most
+    /// [`MAX_CONFIG_CHANGES_PER_BEACON_BLOCK`]), applied after the crosslinks.
+    pub config_changes: Vec<ConfigChange>,
 }
 
 impl BeaconBlock {
-    /// The body commitment of `crosslinks`: SHA-256 of a namespace and their canonical encoding.
-    pub fn compute_body_root(crosslinks: &[Crosslink]) -> Hash {
-        let mut b = Vec::with_capacity(BEACON_BODY_NAMESPACE.len() + crosslinks.encode_size());
+    /// The body commitment of `crosslinks` and `config_changes`: SHA-256 of a namespace and
+    /// their canonical encoding.
+    pub fn compute_body_root(crosslinks: &[Crosslink], config_changes: &[ConfigChange]) -> Hash {
+        let mut b = Vec::with_capacity(
+            BEACON_BODY_NAMESPACE.len() + crosslinks.encode_size() + config_changes.encode_size(),
+        );
         b.extend_from_slice(BEACON_BODY_NAMESPACE);
         crosslinks.write(&mut b);
+        config_changes.write(&mut b);
         Hash::sha256(&b)
     }
 
-    /// Whether `header.body_root` commits to the crosslinks.
+    /// Whether `header.body_root` commits to the crosslinks and configuration changes.
     pub fn body_matches(&self) -> bool {
-        Self::compute_body_root(&self.crosslinks) == self.header.body_root
+        Self::compute_body_root(&self.crosslinks, &self.config_changes) == self.header.body_root
     }
 
     /// The genesis block of a beacon chain whose initial state has root `state_root`.
@@ -55,13 +61,14 @@ impl BeaconBlock {
                 parent: Hash::ZERO,
                 timestamp_ms: 0,
                 proposer: PublicKey([0; 32]),
-                body_root: Self::compute_body_root(&[]),
+                body_root: Self::compute_body_root(&[], &[]),
                 state_root,
                 receipts_root: Hash::ZERO,
                 batch_txs_root: Hash::ZERO,
                 beacon_height: 0,
             },
             crosslinks: Vec::new(),
+            config_changes: Vec::new(),
         }
     }
 }
@@ -70,12 +77,15 @@ impl Write for BeaconBlock {
     fn write(&self, buf: &mut impl BufMut) {
         self.header.write(buf);
         self.crosslinks.write(buf);
+        self.config_changes.write(buf);
     }
 }
 
 impl EncodeSize for BeaconBlock {
     fn encode_size(&self) -> usize {
-        self.header.encode_size() + self.crosslinks.encode_size()
+        self.header.encode_size()
+            + self.crosslinks.encode_size()
+            + self.config_changes.encode_size()
     }
 }
 
@@ -85,6 +95,7 @@ impl Read for BeaconBlock {
         Ok(BeaconBlock {
             header: BlockHeader::read_cfg(buf, &())?,
             crosslinks: read_vec(buf, MAX_CROSSLINKS_PER_BEACON_BLOCK, &())?,
+            config_changes: read_vec(buf, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, &())?,
         })
     }
 }
@@ -127,5 +138,7 @@ impl ChainBlock for BeaconBlock {
         header
             + len_prefix(MAX_CROSSLINKS_PER_BEACON_BLOCK)
             + MAX_CROSSLINKS_PER_BEACON_BLOCK * max_crosslink_size()
+            + len_prefix(MAX_CONFIG_CHANGES_PER_BEACON_BLOCK)
+            + MAX_CONFIG_CHANGES_PER_BEACON_BLOCK * max_config_change_size()
     }
 }

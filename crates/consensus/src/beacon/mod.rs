@@ -1,7 +1,10 @@
 //! The beacon chain application: verifies shard crosslinks and finalizes them in beacon blocks.
 //!
-//! - [`BeaconBlock`]: header (`chain = Beacon`) and crosslinks; `body_root` commits to the
-//!   crosslinks, `state_root` to the [`BeaconState`] after the block.
+//! - [`BeaconBlock`]: header (`chain = Beacon`), crosslinks and configuration changes;
+//!   `body_root` commits to both, `state_root` to the [`BeaconState`] after the block.
+//! - [`ConfigChange`]: a new [`vision_types::ShardConfig`] signed by the configuration
+//!   authority, numbered; it applies on every shard from a stated beacon height (the
+//!   including block's height + [`CONFIG_ACTIVATION_DELAY`]).
 //! - [`BeaconState`]: pure state machine. A crosslink is accepted
 //!   ([`BeaconState::check_crosslink`]) only if its content matches its header, its shard is
 //!   known, its height is strictly above the shard's last accepted height, its header epoch is
@@ -15,16 +18,21 @@
 //!   [`FinalizedCrosslinks`] (a shared table of finalized receipts roots that shard apps read
 //!   as their `FinalRoots`, plus a bounded log of the finalized crosslinks).
 //!
-//! Not yet: configuration changes and committee/epoch changes carried in beacon blocks, and
-//! PRSM proposals (the committees are fixed at construction).
+//! Not yet: committee/epoch changes carried in beacon blocks, and PRSM proposals (the
+//! committees are fixed at construction).
 
 mod app;
 mod block;
+mod config;
 mod pool;
 mod state;
 
 pub use app::{BeaconApp, FinalizedCrosslink, FinalizedCrosslinks, PUBLISHED_LOG};
 pub use block::{BEACON_BODY_NAMESPACE, BeaconBlock, max_crosslink_size};
+pub use config::{
+    CONFIG_ACTIVATION_DELAY, CONFIG_CHANGE_NAMESPACE, CONFIG_HISTORY, ConfigChange,
+    ConfigRejection, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, ScheduledConfig, max_config_change_size,
+};
 pub use pool::{CrosslinkPool, DEFAULT_POOL_CAPACITY, PoolRejection};
 pub use state::{
     ApplyError, BEACON_STATE_NAMESPACE, BeaconState, CrosslinkRejection, DEFAULT_ROOT_RETENTION,

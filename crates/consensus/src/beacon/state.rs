@@ -1,13 +1,18 @@
 //! The beacon state machine: pure, deterministic, no I/O.
 
-use super::block::BeaconBlock;
+use super::{
+    block::BeaconBlock,
+    config::{
+        CONFIG_ACTIVATION_DELAY, CONFIG_HISTORY, ConfigChange, ConfigRejection, ScheduledConfig,
+    },
+};
 use crate::{
     certificate::{CertError, verify_finalization_certificate},
     chain::namespace,
 };
 use commonware_codec::Write;
 use rand_core::CryptoRng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use vision_types::{
     ChainId as NetworkId, Hash, PublicKey, ShardId,
     block::{ChainRef, Crosslink, CrosslinkError},
@@ -95,6 +100,9 @@ pub enum ApplyError {
         /// Why.
         reason: CrosslinkRejection,
     },
+    /// A configuration change is not acceptable.
+    #[error("configuration change: {0}")]
+    Config(#[from] ConfigRejection),
 }
 
 /// The beacon chain state after some block.
@@ -102,7 +110,8 @@ pub enum ApplyError {
 /// Holds what crosslink verification needs (network, layout version, each shard's committee
 /// and epoch, the last crosslinked height per shard) and what destination shards read (the
 /// receipts roots of finalized crosslinks, the last [`Self::retention`] per shard), plus the
-/// [`ShardConfig`] in force.
+/// [`ShardConfig`] history: the genesis configuration and every change the beacon finalized,
+/// each with the beacon height from which it applies (see [`super::ConfigChange`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BeaconState {
     network: NetworkId,
@@ -113,7 +122,9 @@ pub struct BeaconState {
     next_seqs: BTreeMap<(ShardId, ShardId), u64>,
     receipts_roots: BTreeMap<(ShardId, u64), Hash>,
     retention: usize,
-    config: ShardConfig,
+    config_authority: Option<PublicKey>,
+    /// Ascending by seq and effective height; never empty.
+    config_history: VecDeque<ScheduledConfig>,
     height: u64,
     tip: Hash,
 }
@@ -135,7 +146,12 @@ impl BeaconState {
             next_seqs: BTreeMap::new(),
             receipts_roots: BTreeMap::new(),
             retention: DEFAULT_ROOT_RETENTION,
-            config,
+            config_authority: None,
+            config_history: VecDeque::from([ScheduledConfig {
+                seq: 0,
+                effective_height: 0,
+                config,
+            }]),
             height: 0,
             tip: Hash::ZERO,
         }
@@ -145,6 +161,17 @@ impl BeaconState {
     pub fn with_retention(mut self, retention: usize) -> Self {
         self.retention = retention.max(1);
         self
+    }
+
+    /// Sets the key allowed to sign configuration changes (none: changes are refused).
+    pub fn with_config_authority(mut self, key: Option<PublicKey>) -> Self {
+        self.config_authority = key;
+        self
+    }
+
+    /// The key allowed to sign configuration changes.
+    pub fn config_authority(&self) -> Option<PublicKey> {
+        self.config_authority
     }
 
     /// Sets the block this state is the state after.
@@ -169,7 +196,13 @@ impl BeaconState {
     pub fn last_height(&self, shard: ShardId) -> u64 {
         self.last_heights.get(&shard).copied().unwrap_or(0)
     }
-    /// The next receipt seq the beacon expects on the `src → dst` stream.
+    /// The next seq the beacon expects on every `(src, dst)` receipt stream: the number of
+    /// receipts of that stream crosslinked so far (streams start at seq 0).
+    pub fn receipt_streams(&self) -> &BTreeMap<(ShardId, ShardId), u64> {
+        &self.next_seqs
+    }
+
+    /// Next receipt seq expected on the `src → dst` stream.
     pub fn next_seq(&self, src: ShardId, dst: ShardId) -> u64 {
         self.next_seqs.get(&(src, dst)).copied().unwrap_or(0)
     }
@@ -185,9 +218,78 @@ impl BeaconState {
     pub fn retention(&self) -> usize {
         self.retention
     }
-    /// The sharding configuration in force.
+    /// The configuration in force at this state's height.
     pub fn config(&self) -> &ShardConfig {
-        &self.config
+        self.config_at(self.height)
+    }
+
+    /// The configuration shard blocks stamped with `beacon_height` execute under (the oldest
+    /// kept one for heights before it).
+    pub fn config_at(&self, beacon_height: u64) -> &ShardConfig {
+        let mut found = &self.config_history[0].config;
+        for c in &self.config_history {
+            if c.effective_height > beacon_height {
+                break;
+            }
+            found = &c.config;
+        }
+        found
+    }
+
+    /// The last finalized configuration (possibly not in force yet) and its seq.
+    pub fn latest_config(&self) -> &ScheduledConfig {
+        self.config_history.back().expect("history is never empty")
+    }
+
+    /// The kept configuration history, oldest first.
+    pub fn config_history(&self) -> impl Iterator<Item = &ScheduledConfig> {
+        self.config_history.iter()
+    }
+
+    /// Whether `change` is acceptable as the next configuration change: signed by the
+    /// authority, next in sequence, in range, and changing only consensus-level fields.
+    pub fn check_config_change(&self, change: &ConfigChange) -> Result<(), ConfigRejection> {
+        let authority = self.config_authority.ok_or(ConfigRejection::NoAuthority)?;
+        if change.signer != authority {
+            return Err(ConfigRejection::NotAuthority(change.signer));
+        }
+        let latest = self.latest_config();
+        if change.seq != latest.seq + 1 {
+            return Err(ConfigRejection::WrongSeq {
+                expected: latest.seq + 1,
+                got: change.seq,
+            });
+        }
+        change
+            .config
+            .validate()
+            .map_err(|e| ConfigRejection::Invalid(e.to_string()))?;
+        if let Some(field) = latest.config.fixed_field_changed(&change.config) {
+            return Err(ConfigRejection::Fixed(field));
+        }
+        if !change.signature_valid(&self.network) {
+            return Err(ConfigRejection::BadSignature);
+        }
+        Ok(())
+    }
+
+    /// Checks and records `change`, finalized by the block at `block_height`: it applies from
+    /// `block_height + CONFIG_ACTIVATION_DELAY`.
+    pub fn accept_config_change(
+        &mut self,
+        change: &ConfigChange,
+        block_height: u64,
+    ) -> Result<(), ConfigRejection> {
+        self.check_config_change(change)?;
+        self.config_history.push_back(ScheduledConfig {
+            seq: change.seq,
+            effective_height: block_height + CONFIG_ACTIVATION_DELAY,
+            config: change.config.clone(),
+        });
+        while self.config_history.len() > CONFIG_HISTORY {
+            self.config_history.pop_front();
+        }
+        Ok(())
     }
     /// Beacon height of the last applied block.
     pub fn height(&self) -> u64 {
@@ -226,7 +328,16 @@ impl BeaconState {
             dst.write(&mut b);
             seq.write(&mut b);
         }
-        self.config.write(&mut b);
+        self.config_authority.is_some().write(&mut b);
+        if let Some(k) = &self.config_authority {
+            k.write(&mut b);
+        }
+        (self.config_history.len() as u64).write(&mut b);
+        for c in &self.config_history {
+            c.seq.write(&mut b);
+            c.effective_height.write(&mut b);
+            c.config.write(&mut b);
+        }
         Hash::sha256(&b)
     }
 
@@ -349,7 +460,8 @@ impl BeaconState {
     /// Applies a finalized block: it must be the child of the tip and its crosslinks in
     /// sequence ([`Self::check_sequence`], in block order). Certificates are not re-verified:
     /// a finalized block was verified by a quorum of the beacon committee (use
-    /// [`Self::accept_crosslink`] for untrusted blocks). Atomic: on error nothing changes.
+    /// [`Self::accept_crosslink`] for untrusted blocks). Configuration changes are checked in
+    /// full (they are few and cheap). Atomic: on error nothing changes.
     pub fn apply_block(&mut self, block: &BeaconBlock) -> Result<(), ApplyError> {
         if block.header.chain != ChainRef::Beacon
             || block.header.height != self.height + 1
@@ -366,6 +478,9 @@ impl BeaconState {
                 .check_sequence(cl)
                 .map_err(|reason| ApplyError::Crosslink { index, reason })?;
             next.record(shard, cl);
+        }
+        for change in &block.config_changes {
+            next.accept_config_change(change, block.header.height)?;
         }
         next.advance(block);
         *self = next;

@@ -543,10 +543,11 @@ fn state_and_pool_check_crosslinks() {
                 height: parent.header.height + 1,
                 parent: parent.hash(),
                 timestamp_ms: parent.header.timestamp_ms + 1,
-                body_root: BeaconBlock::compute_body_root(&crosslinks),
+                body_root: BeaconBlock::compute_body_root(&crosslinks, &[]),
                 ..parent.header.clone()
             },
             crosslinks,
+            config_changes: Vec::new(),
         };
         let out_of_order = block(vec![good[0].clone(), good[2].clone()], &genesis);
         let before = committed.clone();
@@ -623,7 +624,7 @@ fn byzantine_beacon_block_fails_verify() {
         // the honest rules would give (so only the crosslink check can fail).
         let forge = |crosslinks: Vec<Crosslink>| {
             let mut b = honest.clone();
-            b.header.body_root = BeaconBlock::compute_body_root(&crosslinks);
+            b.header.body_root = BeaconBlock::compute_body_root(&crosslinks, &[]);
             b.crosslinks = crosslinks;
             b
         };
@@ -814,5 +815,237 @@ fn beacon_finalizes_shard_crosslinks() {
                 .as_secs_f64(),
             started.elapsed().as_secs_f64()
         );
+    });
+}
+
+/// A beacon block child of `parent` carrying `changes` (no crosslinks), with consistent body
+/// and state roots for `state` (the state after `parent`).
+fn config_block(
+    state: &BeaconState,
+    parent: &BeaconBlock,
+    changes: Vec<ConfigChange>,
+) -> BeaconBlock {
+    let height = parent.header.height + 1;
+    let mut after = state.clone();
+    for c in &changes {
+        let _ = after.accept_config_change(c, height);
+    }
+    BeaconBlock {
+        header: BlockHeader {
+            chain: ChainRef::Beacon,
+            height,
+            parent: parent.hash(),
+            timestamp_ms: parent.header.timestamp_ms + 1,
+            body_root: BeaconBlock::compute_body_root(&[], &changes),
+            state_root: after.root(),
+            ..parent.header.clone()
+        },
+        crosslinks: Vec::new(),
+        config_changes: changes,
+    }
+}
+
+/// A configuration change applies only when signed by the authority, next in sequence, in
+/// range and touching only consensus-level fields; it takes effect at the including height +
+/// [`CONFIG_ACTIVATION_DELAY`], the state root commits to it, and a replay is refused.
+#[test]
+fn config_changes_apply_at_the_stated_height_only_when_authorized() {
+    let authority = key(77);
+    let state = initial_state().with_config_authority(Some(authority.public_key()));
+    let genesis = BeaconBlock::genesis(state.root());
+    let mut s = state.clone().with_tip(genesis.hash());
+    let new = ShardConfig {
+        batch_size: 7,
+        smart_contracts_enabled: false,
+        ..ShardConfig::default()
+    };
+    let change = ConfigChange::sign(&net_id(), 1, new.clone(), &authority);
+    assert!(change.signature_valid(&net_id()));
+
+    // Refusals, each with its reason; none changes the state.
+    let unsigned_net = initial_state().with_tip(genesis.hash());
+    assert_eq!(
+        unsigned_net.check_config_change(&change),
+        Err(ConfigRejection::NoAuthority)
+    );
+    let by_other = ConfigChange::sign(&net_id(), 1, new.clone(), &key(78));
+    assert_eq!(
+        s.check_config_change(&by_other),
+        Err(ConfigRejection::NotAuthority(key(78).public_key()))
+    );
+    let mut forged = change.clone();
+    forged.config.batch_size = 8;
+    assert_eq!(
+        s.check_config_change(&forged),
+        Err(ConfigRejection::BadSignature)
+    );
+    let other_network = ConfigChange::sign(
+        &NetworkId::new("other").unwrap(),
+        1,
+        new.clone(),
+        &authority,
+    );
+    assert_eq!(
+        s.check_config_change(&other_network),
+        Err(ConfigRejection::BadSignature)
+    );
+    let skipped = ConfigChange::sign(&net_id(), 2, new.clone(), &authority);
+    assert_eq!(
+        s.check_config_change(&skipped),
+        Err(ConfigRejection::WrongSeq {
+            expected: 1,
+            got: 2
+        })
+    );
+    let zero_batch = ShardConfig {
+        batch_size: 0,
+        ..ShardConfig::default()
+    };
+    assert!(matches!(
+        s.check_config_change(&ConfigChange::sign(&net_id(), 1, zero_batch, &authority)),
+        Err(ConfigRejection::Invalid(_))
+    ));
+    let reshard = ShardConfig {
+        num_shards: 8,
+        ..ShardConfig::default()
+    };
+    assert_eq!(
+        s.check_config_change(&ConfigChange::sign(&net_id(), 1, reshard, &authority)),
+        Err(ConfigRejection::Fixed("num_shards"))
+    );
+    let bad_block = config_block(&s, &genesis, vec![by_other]);
+    let before = s.clone();
+    assert!(matches!(
+        s.apply_block(&bad_block),
+        Err(ApplyError::Config(ConfigRejection::NotAuthority(_)))
+    ));
+    assert_eq!(s, before);
+
+    // Applied at height 1: in force from 1 + delay, the root commits to it.
+    let b1 = config_block(&s, &genesis, vec![change.clone()]);
+    s.apply_block(&b1).unwrap();
+    assert_eq!(s.root(), b1.header.state_root);
+    let effective = 1 + CONFIG_ACTIVATION_DELAY;
+    assert_eq!(
+        s.latest_config(),
+        &ScheduledConfig {
+            seq: 1,
+            effective_height: effective,
+            config: new.clone(),
+        }
+    );
+    assert_eq!(
+        s.config(),
+        &ShardConfig::default(),
+        "not in force at height 1"
+    );
+    assert_eq!(s.config_at(effective - 1), &ShardConfig::default());
+    assert_eq!(s.config_at(effective), &new);
+    assert_eq!(s.config_at(u64::MAX), &new);
+    let mut empty = state.clone().with_tip(genesis.hash());
+    empty
+        .apply_block(&config_block(&empty, &genesis, Vec::new()))
+        .unwrap();
+    assert_ne!(empty.root(), s.root());
+
+    // A replay of the same change is refused; the next seq is accepted.
+    let before = s.clone();
+    assert!(matches!(
+        s.apply_block(&config_block(&s, &b1, vec![change])),
+        Err(ApplyError::Config(ConfigRejection::WrongSeq {
+            expected: 2,
+            got: 1
+        }))
+    ));
+    assert_eq!(s, before);
+    let back = ConfigChange::sign(&net_id(), 2, ShardConfig::default(), &authority);
+    let b2 = config_block(&s, &b1, vec![back]);
+    s.apply_block(&b2).unwrap();
+    assert_eq!(s.config_at(effective), &new);
+    assert_eq!(
+        s.config_at(2 + CONFIG_ACTIVATION_DELAY),
+        &ShardConfig::default()
+    );
+    assert_eq!(s.config_history().count(), 3);
+}
+
+/// The app pools a submitted change, its proposer includes it once, a verifier accepts that
+/// block and refuses one whose change is not the authority's (roots made consistent).
+#[test]
+fn proposer_includes_a_pooled_config_change_and_verifiers_check_it() {
+    runner(31).start(|ctx| async move {
+        let authority = key(77);
+        let initial = initial_state().with_config_authority(Some(authority.public_key()));
+        let genesis = BeaconBlock::genesis(initial.root());
+        let leader = key(0).public_key();
+        let app = |name: &'static str| {
+            BeaconApp::new(
+                ctx.child(name),
+                initial.clone(),
+                &genesis,
+                CrosslinkPool::default(),
+            )
+        };
+        let mut proposer = app("proposer");
+        let new = ShardConfig {
+            batch_timeout_ms: 1_234,
+            ..ShardConfig::default()
+        };
+        let change = ConfigChange::sign(&net_id(), 1, new, &authority);
+        assert!(!proposer.has_pending_work());
+        assert!(matches!(
+            proposer.submit_config(ConfigChange::sign(
+                &net_id(),
+                1,
+                ShardConfig::default(),
+                &key(5)
+            )),
+            Err(ConfigRejection::NotAuthority(_))
+        ));
+        proposer.submit_config(change.clone()).unwrap();
+        proposer.submit_config(change.clone()).unwrap(); // a resend is harmless
+        assert_eq!(proposer.pending_configs(), 1);
+        assert!(proposer.has_pending_work());
+        let pctx = ProposeCtx {
+            chain: ChainRef::Beacon,
+            epoch: 0,
+            view: 1,
+            height: 1,
+            now_ms: 1_000,
+            leader,
+        };
+        let block = proposer.propose(&genesis, pctx).await.unwrap();
+        assert_eq!(block.config_changes, vec![change]);
+        let vctx = VerifyCtx {
+            chain: ChainRef::Beacon,
+            epoch: 0,
+            view: 1,
+            leader,
+        };
+        assert!(app("verifier").verify(&genesis, &block, vctx.clone()).await);
+
+        let rogue = ConfigChange::sign(&net_id(), 1, ShardConfig::default(), &key(5));
+        let mut forged = block.clone();
+        forged.header.body_root = BeaconBlock::compute_body_root(&[], std::slice::from_ref(&rogue));
+        forged.config_changes = vec![rogue];
+        assert!(!app("verifier2").verify(&genesis, &forged, vctx).await);
+
+        // Finalizing drops it from the pool; the change is in force from the stated height.
+        proposer
+            .finalized(Finalized {
+                block: block.clone(),
+                certificate: None,
+            })
+            .await;
+        assert_eq!(proposer.pending_configs(), 0);
+        assert!(!proposer.has_pending_work());
+        let view = proposer.finalized_crosslinks();
+        assert_eq!(
+            view.config_at(1 + CONFIG_ACTIVATION_DELAY)
+                .unwrap()
+                .batch_timeout_ms,
+            1_234
+        );
+        assert_eq!(view.config_at(1).unwrap().batch_timeout_ms, 500);
     });
 }

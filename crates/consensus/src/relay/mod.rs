@@ -34,7 +34,7 @@ pub use msg::{
 };
 
 use crate::{
-    beacon::{BeaconApp, FinalizedCrosslinks},
+    beacon::{BeaconApp, ConfigChange, FinalizedCrosslinks},
     keys::to_cw_public_key,
     shard::ShardApp,
 };
@@ -79,6 +79,23 @@ pub struct RelayConfig {
     pub resend: Duration,
 }
 
+/// A configuration change this node wants finalized (it holds the authority's key). The
+/// relay sends it to every beacon member each resend interval until its beacon view has
+/// applied a change with that seq (this one or a competing one), then forgets it.
+#[derive(Clone, Default)]
+pub struct ConfigOutbox(Arc<Mutex<Option<ConfigChange>>>);
+
+impl ConfigOutbox {
+    /// Replaces the change to send.
+    pub fn set(&self, change: ConfigChange) {
+        *self.0.lock() = Some(change);
+    }
+    /// The change being sent, if any.
+    pub fn get(&self) -> Option<ConfigChange> {
+        self.0.lock().clone()
+    }
+}
+
 /// What this node runs (a validator runs at most one shard and may be a beacon member).
 pub struct RelayRoles<E: commonware_storage::Context + Spawner> {
     /// The shard this node validates.
@@ -90,6 +107,8 @@ pub struct RelayRoles<E: commonware_storage::Context + Spawner> {
     pub view: FinalizedCrosslinks,
     /// Shards this node follows without voting (an API node follows all of them).
     pub followed: Vec<ShardApp<E>>,
+    /// Configuration changes this node submits.
+    pub config_outbox: ConfigOutbox,
 }
 
 /// A shard followed without voting: its application, the queue of segments to apply, and the
@@ -110,6 +129,7 @@ struct Relay<E: commonware_storage::Context + Spawner> {
     view: FinalizedCrosslinks,
     follower: Option<BeaconFollower>,
     followed: BTreeMap<ShardId, Followed<E>>,
+    config_outbox: ConfigOutbox,
     keys: HashMap<PublicKey, ed25519::PublicKey>,
 }
 
@@ -227,6 +247,7 @@ where
         view: roles.view,
         follower,
         followed,
+        config_outbox: roles.config_outbox,
         keys,
     });
     let (sender, receiver) = channel;
@@ -333,6 +354,13 @@ where
                     tracing::trace!(admitted, "forwarded transactions");
                 }
             }
+            RelayMsg::Config(change) => {
+                if let Some(beacon) = &relay.beacon
+                    && let Err(e) = beacon.submit_config(change)
+                {
+                    tracing::debug!(?from, "configuration change not pooled: {e}");
+                }
+            }
         }
     }
 }
@@ -346,6 +374,8 @@ where
     let mut unconfirmed: BTreeMap<u64, (Crosslink, Option<u64>)> = BTreeMap::new();
     let resend_ticks = (relay.cfg.resend.as_millis() / relay.cfg.tick.as_millis().max(1)).max(1);
     let mut round: u64 = 0;
+    // The configuration change last sent (by id) and when.
+    let mut config_sent: Option<(vision_types::Hash, u64)> = None;
     loop {
         context.sleep(relay.cfg.tick).await;
         round += 1;
@@ -355,6 +385,28 @@ where
             let from = relay.view.beacon_height() + 1;
             if let Some(to) = relay.pick(&relay.cfg.beacon_committee, round) {
                 send(&mut sender, vec![to], &RelayMsg::GetBeacon { from });
+            }
+        }
+
+        // A configuration change to get finalized.
+        if let Some(change) = relay.config_outbox.get() {
+            let applied = relay
+                .view
+                .with_view(|v| v.map_or(0, |v| v.latest_config().seq));
+            if applied >= change.seq {
+                let mut slot = relay.config_outbox.0.lock();
+                if slot.as_ref().is_some_and(|c| c.seq <= applied) {
+                    *slot = None;
+                }
+            } else if config_sent
+                .is_none_or(|(id, at)| id != change.id() || round - at >= resend_ticks as u64)
+            {
+                config_sent = Some((change.id(), round));
+                if let Some(beacon) = &relay.beacon {
+                    let _ = beacon.submit_config(change.clone());
+                }
+                let to = relay.others(&relay.cfg.beacon_committee);
+                send(&mut sender, to, &RelayMsg::Config(change));
             }
         }
 

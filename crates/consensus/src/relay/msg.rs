@@ -1,6 +1,6 @@
 //! The relay protocol's messages (one base channel, [`crate::net::RELAY`]).
 
-use crate::beacon::BeaconBlock;
+use crate::beacon::{BeaconBlock, ConfigChange};
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, Write};
 use vision_types::{
@@ -72,6 +72,9 @@ pub enum RelayMsg {
     /// API node → shard validators: signed transactions for their mempools (each is checked
     /// on admission like any other).
     Txs(Vec<SignedTransaction>),
+    /// Node holding the configuration authority's key → beacon committee: a signed
+    /// configuration change to include (checked like any other on admission).
+    Config(ConfigChange),
 }
 
 impl Write for RelayMsg {
@@ -122,6 +125,10 @@ impl Write for RelayMsg {
                 7u8.write(buf);
                 txs.write(buf);
             }
+            RelayMsg::Config(c) => {
+                8u8.write(buf);
+                c.write(buf);
+            }
         }
     }
 }
@@ -146,6 +153,7 @@ impl EncodeSize for RelayMsg {
                 certificate,
             } => shard.encode_size() + blocks.encode_size() + certificate.encode_size(),
             RelayMsg::Txs(txs) => txs.encode_size(),
+            RelayMsg::Config(c) => c.encode_size(),
         }
     }
 }
@@ -178,6 +186,7 @@ impl Read for RelayMsg {
                 certificate: read_bytes(buf, MAX_CERTIFICATE_BYTES)?,
             },
             7 => RelayMsg::Txs(read_vec(buf, MAX_RELAY_TXS, &())?),
+            8 => RelayMsg::Config(ConfigChange::read_cfg(buf, &())?),
             t => return Err(CodecError::InvalidEnum(t)),
         })
     }
@@ -214,6 +223,12 @@ mod tests {
                 certificate: vec![4, 5],
             },
             RelayMsg::Txs(Vec::new()),
+            RelayMsg::Config(ConfigChange::sign(
+                &vision_types::ChainId::new("relay-test").unwrap(),
+                3,
+                vision_types::ShardConfig::default(),
+                &vision_types::SecretKey::from_seed([9; 32]),
+            )),
         ]
     }
 

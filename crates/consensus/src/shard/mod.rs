@@ -49,7 +49,7 @@ pub use mempool::{Mempool, MempoolConfig, MempoolError};
 
 use crate::{
     app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx},
-    beacon::FinalizedCrosslinks,
+    beacon::{BeaconState, FinalizedCrosslinks},
     served::ServedBlocks,
 };
 use commonware_runtime::Spawner;
@@ -239,6 +239,8 @@ pub struct FinalizedInfo {
     pub txs: usize,
     /// Block time.
     pub timestamp_ms: u64,
+    /// The beacon height it is stamped with (it executed under that height's configuration).
+    pub beacon_height: u64,
 }
 
 /// The commitment to the genesis write set used as the genesis block's `state_root`.
@@ -666,16 +668,19 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             for h in chain {
                 ov.extend(inner.spec[h].writes.clone());
             }
-            self.beacon.with_roots(|roots| {
+            self.beacon.with_view(|view| {
                 let engine = TemplateEngine;
+                let empty = BTreeMap::new();
                 let ctx = BlockContext {
                     shard: self.cfg.shard,
                     height: block.header.height,
                     timestamp_ms: block.header.timestamp_ms,
                     chain_id: self.cfg.chain_id.clone(),
-                    config: &self.cfg.config,
+                    config: view.map_or(&self.cfg.config, |v| {
+                        v.config_at(block.header.beacon_height)
+                    }),
                     layout: self.layout.as_ref(),
-                    final_roots: roots,
+                    final_roots: view.map_or(&empty, |v| v.receipts_roots()),
                     engine: &engine,
                 };
                 execute_block(&ov, &ctx, &block.txs, &block.incoming).map_err(|e| e.to_string())
@@ -823,21 +828,25 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             }
             let incoming = self.incoming_candidates(&ov);
             // Roots and height read under one lock: every included batch is final at the
-            // stamped height.
-            let result = self.beacon.with_state(|beacon_height, roots| {
+            // stamped height, and the block executes under that height's configuration.
+            let result = self.beacon.with_view(|view| {
                 let engine = TemplateEngine;
+                let empty = BTreeMap::new();
+                let beacon_height = view
+                    .map_or(0, BeaconState::height)
+                    .max(parent.header().beacon_height);
                 let bctx = BlockContext {
                     shard: self.cfg.shard,
                     height,
                     timestamp_ms,
                     chain_id: self.cfg.chain_id.clone(),
-                    config: &self.cfg.config,
+                    config: view.map_or(&self.cfg.config, |v| v.config_at(beacon_height)),
                     layout: self.layout.as_ref(),
-                    final_roots: roots,
+                    final_roots: view.map_or(&empty, |v| v.receipts_roots()),
                     engine: &engine,
                 };
                 build_block(&ov, &bctx, candidates, incoming, self.cfg.max_block_txs)
-                    .map(|b| (b, beacon_height.max(parent.header().beacon_height)))
+                    .map(|b| (b, beacon_height))
             });
             match result {
                 Ok(b) => b,
@@ -1045,6 +1054,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                     state_root: root,
                     txs: block.0.txs.len(),
                     timestamp_ms: block.timestamp_ms(),
+                    beacon_height: block.header().beacon_height,
                 },
             );
             while recent.len() > RECENT_HEIGHTS {
