@@ -215,6 +215,13 @@ pub struct NodeStatus {
     pub version: String,
     /// Whether this is a devnet node (dev signing available).
     pub devnet: bool,
+    /// What this node is (`api`: follows every shard and the beacon without voting).
+    pub role: String,
+    /// Validators in this node's peer set (it connects to each of them).
+    pub peers: usize,
+    /// Whether this node is behind: some shard's finalized height here is below the height
+    /// that shard already crosslinked on the beacon.
+    pub syncing: bool,
     /// Latest finalized beacon height.
     pub beacon_height: u64,
     /// Latest finalized head of every shard, by shard id.

@@ -48,6 +48,7 @@ mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 
 pub use backend::NodeBackend;
@@ -72,6 +73,9 @@ pub struct ApiConfig {
     /// Bearer token required by admin routes (flush, config). `None` leaves them open, which
     /// a node must only do on a devnet bound to loopback.
     pub admin_token: Option<String>,
+    /// Requests per second one client (IP address) may make on average, with bursts of as
+    /// many (429 `rate_limited` beyond; see [`ratelimit`]). `0`: unlimited. Default 500.
+    pub max_requests_per_s: u32,
 }
 
 impl Default for ApiConfig {
@@ -82,18 +86,26 @@ impl Default for ApiConfig {
             max_list_items: 1000,
             finality_timeout_ms: 10_000,
             admin_token: None,
+            max_requests_per_s: 500,
         }
     }
 }
 
-/// The API router over `backend`: every route of [`ROUTES`], JSON errors, body limit.
+/// The API router over `backend`: every route of [`ROUTES`], JSON errors, body limit,
+/// per-client rate limit.
 pub fn router<B: NodeBackend>(backend: Arc<B>, cfg: ApiConfig) -> Router {
     let max_body_bytes = cfg.max_body_bytes;
+    let limiter = ratelimit::RateLimiter::new(cfg.max_requests_per_s);
     let state = routes::AppState {
         backend,
         cfg: Arc::new(cfg),
     };
-    routes::build(state).layer(DefaultBodyLimit::max(max_body_bytes))
+    routes::build(state)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            ratelimit::limit,
+        ))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -105,10 +117,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let router = router.layer(axum::Extension(routes::ShutdownSignal(stopping)));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await
 }

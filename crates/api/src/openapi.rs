@@ -328,9 +328,10 @@ fn schemas() -> Value {
         "Account": record(&[
             ("id", str_t()), ("shard_id", int_t()), ("balance", amount_t()), ("nonce", int_t()),
             ("public_key", hex_t())]),
-        "NodeStatus": {"type": "object", "required": ["success", "chain_id", "version", "devnet", "beacon_height", "shards"],
+        "NodeStatus": {"type": "object", "required": ["success", "chain_id", "version", "devnet", "role", "peers", "syncing", "beacon_height", "shards"],
             "properties": {"success": {"const": true}, "chain_id": str_t(), "version": str_t(),
-            "devnet": {"type": "boolean"}, "beacon_height": int_t(),
+            "devnet": {"type": "boolean"}, "role": str_t(), "peers": int_t(),
+            "syncing": {"type": "boolean"}, "beacon_height": int_t(),
             "shards": {"type": "array", "items": record(&[("shard_id", int_t()), ("height", int_t()),
                 ("block_hash", hex_t()), ("state_root", hex_t())])}}},
         "Dashboard": obj(&[

@@ -542,6 +542,39 @@ async fn config_seed_body_and_validation() {
 }
 
 #[tokio::test]
+async fn clients_over_the_request_rate_get_429_and_others_do_not() {
+    let b = FakeBackend::devnet();
+    let cfg = ApiConfig {
+        max_requests_per_s: 3,
+        ..ApiConfig::default()
+    };
+    let app = router(b.clone(), cfg);
+    let from = |ip: [u8; 4]| {
+        let mut req = Request::get("/health")
+            .body(Body::empty())
+            .expect("request");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                ip, 4000,
+            ))));
+        req
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            send(app.clone(), from([10, 0, 0, 1])).await.status,
+            StatusCode::OK
+        );
+    }
+    let r = send(app.clone(), from([10, 0, 0, 1])).await;
+    assert_error(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    assert_eq!(
+        send(app.clone(), from([10, 0, 0, 2])).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn admin_routes_need_the_token_when_configured() {
     let b = FakeBackend::devnet();
     let cfg = ApiConfig {
@@ -829,6 +862,9 @@ async fn health_and_status() {
             "chain_id",
             "version",
             "devnet",
+            "role",
+            "peers",
+            "syncing",
             "beacon_height",
             "shards",
             "processes"

@@ -601,12 +601,14 @@ impl NodeApi {
 impl vision_api::NodeBackend for NodeApi {
     async fn status(&self) -> Result<NodeStatus, BackendError> {
         let mut shards = Vec::new();
+        let mut syncing = false;
         for (&shard, app) in &self.shards {
             let recent = app.recent_finalized();
             let (height, block_hash, state_root) = match recent.last_key_value() {
                 Some((h, info)) => (*h, info.hash, info.state_root),
                 None => (app.finalized_height(), Hash::ZERO, Hash::ZERO),
             };
+            syncing |= app.finalized_height() < self.view.last_height(shard);
             shards.push(ShardHead {
                 shard_id: shard,
                 height,
@@ -614,10 +616,22 @@ impl vision_api::NodeBackend for NodeApi {
                 state_root,
             });
         }
+        let mut peers: Vec<_> = self
+            .spec
+            .shard_committees
+            .values()
+            .flatten()
+            .chain(&self.spec.beacon_committee)
+            .collect();
+        peers.sort();
+        peers.dedup();
         Ok(NodeStatus {
             chain_id: self.spec.network.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             devnet: !self.dev_keys.is_empty(),
+            role: "api".into(),
+            peers: peers.len(),
+            syncing,
             beacon_height: self.view.beacon_height(),
             shards,
             processes: self.processes(),

@@ -111,6 +111,10 @@ pub struct RunArgs {
     /// a loopback address; without it on loopback they are open.
     #[arg(long, value_name = "TOKEN", env = "VISION_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// Requests per second one HTTP client (IP address) may make to the API node, with bursts
+    /// of as many; beyond it the client gets 429. 0: unlimited.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub api_max_requests_per_s: u32,
     /// Dev accounts file (a devnet's accounts.json): the API node signs unsigned requests
     /// for these accounts (devnets only).
     #[arg(long, value_name = "FILE")]
@@ -329,6 +333,7 @@ impl RunArgs {
             listen: self.api_listen,
             config: vision_api::ApiConfig {
                 admin_token: self.admin_token.clone(),
+                max_requests_per_s: self.api_max_requests_per_s,
                 ..vision_api::ApiConfig::default()
             },
             dev_keys,

@@ -458,6 +458,14 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         "{supply}"
     );
 
+    let st = http::get(api_port, "/status");
+    assert_eq!(
+        (st["role"].as_str(), st["peers"].as_u64()),
+        (Some("api"), Some(VALIDATORS as u64)),
+        "{st}"
+    );
+    assert!(st["syncing"].is_boolean(), "{st}");
+
     // PRSM metrics: the genesis plan and live figures (the transfer above crossed shards).
     let prsm = http::get(api_port, "/consensus/metrics");
     assert_eq!(prsm["active_shards"], SHARDS, "{prsm}");
@@ -530,8 +538,10 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     // and each catches up with its shard and the beacon.
     let beacon_victim = before.iter().find(|s| s.beacon_member).unwrap().clone();
     let mut victims = vec![beacon_victim.clone()];
+    // Exactly one beacon member: two of the four at once is more than the beacon tolerates
+    // (and see docs/operations.md, Known limits, for its recovery after that).
     for s in &before {
-        if victims.iter().all(|v| v.shard != s.shard) {
+        if !s.beacon_member && victims.iter().all(|v| v.shard != s.shard) {
             victims.push(s.clone());
         }
     }

@@ -196,6 +196,9 @@ impl NodeBackend for FakeBackend {
             chain_id: CHAIN_ID.into(),
             version: "0.1.0".into(),
             devnet: self.devnet,
+            role: "api".into(),
+            peers: 4 * self.num_shards() as usize,
+            syncing: false,
             beacon_height: 42,
             shards: (0..self.num_shards())
                 .map(|s| ShardHead {

@@ -15,6 +15,12 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Longest wait for a whole response, in milliseconds.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 
+/// Times a request answered 429 (rate limited) is sent again.
+pub const MAX_RATE_LIMITED_RETRIES: u32 = 30;
+/// Wait before sending a rate-limited request again, in milliseconds (the node's bucket
+/// refills continuously, so a short wait suffices).
+pub const RATE_LIMITED_WAIT_MS: u64 = 200;
+
 /// A client bound to one node's base URL (`http://host:port`).
 #[derive(Clone, Debug)]
 pub struct HttpClient {
@@ -77,10 +83,30 @@ impl HttpClient {
             .with_context(|| what.clone())
     }
 
+    /// Sends until the answer is not 429 (the node's per-client rate limit), waiting its
+    /// `Retry-After` seconds between tries, at most [`MAX_RATE_LIMITED_RETRIES`] times.
+    async fn send_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let mut tries = 0;
+        loop {
+            let (status, answer) = self
+                .send(self.request(method.clone(), path, body.clone())?)
+                .await?;
+            if status != StatusCode::TOO_MANY_REQUESTS || tries == MAX_RATE_LIMITED_RETRIES {
+                return Ok((status, answer));
+            }
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(RATE_LIMITED_WAIT_MS)).await;
+        }
+    }
+
     /// `GET path`: status and body.
     pub async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
-        self.send(self.request(Method::GET, path, Bytes::new())?)
-            .await
+        self.send_retrying(Method::GET, path, Bytes::new()).await
     }
 
     /// `GET path` expecting 200 and a JSON body.
@@ -97,7 +123,7 @@ impl HttpClient {
 
     /// `POST path` with a JSON `body`: status and body.
     pub async fn post(&self, path: &str, body: Bytes) -> anyhow::Result<(StatusCode, Bytes)> {
-        self.send(self.request(Method::POST, path, body)?).await
+        self.send_retrying(Method::POST, path, body).await
     }
 
     /// `GET path` as a stream (for server-sent events): the response body, once the head
