@@ -1062,12 +1062,7 @@ fn batching_rules_produce_promised_crosslinks() {
     // Run 1: only size, priority and flush can close (timeout and frequency far away).
     runner(seed).start(|ctx| async move {
         let users = users(2);
-        let config = ShardConfig {
-            batch_size: 3,
-            batch_timeout_ms: 60_000,
-            crosslink_frequency: 10_000,
-            ..ShardConfig::default()
-        };
+        let config = size_closes_only(3);
         let net = SimNet::start(&ctx, network_spec(&users, config), 100).await;
         let (a, b) = (&users[0], &users[2]); // shard 0 → shard 1
         assert_ne!(a.shard, b.shard);
@@ -1204,12 +1199,7 @@ fn config_change_through_the_beacon_takes_effect_at_the_stated_height() {
         eprintln!("config_change: seed {seed}");
         runner(seed).start(|ctx| async move {
             let users = users(2);
-            let config = ShardConfig {
-                batch_size: 3,
-                batch_timeout_ms: 60_000,
-                crosslink_frequency: 10_000,
-                ..ShardConfig::default()
-            };
+            let config = size_closes_only(3);
             let spec = network_spec(&users, config.clone());
             let net = SimNet::start(&ctx, spec, 95).await;
             let (a, b) = (&users[0], &users[2]); // shard 0 → shard 1
@@ -1353,4 +1343,15 @@ async fn wait_included(net: &SimNet, shard: ShardId, tx: &Hash) {
         async move { included }
     })
     .await;
+}
+
+/// A configuration whose batches close only on `batch_size` receipts, priority 255 or a
+/// flush (timeout and periodic crosslinks far away).
+fn size_closes_only(batch_size: u64) -> ShardConfig {
+    ShardConfig {
+        batch_size,
+        batch_timeout_ms: 60_000,
+        crosslink_frequency: 10_000,
+        ..ShardConfig::default()
+    }
 }

@@ -1,5 +1,6 @@
 //! A small Chrome DevTools Protocol client for tests, on std only: starts headless Chromium
-//! with a debugging port, opens one page over a WebSocket, runs JavaScript in it (clicks,
+//! with a debugging port (the flags of [`crate::chromium::HEADLESS_ARGS`], so a test that
+//! includes this module includes `chromium` too), opens one page over a WebSocket, runs JavaScript in it (clicks,
 //! reads), records console errors and uncaught exceptions, and takes screenshots.
 //!
 //! ```ignore
@@ -47,19 +48,8 @@ impl Page {
         let log = fs::File::create(work_dir.join(format!("cdp-{}.stderr", std::process::id())))
             .map_err(|e| e.to_string())?;
         let child = Command::new(binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-extensions",
-                "--hide-scrollbars",
-                "--remote-debugging-port=0",
-            ])
+            .args(crate::chromium::HEADLESS_ARGS)
+            .arg("--remote-debugging-port=0")
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(format!("--window-size={},{}", window.0, window.1))
             .arg("about:blank")

@@ -35,6 +35,21 @@ pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 /// Numbers the runs of this process, so each gets its own files.
 static RUNS: AtomicU64 = AtomicU64::new(0);
 
+/// The flags of every headless run: no sandbox (tests run as root), no GPU, nothing that
+/// reaches the network on its own.
+pub const HEADLESS_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+];
+
 /// A headless Chromium and where its runs keep their files.
 #[derive(Clone, Debug)]
 pub struct Chromium {
@@ -95,21 +110,10 @@ impl Chromium {
         let err_path = self.work_dir.join(format!("{tag}.stderr"));
         let file = |p: &Path| fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()));
         let mut cmd = Command::new(&self.binary);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--virtual-time-budget={budget_ms}"))
-        .arg(format!("--window-size={},{}", self.window.0, self.window.1));
+        cmd.args(HEADLESS_ARGS)
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--virtual-time-budget={budget_ms}"))
+            .arg(format!("--window-size={},{}", self.window.0, self.window.1));
         if let Some(png) = screenshot {
             cmd.arg(format!("--screenshot={}", png.display()));
         }
