@@ -909,7 +909,8 @@ fn change_config(net: &Devnet, port: u16, update: serde_json::Value) {
 /// kept open (long timeout, no periodic crosslinks) with its pending transaction; its Flush
 /// button closes that batch and the page then shows it empty; a click on a contract opens its
 /// details; hiding the tab stops the refreshes and showing it resumes them; no console error
-/// or failed load happens throughout. The screenshot is kept in `root/browser`.
+/// or failed load happens throughout. The screenshot is kept in
+/// `$CARGO_TARGET_TMPDIR/dashboard-browser/dashboard-live.png`.
 fn dashboard_in_the_browser(net: &Devnet, root: &std::path::Path, port: u16) {
     let work = root.join("browser");
     let browser = chromium::Chromium::find(&work).unwrap_or_else(|e| panic!("{e}"));
@@ -1024,7 +1025,10 @@ fn dashboard_in_the_browser(net: &Devnet, root: &std::path::Path, port: u16) {
         "window.__fetches > 0 && document.getElementById('connection-status').dataset.state === 'connected'",
         20,
     );
-    page.screenshot(&work.join("dashboard-live.png")).unwrap();
+    // Kept after the run (the devnet's temp dir is removed): target/tmp/dashboard-browser/.
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-browser");
+    fs::create_dir_all(&shots).unwrap();
+    page.screenshot(&shots.join("dashboard-live.png")).unwrap();
     assert!(
         page.errors.is_empty(),
         "dashboard errors: {:#?}",
