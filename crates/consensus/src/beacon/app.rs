@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 use vision_types::{
-    Hash, ShardConfig, ShardId,
+    Hash, ShardId,
     block::{BlockHeader, ChainRef, Crosslink, DestinationBatch},
     limits::MAX_CROSSLINKS_PER_BEACON_BLOCK,
 };
@@ -73,8 +73,10 @@ impl Default for Published {
 /// shard applications and relays read. Filled by the beacon application on beacon members and
 /// by the beacon follower elsewhere, in beacon height order.
 ///
-/// - [`Self::with_roots`] reads the table of finalized receipts roots `(shard, height) → root`
-///   (a `BTreeMap<(ShardId, u64), Hash>`, which implements `vision_state::FinalRoots`).
+/// - [`Self::with_view`] reads the committed [`BeaconState`] under the lock: its height, the
+///   table of finalized receipts roots `(shard, height) → root` (a
+///   `BTreeMap<(ShardId, u64), Hash>`, which implements `vision_state::FinalRoots`) and the
+///   configuration history, together.
 /// - [`Self::entry`] finds the finalized destination entry that starts a receipt stream at a
 ///   seq (what a destination shard fetches receipts for).
 /// - [`Self::since`] returns the finalized crosslinks themselves (bounded log of the last
@@ -116,27 +118,10 @@ impl FinalizedCrosslinks {
             .as_ref()
             .and_then(|s| s.receipts_root(shard, height))
     }
-    /// Runs `f` on the retained finalized receipts roots.
-    pub fn with_roots<R>(&self, f: impl FnOnce(&BTreeMap<(ShardId, u64), Hash>) -> R) -> R {
-        let p = self.0.lock();
-        match &p.state {
-            Some(s) => f(s.receipts_roots()),
-            None => f(&BTreeMap::new()),
-        }
-    }
     /// Runs `f` on the committed beacon state (`None` before any is known), under the lock:
     /// height, receipts roots and configuration history read together.
     pub fn with_view<R>(&self, f: impl FnOnce(Option<&BeaconState>) -> R) -> R {
         f(self.0.lock().state.as_ref())
-    }
-    /// The configuration shard blocks stamped with `beacon_height` execute under (`None`
-    /// before any beacon state is known).
-    pub fn config_at(&self, beacon_height: u64) -> Option<ShardConfig> {
-        self.with_view(|s| s.map(|s| s.config_at(beacon_height).clone()))
-    }
-    /// A snapshot of the retained finalized receipts roots.
-    pub fn roots(&self) -> BTreeMap<(ShardId, u64), Hash> {
-        self.with_roots(Clone::clone)
     }
     /// The finalized destination entry of the `src → dst` stream starting at `first_seq`,
     /// with the height of its crosslink.

@@ -1039,13 +1039,13 @@ fn proposer_includes_a_pooled_config_change_and_verifiers_check_it() {
             .await;
         assert_eq!(proposer.pending_configs(), 0);
         assert!(!proposer.has_pending_work());
-        let view = proposer.finalized_crosslinks();
-        assert_eq!(
-            view.config_at(1 + CONFIG_ACTIVATION_DELAY)
-                .unwrap()
-                .batch_timeout_ms,
-            1_234
-        );
-        assert_eq!(view.config_at(1).unwrap().batch_timeout_ms, 500);
+        proposer.finalized_crosslinks().with_view(|s| {
+            let s = s.expect("a committed state");
+            assert_eq!(
+                s.config_at(1 + CONFIG_ACTIVATION_DELAY).batch_timeout_ms,
+                1_234
+            );
+            assert_eq!(s.config_at(1).batch_timeout_ms, 500);
+        });
     });
 }
