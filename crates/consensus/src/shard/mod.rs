@@ -654,6 +654,36 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             .map_or(0, |d| d.as_millis() as u64)
     }
 
+    /// Runs `f` on the context of the block at `height` and `timestamp_ms` stamped with
+    /// `stamp(this node's beacon height)`, read under the beacon view's lock: every receipts
+    /// root it holds is final at the stamped height, and the configuration is the one in
+    /// force there (propose and verify must pick the same). Returns `f`'s result and the
+    /// stamped beacon height.
+    fn with_block_context<R>(
+        &self,
+        height: u64,
+        timestamp_ms: u64,
+        stamp: impl FnOnce(u64) -> u64,
+        f: impl FnOnce(&BlockContext<'_>) -> R,
+    ) -> (R, u64) {
+        self.beacon.with_view(|view| {
+            let engine = TemplateEngine;
+            let empty = BTreeMap::new();
+            let beacon_height = stamp(view.map_or(0, BeaconState::height));
+            let ctx = BlockContext {
+                shard: self.cfg.shard,
+                height,
+                timestamp_ms,
+                chain_id: self.cfg.chain_id.clone(),
+                config: view.map_or(&self.cfg.config, |v| v.config_at(beacon_height)),
+                layout: self.layout.as_ref(),
+                final_roots: view.map_or(&empty, |v| v.receipts_roots()),
+                engine: &engine,
+            };
+            (f(&ctx), beacon_height)
+        })
+    }
+
     /// Executes `block` on its parent's state (`chain` = speculative ancestors) and computes
     /// its state root.
     async fn execute(
@@ -668,23 +698,14 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             for h in chain {
                 ov.extend(inner.spec[h].writes.clone());
             }
-            self.beacon.with_view(|view| {
-                let engine = TemplateEngine;
-                let empty = BTreeMap::new();
-                let ctx = BlockContext {
-                    shard: self.cfg.shard,
-                    height: block.header.height,
-                    timestamp_ms: block.header.timestamp_ms,
-                    chain_id: self.cfg.chain_id.clone(),
-                    config: view.map_or(&self.cfg.config, |v| {
-                        v.config_at(block.header.beacon_height)
-                    }),
-                    layout: self.layout.as_ref(),
-                    final_roots: view.map_or(&empty, |v| v.receipts_roots()),
-                    engine: &engine,
-                };
-                execute_block(&ov, &ctx, &block.txs, &block.incoming).map_err(|e| e.to_string())
-            })?
+            self.with_block_context(
+                block.header.height,
+                block.header.timestamp_ms,
+                |_| block.header.beacon_height,
+                |ctx| execute_block(&ov, ctx, &block.txs, &block.incoming),
+            )
+            .0
+            .map_err(|e| e.to_string())?
         };
         let root = spec_root(inner, chain, &exec.writes)
             .await
@@ -827,28 +848,15 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 ov.extend(inner.spec[h].writes.clone());
             }
             let incoming = self.incoming_candidates(&ov);
-            // Roots and height read under one lock: every included batch is final at the
-            // stamped height, and the block executes under that height's configuration.
-            let result = self.beacon.with_view(|view| {
-                let engine = TemplateEngine;
-                let empty = BTreeMap::new();
-                let beacon_height = view
-                    .map_or(0, BeaconState::height)
-                    .max(parent.header().beacon_height);
-                let bctx = BlockContext {
-                    shard: self.cfg.shard,
-                    height,
-                    timestamp_ms,
-                    chain_id: self.cfg.chain_id.clone(),
-                    config: view.map_or(&self.cfg.config, |v| v.config_at(beacon_height)),
-                    layout: self.layout.as_ref(),
-                    final_roots: view.map_or(&empty, |v| v.receipts_roots()),
-                    engine: &engine,
-                };
-                build_block(&ov, &bctx, candidates, incoming, self.cfg.max_block_txs)
-                    .map(|b| (b, beacon_height))
-            });
-            match result {
+            // Stamped with this node's beacon height (never below the parent's).
+            let parent_beacon_height = parent.header().beacon_height;
+            let (result, beacon_height) = self.with_block_context(
+                height,
+                timestamp_ms,
+                |view_height| view_height.max(parent_beacon_height),
+                |ctx| build_block(&ov, ctx, candidates, incoming, self.cfg.max_block_txs),
+            );
+            match result.map(|b| (b, beacon_height)) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(shard = self.cfg.shard.0, height, "build_block failed: {e}");
