@@ -94,6 +94,14 @@ impl ConfigOutbox {
     pub fn get(&self) -> Option<ConfigChange> {
         self.0.lock().clone()
     }
+    /// Forgets the change once a change with its seq or a later one was applied (a newer
+    /// change set meanwhile stays).
+    fn forget_applied(&self, applied_seq: u64) {
+        let mut slot = self.0.lock();
+        if slot.as_ref().is_some_and(|c| c.seq <= applied_seq) {
+            *slot = None;
+        }
+    }
 }
 
 /// What this node runs (a validator runs at most one shard and may be a beacon member).
@@ -394,10 +402,7 @@ where
                 .view
                 .with_view(|v| v.map_or(0, |v| v.latest_config().seq));
             if applied >= change.seq {
-                let mut slot = relay.config_outbox.0.lock();
-                if slot.as_ref().is_some_and(|c| c.seq <= applied) {
-                    *slot = None;
-                }
+                relay.config_outbox.forget_applied(applied);
             } else if config_sent
                 .is_none_or(|(id, at)| id != change.id() || round - at >= resend_ticks as u64)
             {
