@@ -25,8 +25,10 @@ use vision_api::backend::{
     ShardSupply, SubmitError, Submitted, SupplyReport, TxStatus,
 };
 use vision_consensus::{
-    FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, beacon::ConfigChange,
-    relay::ConfigOutbox, shard::uniform_layout,
+    FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp,
+    beacon::{ConfigChange, ConfigRejection},
+    relay::ConfigOutbox,
+    shard::uniform_layout,
 };
 use vision_state::{
     CallRecord, CallStatus, QmdbStore, ShardOf, StateReadExt, Supply, TxOutcome, keys::Counter,
@@ -616,21 +618,13 @@ impl vision_api::NodeBackend for NodeApi {
                 state_root,
             });
         }
-        let mut peers: Vec<_> = self
-            .spec
-            .shard_committees
-            .values()
-            .flatten()
-            .chain(&self.spec.beacon_committee)
-            .collect();
-        peers.sort();
-        peers.dedup();
         Ok(NodeStatus {
             chain_id: self.spec.network.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             devnet: !self.dev_keys.is_empty(),
             role: "api".into(),
-            peers: peers.len(),
+            // Every genesis validator (beacon members sit on shard committees too).
+            peers: self.committees.plan.nodes.len(),
             syncing,
             beacon_height: self.view.beacon_height(),
             shards,
@@ -1099,13 +1093,6 @@ impl vision_api::NodeBackend for NodeApi {
             .with_view(|v| v.map(|v| v.latest_config().clone()))
             .ok_or_else(|| BackendError::Unavailable("no beacon state yet".into()))?;
         let config = latest.config.updated(&update)?;
-        if let Some(field) = latest.config.fixed_field_changed(&config) {
-            return Err(ConfigChangeError::Conflict(format!(
-                "{field} cannot be changed on a running network yet (live resharding and \
-                 rebalancing do not exist yet); only batch_size, batch_timeout_ms, \
-                 crosslink_frequency, async_crosslinks_enabled and smart_contracts_enabled can"
-            )));
-        }
         if config == latest.config {
             return Err(ConfigChangeError::Conflict(
                 "the update changes nothing: the latest configuration already has these values"
@@ -1114,6 +1101,23 @@ impl vision_api::NodeBackend for NodeApi {
         }
         let seq = latest.seq + 1;
         let change = ConfigChange::sign(&self.spec.network, seq, config.clone(), key);
+        // The beacon's own rule, so this node refuses exactly what the beacon would.
+        match self
+            .view
+            .with_view(|v| v.map(|state| state.check_config_change(&change)))
+        {
+            Some(Ok(())) => {}
+            Some(Err(ConfigRejection::Fixed(field))) => {
+                return Err(ConfigChangeError::Conflict(format!(
+                    "{field} cannot be changed on a running network yet (live resharding and \
+                     rebalancing do not exist yet); only batch_size, batch_timeout_ms, \
+                     crosslink_frequency, async_crosslinks_enabled and smart_contracts_enabled \
+                     can"
+                )));
+            }
+            Some(Err(e)) => return Err(ConfigChangeError::Conflict(e.to_string())),
+            None => return Err(BackendError::Unavailable("no beacon state yet".into()).into()),
+        }
         self.authority.outbox.set(change);
         loop {
             let applied = self
