@@ -58,6 +58,9 @@ pub use routes::{ApiRoute, ROUTES, RouteId};
 use axum::{Router, extract::DefaultBodyLimit};
 use std::{future::Future, sync::Arc};
 
+/// Default of [`ApiConfig::max_requests_per_s`].
+pub const DEFAULT_MAX_REQUESTS_PER_S: u32 = 500;
+
 /// Limits and options of the HTTP API.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiConfig {
@@ -86,7 +89,7 @@ impl Default for ApiConfig {
             max_list_items: 1000,
             finality_timeout_ms: 10_000,
             admin_token: None,
-            max_requests_per_s: 500,
+            max_requests_per_s: DEFAULT_MAX_REQUESTS_PER_S,
         }
     }
 }

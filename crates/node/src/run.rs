@@ -113,7 +113,7 @@ pub struct RunArgs {
     pub admin_token: Option<String>,
     /// Requests per second one HTTP client (IP address) may make to the API node, with bursts
     /// of as many; beyond it the client gets 429. 0: unlimited.
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    #[arg(long, value_name = "N", default_value_t = vision_api::DEFAULT_MAX_REQUESTS_PER_S)]
     pub api_max_requests_per_s: u32,
     /// Dev accounts file (a devnet's accounts.json): the API node signs unsigned requests
     /// for these accounts (devnets only).
