@@ -275,21 +275,25 @@ fn balance(port: u16, id: &str) -> u128 {
         .unwrap()
 }
 
+/// Submits a transfer of `amount` from dev account `from` to `to`, signed by the devnet API
+/// node; returns its id.
+fn dev_transfer(port: u16, from: &str, to: &str, amount: u128) -> String {
+    let body = serde_json::json!({
+        "signer": from,
+        "action": {"type": "transfer", "to": to, "amount": amount.to_string()},
+    });
+    let (code, reply) = http::call(port, "POST", "/tx", Some(&body)).unwrap();
+    assert_eq!(code, 200, "{reply}");
+    reply["tx_id"].as_str().unwrap().to_string()
+}
+
 /// Submits `n` cross-shard transfers (signed by the devnet API node) from one dev account to
 /// another.
 fn submit_load(net: &Devnet, port: u16, n: usize) -> Load {
     let (from, to) = dev_pair(net);
     let (from_before, to_before) = (balance(port, &from), balance(port, &to));
     let ids = (0..n)
-        .map(|_| {
-            let body = serde_json::json!({
-                "signer": from,
-                "action": {"type": "transfer", "to": to, "amount": LOAD_AMOUNT.to_string()},
-            });
-            let (code, reply) = http::call(port, "POST", "/tx", Some(&body)).unwrap();
-            assert_eq!(code, 200, "{reply}");
-            reply["tx_id"].as_str().unwrap().to_string()
-        })
+        .map(|_| dev_transfer(port, &from, &to, LOAD_AMOUNT))
         .collect();
     let n = n as u128;
     Load {
@@ -337,13 +341,7 @@ fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
     let (from, to) = dev_pair(net);
     let balance = |id: &str| balance(port, id);
     let (from_before, to_before) = (balance(&from), balance(&to));
-    let body = serde_json::json!({
-        "signer": from,
-        "action": {"type": "transfer", "to": to, "amount": "12345"},
-    });
-    let (code, reply) = http::call(port, "POST", "/tx", Some(&body)).unwrap();
-    assert_eq!(code, 200, "{reply}");
-    let id = reply["tx_id"].as_str().unwrap().to_string();
+    let id = dev_transfer(port, &from, &to, 12345);
     let mut seen = Vec::new();
     net.wait_until(
         "the cross-shard transfer to complete",
@@ -491,23 +489,10 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
 
     // 1b'. A configuration change goes through the beacon and applies at the height the
     // reply states; a field that needs resharding is refused with a clear error.
-    let (code, applied) = http::call(
-        api_port,
-        "POST",
-        "/shard/config",
-        Some(&serde_json::json!({"batch_timeout_ms": 400})),
-    )
-    .unwrap();
-    assert_eq!(code, 200, "{applied}");
+    let applied = change_config(&net, api_port, serde_json::json!({"batch_timeout_ms": 400}));
     assert_eq!(applied["config"]["batch_timeout_ms"], 400, "{applied}");
-    let effective = applied["effective_height"]
-        .as_u64()
-        .expect("effective height");
-    net.wait_until("the configuration change to take effect", 60, |_| {
-        let st = http::get(api_port, "/status");
-        let dash = http::get(api_port, "/shard/dashboard");
-        st["beacon_height"].as_u64() >= Some(effective) && dash["config"]["batch_timeout_ms"] == 400
-    });
+    let dash = http::get(api_port, "/shard/dashboard");
+    assert_eq!(dash["config"]["batch_timeout_ms"], 400, "in force: {dash}");
     let (code, refused) = http::call(
         api_port,
         "POST",
@@ -893,8 +878,8 @@ fn run_api_doc_examples(port: u16) {
 }
 
 /// Posts a configuration change and waits until the API node's beacon view is at its
-/// effective height.
-fn change_config(net: &Devnet, port: u16, update: serde_json::Value) {
+/// effective height; returns the reply.
+fn change_config(net: &Devnet, port: u16, update: serde_json::Value) -> serde_json::Value {
     let (code, applied) = http::call(port, "POST", "/shard/config", Some(&update)).unwrap();
     assert_eq!(code, 200, "{update}: {applied}");
     let effective = applied["effective_height"]
@@ -903,6 +888,7 @@ fn change_config(net: &Devnet, port: u16, update: serde_json::Value) {
     net.wait_until("the configuration change to take effect", 60, |_| {
         http::get(port, "/status")["beacon_height"].as_u64() >= Some(effective)
     });
+    applied
 }
 
 /// The dashboard in a real browser against the live devnet: it shows every shard and a batch
@@ -923,12 +909,7 @@ fn dashboard_in_the_browser(net: &Devnet, root: &std::path::Path, port: u16) {
     let shard = http::get(port, &format!("/account/{from}"))["account"]["shard_id"]
         .as_u64()
         .expect("shard");
-    let body = serde_json::json!({
-        "signer": from,
-        "action": {"type": "transfer", "to": to, "amount": "7"},
-    });
-    let (code, reply) = http::call(port, "POST", "/tx", Some(&body)).unwrap();
-    assert_eq!(code, 200, "{reply}");
+    dev_transfer(port, &from, &to, 7);
     net.wait_until("a pending batch", 60, |_| {
         http::get(port, &format!("/shard/batch/status/{shard}"))["pending_txs"].as_u64() >= Some(1)
     });
