@@ -147,6 +147,21 @@ pub trait NodeBackend: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<ConsensusMetrics, BackendError>> + Send;
 
+    /// Submits a signed `proposal` transaction and resolves once its coordinating shard (the
+    /// proposer's) has decided it in a finalized block: achieved, or failed (rejected by too
+    /// many target shards, or timed out after 60 s of chain time). The route bounds the wait.
+    fn submit_proposal(
+        &self,
+        tx: SignedTransaction,
+    ) -> impl Future<Output = Result<ProposalView, SubmitError>> + Send;
+
+    /// A PRSM proposal by id (its transaction id), from its coordinating shard's finalized
+    /// state; `None` if no shard coordinates it.
+    fn proposal(
+        &self,
+        id: Hash,
+    ) -> impl Future<Output = Result<Option<ProposalView>, BackendError>> + Send;
+
     /// Subscribes to finalized-block events (`GET /events`). Each call returns a new receiver;
     /// a receiver that falls behind loses the oldest events (the stream reports how many).
     fn events(&self) -> tokio::sync::broadcast::Receiver<BlockEvent>;
@@ -297,6 +312,78 @@ pub struct ConsensusMetrics {
     pub beacon_height: u64,
     /// One entry per shard, in shard order.
     pub shards: Vec<CommitteeMetrics>,
+}
+
+/// Where a PRSM proposal stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalState {
+    /// Waiting for target shards' decisions.
+    Pending,
+    /// Consensus achieved.
+    Achieved,
+    /// Rejected, or timed out.
+    Failed,
+}
+
+/// One target shard's decision in a [`ProposalView`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardDecision {
+    /// The deciding shard.
+    pub shard_id: ShardId,
+    /// Whether it accepted the proposal.
+    pub accepted: bool,
+    /// Why it rejected it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The deciding shard's block that recorded the decision (finalized by that committee).
+    pub height: u64,
+    /// Validators in that shard's committee.
+    pub committee_size: usize,
+    /// Votes a finalization of that block needed (the committee's BFT quorum, ≥ 2/3).
+    pub quorum: usize,
+}
+
+/// A PRSM proposal and its result: the seed's `ConsensusResult`, from finalized state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProposalView {
+    /// The proposal's id (its transaction id).
+    pub proposal_id: Hash,
+    /// Where it stands.
+    pub status: ProposalState,
+    /// Whether consensus was achieved.
+    pub consensus_achieved: bool,
+    /// What was proposed.
+    pub action: String,
+    /// Who proposed it.
+    pub proposer: AccountId,
+    /// The shard that routed it and applies the decision rule (the proposer's).
+    pub coordinating_shard: ShardId,
+    /// The shards the PRSM targeting rule chose.
+    pub target_shards: Vec<ShardId>,
+    /// Whether every shard was targeted.
+    pub affects_multiple_shards: bool,
+    /// Whether cross-shard coordination was required (asked for, or more than one target).
+    pub coordination_required: bool,
+    /// The decisions counted so far, in arrival order.
+    pub shard_results: Vec<ShardDecision>,
+    /// Number of target shards that accepted.
+    pub accepted_shards: usize,
+    /// `accepted_shards / target_shards` (the cross-shard approval).
+    pub cross_shard_approval: f64,
+    /// The approval a coordinated proposal needs (0.67).
+    pub threshold: f64,
+    /// Chain time from inclusion to decision, once decided (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_taken_ms: Option<u64>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Coordinating shard height that included it.
+    pub submitted_height: u64,
+    /// Coordinating shard height that decided it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_height: Option<u64>,
 }
 
 /// The supply audit (`GET /supply`): `genesis = balances + in_flight + burned + unclaimed`

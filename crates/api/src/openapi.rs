@@ -81,6 +81,9 @@ fn request_schema(id: RouteId) -> Option<Value> {
             json!({"oneOf": [schema_ref("ExecuteRequest"), schema_ref("SignedTransaction")]})
         }
         RouteId::Config => schema_ref("ConfigUpdate"),
+        RouteId::Proposal => {
+            json!({"oneOf": [schema_ref("ProposalRequest"), schema_ref("SignedTransaction")]})
+        }
         RouteId::SubmitTx => {
             json!({"oneOf": [schema_ref("SignedTransaction"), schema_ref("DevTxRequest")]})
         }
@@ -155,6 +158,7 @@ fn responses(id: RouteId) -> Value {
                 ])}),
             ),
         ]),
+        RouteId::Proposal | RouteId::ProposalStatus => schema_ref("ConsensusResult"),
         RouteId::Dashboard => schema_ref("Dashboard"),
         RouteId::BatchFlush => obj(&[
             ("crosslink_id", str_t()),
@@ -308,6 +312,27 @@ fn schemas() -> Value {
             "contract_id": str_t(), "caller": str_t(), "method": str_t(),
             "args": {"type": "array", "items": str_t()}, "amount": amount_t(),
             "gas_limit": int_t()}},
+        "ProposalRequest": {"type": "object", "additionalProperties": false,
+            "required": ["action"], "properties": {
+            "action": str_t(), "data": str_t(),
+            "affects_multiple_shards": {"type": "boolean"},
+            "coordination_required": {"type": "boolean"},
+            "proposer": str_t()}},
+        "ConsensusResult": obj(&[
+            ("proposal_id", hex_t()),
+            ("status", json!({"enum": ["pending", "achieved", "failed"]})),
+            ("consensus_achieved", json!({"type": "boolean"})),
+            ("action", str_t()), ("proposer", str_t()), ("coordinating_shard", int_t()),
+            ("target_shards", json!({"type": "array", "items": int_t()})),
+            ("affects_multiple_shards", json!({"type": "boolean"})),
+            ("coordination_required", json!({"type": "boolean"})),
+            ("shard_results", json!({"type": "array", "items": record(&[
+                ("shard_id", int_t()), ("accepted", json!({"type": "boolean"})),
+                ("height", int_t()), ("committee_size", int_t()), ("quorum", int_t())])})),
+            ("accepted_shards", int_t()),
+            ("cross_shard_approval", json!({"type": "number"})),
+            ("threshold", json!({"type": "number"})),
+            ("submitted_height", int_t())]),
         "CrossShardCall": record(&call_with_result),
         "Contract": record(&[
             ("id", str_t()), ("name", str_t()), ("owner", str_t()), ("primary_shard", int_t()),

@@ -8,7 +8,7 @@ use crate::{
     backend::{
         AccountView, BatchStatus, CallView, ConfigApplied, ContractSummary, ContractView,
         CrosslinkSummary, Executed, FlushOutcome, NetworkStats, NodeBackend, Performance,
-        ShardSummary, Submitted, TxStatus,
+        ProposalView, ShardSummary, Submitted, TxStatus,
     },
     error::{ApiError, dev_signing_unavailable, unknown_shard},
     extract::{ApiJson, from_value},
@@ -84,6 +84,10 @@ pub enum RouteId {
     Supply,
     /// `GET /consensus/metrics`.
     ConsensusMetrics,
+    /// `POST /consensus/proposal`.
+    Proposal,
+    /// `GET /consensus/proposal/{id}`.
+    ProposalStatus,
 }
 
 /// One route: method, path (axum 0.8 syntax), a one-line summary for the OpenAPI document.
@@ -275,6 +279,20 @@ pub const ROUTES: &[ApiRoute] = &[
         "PRSM metrics: strategy, committees with members, coordinator and reputation, beacon \
          committee, measured throughput and cross-shard operations.",
     ),
+    route(
+        RouteId::Proposal,
+        "POST",
+        "/consensus/proposal",
+        "Submit a PRSM proposal ({action, data, affects_multiple_shards, \
+         coordination_required}, signed, or on a devnet for a dev `proposer`); answers with the \
+         ConsensusResult once the proposer's shard decided it from the target shards' votes.",
+    ),
+    route(
+        RouteId::ProposalStatus,
+        "GET",
+        "/consensus/proposal/{id}",
+        "A PRSM proposal and its result (pending, achieved or failed) by proposal id.",
+    ),
 ];
 
 /// Shared handler state.
@@ -302,6 +320,8 @@ pub(crate) fn handler<B: NodeBackend>(id: RouteId) -> MethodRouter<AppState<B>> 
         RouteId::Status => get(status::<B>),
         RouteId::Supply => get(supply::<B>),
         RouteId::ConsensusMetrics => get(consensus_metrics::<B>),
+        RouteId::Proposal => post(proposal_submit::<B>),
+        RouteId::ProposalStatus => get(proposal_status::<B>),
         RouteId::Metrics => get(metrics::<B>),
         RouteId::OpenApi => get(openapi_json),
         RouteId::Root => get(root),
@@ -895,6 +915,90 @@ async fn call<B: NodeBackend>(
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_call", format!("unknown call {id}")))?;
     ok(CallBody { call })
+}
+
+/// The seed's proposal dict; `proposer` (a dev account, devnet only) defaults to alice.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposalRequest {
+    action: String,
+    #[serde(default)]
+    data: String,
+    #[serde(default)]
+    affects_multiple_shards: bool,
+    #[serde(default)]
+    coordination_required: bool,
+    #[serde(default = "default_proposer")]
+    proposer: AccountId,
+}
+
+fn default_proposer() -> AccountId {
+    AccountId::new("alice").expect("a valid account id")
+}
+
+#[derive(Serialize)]
+struct ProposalBody {
+    #[serde(flatten)]
+    proposal: ProposalView,
+}
+
+async fn proposal_submit<B: NodeBackend>(
+    State(st): St<B>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult {
+    let tx = if is_signed_form(&body) {
+        let tx: SignedTransaction = from_value(body)?;
+        if !matches!(tx.tx.action, Action::Proposal { .. }) {
+            return Err(ApiError::invalid_tx("expected a proposal transaction"));
+        }
+        check_signed(&tx)?;
+        tx
+    } else {
+        let req: ProposalRequest = from_value(body)?;
+        let action = Action::Proposal {
+            action: req.action,
+            data: req.data,
+            affects_multiple_shards: req.affects_multiple_shards,
+            coordination_required: req.coordination_required,
+        };
+        dev_signed(&*st.backend, req.proposer, action).await?
+    };
+    // A proposal may wait for its whole coordination window before it fails.
+    let window = Duration::from_millis(
+        vision_types::prsm::GLOBAL_COORDINATION_TIMEOUT_MS + st.cfg.finality_timeout_ms,
+    );
+    let proposal = tokio::time::timeout(window, st.backend.submit_proposal(tx))
+        .await
+        .map_err(|_| {
+            ApiError::timeout(format!(
+                "the proposal was not decided within {} ms; GET /consensus/proposal/{{id}} \
+                 shows where it stands",
+                window.as_millis()
+            ))
+        })??;
+    ok(ProposalBody { proposal })
+}
+
+async fn proposal_status<B: NodeBackend>(
+    State(st): St<B>,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let raw = path_param(p)?;
+    let id: Hash = raw.parse().map_err(|_| {
+        invalid_id(
+            "invalid_proposal_id",
+            "proposal id",
+            &raw,
+            "64 hex characters (the proposal's transaction id)",
+        )
+    })?;
+    let proposal = st.backend.proposal(id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_proposal",
+            format!("no shard coordinates proposal {id}"),
+        )
+    })?;
+    ok(ProposalBody { proposal })
 }
 
 async fn config<B: NodeBackend>(

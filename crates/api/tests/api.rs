@@ -328,6 +328,10 @@ async fn dev_signing_is_401_off_a_devnet() {
             "/tx",
             json!({"signer": "alice", "action": {"type": "transfer", "to": "bob", "amount": "100"}}),
         ),
+        (
+            "/consensus/proposal",
+            json!({"action": "validate_transaction", "data": "{}"}),
+        ),
     ];
     for (path, body) in bodies {
         let r = post(app(&b), path, body).await;
@@ -343,6 +347,133 @@ async fn dev_signing_is_401_off_a_devnet() {
         b.seen().iter().all(|c| c.starts_with("dev_sign")),
         "{:?}",
         b.seen()
+    );
+}
+
+/// `POST /consensus/proposal` takes the seed's proposal dict (signed for alice, or a named
+/// dev `proposer`, on a devnet) or a signed proposal transaction, and answers with the
+/// ConsensusResult; `GET /consensus/proposal/{id}` finds it again; bad input is refused.
+#[tokio::test]
+async fn proposals_answer_with_the_consensus_result() {
+    let b = FakeBackend::devnet();
+    let r = post(
+        app(&b),
+        "/consensus/proposal",
+        json!({"action": "cross_shard_operation", "affects_multiple_shards": true,
+               "coordination_required": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "success",
+            "proposal_id",
+            "status",
+            "consensus_achieved",
+            "action",
+            "proposer",
+            "coordinating_shard",
+            "target_shards",
+            "affects_multiple_shards",
+            "coordination_required",
+            "shard_results",
+            "accepted_shards",
+            "cross_shard_approval",
+            "threshold",
+            "time_taken_ms",
+            "submitted_height",
+            "decided_height",
+        ])
+    );
+    assert_eq!(v["proposer"], "alice", "alice proposes by default: {v}");
+    assert_eq!(v["target_shards"], json!([0, 1, 2, 3]));
+    assert_eq!(v["accepted_shards"], 3);
+    assert_eq!(v["consensus_achieved"], true, "3 of 4 >= 0.67: {v}");
+    assert_eq!(
+        keys(&v["shard_results"][3]),
+        set(&[
+            "shard_id",
+            "accepted",
+            "reason",
+            "height",
+            "committee_size",
+            "quorum"
+        ])
+    );
+    let id = v["proposal_id"].as_str().unwrap().to_string();
+    let again = get(app(&b), &format!("/consensus/proposal/{id}")).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json(), v);
+
+    // A named dev proposer; a signed proposal transaction.
+    let r = post(
+        app(&b),
+        "/consensus/proposal",
+        json!({"action": "validate_transaction", "data": "x", "proposer": "bob"}),
+    )
+    .await;
+    assert_eq!(r.json()["proposer"], "bob", "{}", r.text);
+    let tx = signed(
+        "carol",
+        0,
+        Action::Proposal {
+            action: "governance_vote".into(),
+            data: String::new(),
+            affects_multiple_shards: false,
+            coordination_required: true,
+        },
+    );
+    let r = post(
+        app(&b),
+        "/consensus/proposal",
+        serde_json::to_value(&tx).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["proposal_id"], json!(tx.id()));
+
+    // Refused before the node: another transaction type, bad fields, unknown ids.
+    let not_a_proposal = signed("carol", 1, transfer("bob", 1));
+    let r = post(
+        app(&b),
+        "/consensus/proposal",
+        serde_json::to_value(&not_a_proposal).unwrap(),
+    )
+    .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_tx");
+    let r = post(app(&b), "/consensus/proposal", json!({"action": ""})).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_tx");
+    let r = post(
+        app(&b),
+        "/consensus/proposal",
+        json!({"action": "x", "extra": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let long = "d".repeat(5000);
+    let r = post(
+        app(&b),
+        "/consensus/proposal",
+        json!({"action": "x", "data": long}),
+    )
+    .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_tx");
+    assert_eq!(
+        b.proposals.lock().unwrap().len(),
+        3,
+        "only the valid ones arrived"
+    );
+    assert_error(
+        &get(app(&b), "/consensus/proposal/xyz").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_proposal_id",
+    );
+    assert_error(
+        &get(app(&b), &format!("/consensus/proposal/{}", "ab".repeat(32))).await,
+        StatusCode::NOT_FOUND,
+        "unknown_proposal",
     );
 }
 
@@ -1063,6 +1194,8 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
         RouteId::Events,
         RouteId::Supply,
         RouteId::ConsensusMetrics,
+        RouteId::Proposal,
+        RouteId::ProposalStatus,
     ];
     for id in all {
         assert!(ROUTES.iter().any(|r| r.id == id), "{id:?} not in ROUTES");
@@ -1079,6 +1212,8 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
         ("get", "/shard/dashboard"),
         ("post", "/shard/config"),
         ("get", "/shard-dashboard.html"),
+        ("post", "/consensus/proposal"),
+        ("get", "/consensus/metrics"),
     ] {
         assert!(paths[p][m].is_object(), "{m} {p}");
     }

@@ -136,6 +136,7 @@ pub(crate) fn network_spec(users: &[User], config: ShardConfig) -> NetworkSpec {
         relay_tick: Duration::from_millis(100),
         relay_resend: Duration::from_secs(1),
         config_authority: Some(authority_key().public_key()),
+        workload_shards: BTreeMap::new(),
     }
 }
 
@@ -1353,5 +1354,152 @@ fn size_closes_only(batch_size: u64) -> ShardConfig {
         batch_timeout_ms: 60_000,
         crosslink_frequency: 10_000,
         ..ShardConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PRSM proposals.
+
+fn propose(from: &User, nonce: u64, action: &str, data: &str) -> SignedTransaction {
+    Transaction {
+        chain_id: net_id(),
+        signer: from.id.clone(),
+        nonce,
+        fee: Amount(FEE),
+        action: Action::Proposal {
+            action: action.into(),
+            data: data.into(),
+            affects_multiple_shards: true,
+            coordination_required: true,
+        },
+    }
+    .sign(&from.key)
+}
+
+/// Waits until every running replica of `shard` holds proposal `id` decided with a vote from
+/// every target, and checks that they hold the same record; returns it.
+async fn wait_decided(net: &SimNet, shard: ShardId, id: Hash) -> vision_state::ProposalRecord {
+    wait_until(
+        &net.ctx,
+        "proposal decided",
+        Duration::from_secs(120),
+        || async move {
+            for r in net.replicas(shard) {
+                match r.shard.with_state(|s| s.proposal(&id)).await {
+                    Some(p)
+                        if p.status != vision_state::ProposalStatus::Pending
+                            && p.votes.len() == p.targets.len() => {}
+                    _ => return false,
+                }
+            }
+            true
+        },
+    )
+    .await;
+    let reps = net.replicas(shard);
+    let first = reps[0].shard.with_state(|s| s.proposal(&id)).await.unwrap();
+    for r in &reps[1..] {
+        let rec = r.shard.with_state(|s| s.proposal(&id)).await.unwrap();
+        assert_eq!(
+            rec, first,
+            "replicas of shard {shard} disagree on proposal {id}"
+        );
+    }
+    first
+}
+
+/// PRSM proposals through the real network (5 % loss, one validator of a target shard
+/// crashed while they travel): the coordinating shard sends each to every shard by receipt,
+/// each shard decides it in a finalized block and answers with a vote receipt, and the
+/// coordinating shard applies the 67% rule. A proposal every shard accepts is achieved; one
+/// whose signed transaction only its signer's shard can see is overdrawn is achieved with 3
+/// of 4 (that shard rejects it, with the reason); one with junk data fails. Every replica of
+/// every shard agrees on the records and on its own vote.
+#[test]
+fn prsm_proposals_are_decided_by_the_target_shards_votes() {
+    for seed in seeds(80, 2) {
+        eprintln!("prsm_proposals: seed {seed}");
+        runner(seed).start(|ctx| async move {
+            let users = users(2);
+            let spec = network_spec(&users, ShardConfig::default());
+            let mut net = SimNet::start(&ctx, spec, 95).await;
+            let (u0, u1) = (&users[0], &users[2]);
+            assert_eq!((u0.shard, u1.shard), (ShardId(0), ShardId(1)));
+            let overdraw = transfer(&users[4], 0, &u0.id, START_BALANCE * 2, 0);
+            assert_eq!(users[4].shard, ShardId(2));
+            let proposals = [
+                (u0, propose(u0, 0, "cross_shard_operation", "")),
+                (
+                    u1,
+                    propose(
+                        u1,
+                        0,
+                        vision_state::VALIDATE_TRANSACTION,
+                        &serde_json::to_string(&overdraw).unwrap(),
+                    ),
+                ),
+                (
+                    u0,
+                    propose(u0, 1, vision_state::VALIDATE_TRANSACTION, "{junk"),
+                ),
+            ];
+            for (from, tx) in &proposals {
+                net.submit(from.shard, tx);
+            }
+            ctx.sleep(Duration::from_millis(300)).await;
+            net.crash(9).await; // shard 2, not its coordinator
+            ctx.sleep(Duration::from_secs(3)).await;
+            net.start_node(9).await;
+
+            let mut decided = Vec::new();
+            for (from, tx) in &proposals {
+                decided.push(wait_decided(&net, from.shard, tx.id()).await);
+            }
+            use vision_state::ProposalStatus::{Achieved, Failed};
+            let all: Vec<ShardId> = (0..SHARDS).map(ShardId).collect();
+            for d in &decided {
+                assert_eq!(d.targets, all);
+                let mut voters: Vec<ShardId> = d.votes.iter().map(|v| v.shard).collect();
+                voters.sort();
+                assert_eq!(voters, all, "each target voted exactly once");
+            }
+            assert_eq!(decided[0].status, Achieved);
+            assert!(decided[0].votes.iter().all(|v| v.accepted));
+            assert_eq!(decided[1].status, Achieved, "{:?}", decided[1]);
+            for v in &decided[1].votes {
+                assert_eq!(v.accepted, v.shard != ShardId(2), "{v:?}");
+            }
+            let reason = decided[1].votes.iter().find(|v| !v.accepted).unwrap();
+            assert!(
+                reason
+                    .reason
+                    .as_deref()
+                    .unwrap()
+                    .contains("insufficient balance"),
+                "{reason:?}"
+            );
+            assert_eq!(decided[2].status, Failed);
+            // Each target recorded its own decision, identically on every replica.
+            for (d, (_, tx)) in decided.iter().zip(&proposals) {
+                for v in &d.votes {
+                    for r in net.replicas(v.shard) {
+                        let own = r.shard.with_state(|s| s.proposal_vote(&tx.id())).await;
+                        let own = own.expect("the deciding shard records its vote");
+                        assert_eq!((own.accepted, own.height), (v.accepted, v.height));
+                    }
+                }
+            }
+            for s in 0..SHARDS {
+                for r in net.replicas(ShardId(s)) {
+                    let supply = r.shard.with_state(|s| Supply::of(s)).await;
+                    assert!(supply.balanced(), "shard {s}: {supply:?}");
+                }
+            }
+            assert_no_conflicting_finality(&net);
+            eprintln!(
+                "prsm_proposals seed {seed}: decided at coordinating heights {:?}",
+                decided.iter().map(|d| d.decided_height).collect::<Vec<_>>()
+            );
+        });
     }
 }

@@ -52,6 +52,10 @@ pub struct NetworkSpec {
     /// The key allowed to sign configuration changes (the genesis `config_authority`
     /// account's key; `None`: the network's configuration is fixed).
     pub config_authority: Option<PublicKey>,
+    /// Which shards serve each workload type (the genesis committee plan's
+    /// `vision_sharding::workload_shards`; empty unless the strategy is `workload`): what
+    /// proposal targeting needs of the plan.
+    pub workload_shards: BTreeMap<String, Vec<ShardId>>,
 }
 
 impl NetworkSpec {
@@ -321,6 +325,7 @@ fn shard_app_config(spec: &NetworkSpec, shard: ShardId, node: &str) -> ShardAppC
         spec.genesis_accounts.clone(),
     );
     cfg.genesis_timestamp_ms = spec.genesis_timestamp_ms;
+    cfg.workload_shards = spec.workload_shards.clone();
     cfg
 }
 

@@ -21,8 +21,9 @@ use vision_api::backend::{
     AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, CommitteeMetrics,
     ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
     ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
-    FlushOutcome, NetworkStats, NodeStatus, Performance, ProcessStatus, ShardHead, ShardSummary,
-    ShardSupply, SubmitError, Submitted, SupplyReport, TxStatus,
+    FlushOutcome, NetworkStats, NodeStatus, Performance, ProcessStatus, ProposalState,
+    ProposalView, ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted,
+    SupplyReport, TxStatus,
 };
 use vision_consensus::{
     FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp,
@@ -31,7 +32,8 @@ use vision_consensus::{
     shard::uniform_layout,
 };
 use vision_state::{
-    CallRecord, CallStatus, QmdbStore, ShardOf, StateReadExt, Supply, TxOutcome, keys::Counter,
+    CallRecord, CallStatus, ProposalRecord, ProposalStatus, QmdbStore, ShardOf, StateReadExt,
+    Supply, TxOutcome, keys::Counter,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
@@ -427,6 +429,57 @@ impl NodeApi {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(OUTCOME_POLL_MS)).await;
+        }
+    }
+
+    /// The API's view of a proposal record, with each deciding committee's size and quorum.
+    fn proposal_view(&self, r: ProposalRecord) -> ProposalView {
+        let committee_size = |shard: ShardId| {
+            self.committees
+                .plan
+                .committees
+                .iter()
+                .find(|c| c.shard == shard)
+                .map_or(0, |c| c.members.len())
+        };
+        let accepted_shards = r.votes.iter().filter(|v| v.accepted).count();
+        let coordination_required = r.needs_coordination();
+        ProposalView {
+            proposal_id: r.id,
+            status: match r.status {
+                ProposalStatus::Pending => ProposalState::Pending,
+                ProposalStatus::Achieved => ProposalState::Achieved,
+                ProposalStatus::Failed => ProposalState::Failed,
+            },
+            consensus_achieved: r.status == ProposalStatus::Achieved,
+            action: r.action,
+            proposer: r.proposer,
+            coordinating_shard: r.coordinating_shard,
+            cross_shard_approval: accepted_shards as f64 / r.targets.len().max(1) as f64,
+            target_shards: r.targets,
+            affects_multiple_shards: r.affects_multiple_shards,
+            coordination_required,
+            shard_results: r
+                .votes
+                .into_iter()
+                .map(|v| {
+                    let n = committee_size(v.shard);
+                    ShardDecision {
+                        shard_id: v.shard,
+                        accepted: v.accepted,
+                        reason: v.reason,
+                        height: v.height,
+                        committee_size: n,
+                        quorum: vision_sharding::bft_quorum(n),
+                    }
+                })
+                .collect(),
+            accepted_shards,
+            threshold: vision_sharding::params::CROSS_SHARD_CONSENSUS_THRESHOLD,
+            time_taken_ms: r.decided_ms.map(|d| d.saturating_sub(r.submitted_ms)),
+            reason: r.reason,
+            submitted_height: r.submitted_height,
+            decided_height: r.decided_height,
         }
     }
 
@@ -1206,6 +1259,44 @@ impl vision_api::NodeBackend for NodeApi {
                 result: outcome.result.unwrap_or(serde_json::Value::Null),
             },
         })
+    }
+
+    async fn submit_proposal(&self, tx: SignedTransaction) -> Result<ProposalView, SubmitError> {
+        if !matches!(tx.tx.action, Action::Proposal { .. }) {
+            return Err(SubmitError::Invalid("not a proposal".into()));
+        }
+        let id = tx.id();
+        let submitted = self.admit(tx).await?;
+        let (_, outcome) = self.wait_outcome(submitted.shard_id, id).await?;
+        if let vision_state::TxStatus::Failed { reason } = outcome.status {
+            return Err(SubmitError::Invalid(format!(
+                "the proposal failed: {reason}"
+            )));
+        }
+        loop {
+            let record = self
+                .read(submitted.shard_id, |s| s.proposal(&id))
+                .await?
+                .ok_or_else(|| {
+                    BackendError::Unavailable(format!(
+                        "proposal {id} was included but shard {} has no record of it",
+                        submitted.shard_id
+                    ))
+                })?;
+            if record.status != ProposalStatus::Pending {
+                return Ok(self.proposal_view(record));
+            }
+            tokio::time::sleep(Duration::from_millis(OUTCOME_POLL_MS)).await;
+        }
+    }
+
+    async fn proposal(&self, id: Hash) -> Result<Option<ProposalView>, BackendError> {
+        for app in self.shards.values() {
+            if let Some(record) = app.with_state(|s| s.proposal(&id)).await {
+                return Ok(Some(self.proposal_view(record)));
+            }
+        }
+        Ok(None)
     }
 
     async fn supply(&self) -> Result<SupplyReport, BackendError> {

@@ -140,6 +140,7 @@ pub fn network_spec(genesis: &Genesis) -> anyhow::Result<NetworkSpec> {
         relay_tick: Duration::from_millis(RELAY_TICK_MS),
         relay_resend: Duration::from_millis(RELAY_RESEND_MS),
         config_authority: config_authority_key(genesis),
+        workload_shards: vision_sharding::workload_shards(&plan),
     })
 }
 

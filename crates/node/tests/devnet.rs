@@ -843,7 +843,7 @@ fn run_api_doc_examples(port: u16) {
     for ex in &examples {
         let fill = |s: &str| {
             let mut s = s.to_string();
-            for placeholder in ["contract_uuid", "xscall_uuid", "tx_uuid"] {
+            for placeholder in ["contract_uuid", "xscall_uuid", "tx_uuid", "proposal_uuid"] {
                 if s.contains(placeholder) {
                     let v = values.get(placeholder).unwrap_or_else(|| {
                         panic!(
@@ -866,13 +866,28 @@ fn run_api_doc_examples(port: u16) {
             "docs/api.md line {}: {} {path} {body}\n{reply}",
             ex.line, ex.method
         );
-        for (key, placeholder) in [("contract_id", "contract_uuid"), ("tx_id", "tx_uuid")] {
+        for (key, placeholder) in [
+            ("contract_id", "contract_uuid"),
+            ("tx_id", "tx_uuid"),
+            ("proposal_id", "proposal_uuid"),
+        ] {
             if let Some(v) = reply[key].as_str() {
                 values.insert(placeholder, v.to_string());
             }
         }
         if let Some(v) = reply["result"]["call_id"].as_str() {
             values.insert("xscall_uuid", v.to_string());
+        }
+        if ex.path == "/consensus/proposal" {
+            // Every shard accepts this one: achieved, with a finalized vote from each of the
+            // devnet's two shards.
+            assert_eq!(reply["consensus_achieved"], true, "{reply}");
+            assert_eq!(reply["target_shards"], serde_json::json!([0, 1]), "{reply}");
+            assert_eq!(
+                reply["shard_results"].as_array().map(Vec::len),
+                Some(2),
+                "{reply}"
+            );
         }
     }
 }

@@ -37,5 +37,5 @@ pub use rebalance::{
 pub use strategy::{ParseStrategyError, Strategy};
 pub use targeting::{
     ProposalTarget, TargetError, bft_max_faults, bft_quorum, cross_shard_approved,
-    select_target_shards, workload_type,
+    select_target_shards, select_targets, workload_shards, workload_type,
 };

@@ -11,15 +11,10 @@ pub const MAX_SHARDS: usize = 20;
 /// Most nodes a plan can place (`MAX_SHARDS * MAX_SHARD_SIZE`).
 pub const MAX_PLAN_NODES: usize = MAX_SHARDS * MAX_SHARD_SIZE;
 
-/// Cross-shard consensus threshold in integer percent: a cross-shard decision passes when
-/// at least 67% of the votes accept it (`accepted * 100 >= 67 * total`).
-pub const CROSS_SHARD_CONSENSUS_THRESHOLD_PCT: u64 = 67;
+pub use vision_types::prsm::{CROSS_SHARD_CONSENSUS_THRESHOLD_PCT, GLOBAL_COORDINATION_TIMEOUT_MS};
 /// [`CROSS_SHARD_CONSENSUS_THRESHOLD_PCT`] as a fraction, for display only. Never used in a
 /// decision.
 pub const CROSS_SHARD_CONSENSUS_THRESHOLD: f64 = 0.67;
-
-/// How long global (cross-shard) coordination may take, in milliseconds.
-pub const GLOBAL_COORDINATION_TIMEOUT_MS: u64 = 60_000;
 
 /// Smallest committee that tolerates one Byzantine fault (`n >= 3f + 1` with `f = 1`).
 pub const BFT_MIN_COMMITTEE_SIZE: usize = 4;

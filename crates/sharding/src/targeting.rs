@@ -2,14 +2,12 @@
 
 use crate::{
     layout::ShardLayout,
-    params::{
-        CROSS_SHARD_CONSENSUS_THRESHOLD_PCT, GENERAL_WORKLOAD, MAX_PROPOSAL_ACTION_BYTES,
-        MAX_PROPOSAL_DATA_BYTES,
-    },
+    params::{GENERAL_WORKLOAD, MAX_PROPOSAL_ACTION_BYTES, MAX_PROPOSAL_DATA_BYTES},
     plan::CommitteePlan,
     strategy::Strategy,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use vision_types::{Hash, ShardId};
 
 /// A proposal as the targeting rule sees it (the seed's proposal dict).
@@ -95,34 +93,47 @@ pub fn select_target_shards(
     plan: &CommitteePlan,
     layout: &ShardLayout,
 ) -> Result<Vec<ShardId>, TargetError> {
+    select_targets(proposal, &workload_shards(plan), layout)
+}
+
+/// Which shards serve each workload type under `plan` (empty unless the plan's strategy is
+/// [`Strategy::Workload`]): what [`select_targets`] needs of the plan.
+pub fn workload_shards(plan: &CommitteePlan) -> BTreeMap<String, Vec<ShardId>> {
+    let mut out: BTreeMap<String, Vec<ShardId>> = BTreeMap::new();
+    if plan.strategy != Strategy::Workload {
+        return out;
+    }
+    for c in &plan.committees {
+        if let Some(w) = &c.workload {
+            out.entry(w.clone()).or_default().push(c.shard);
+        }
+    }
+    for shards in out.values_mut() {
+        shards.sort_unstable();
+    }
+    out
+}
+
+/// [`select_target_shards`] with the plan reduced to its [`workload_shards`] (what a shard's
+/// state machine keeps of the plan).
+pub fn select_targets(
+    proposal: &ProposalTarget,
+    workload_shards: &BTreeMap<String, Vec<ShardId>>,
+    layout: &ShardLayout,
+) -> Result<Vec<ShardId>, TargetError> {
     proposal.validate()?;
     if proposal.affects_multiple_shards {
         return Ok(layout.shards());
     }
-    if plan.strategy == Strategy::Workload {
-        let ty = workload_type(&proposal.action);
-        let mut shards: Vec<ShardId> = plan
-            .committees
-            .iter()
-            .filter(|c| c.workload.as_deref() == Some(ty))
-            .map(|c| c.shard)
-            .collect();
-        if !shards.is_empty() {
-            shards.sort_unstable();
-            return Ok(shards);
-        }
+    if let Some(shards) = workload_shards.get(workload_type(&proposal.action))
+        && !shards.is_empty()
+    {
+        return Ok(shards.clone());
     }
     Ok(vec![layout.shard_of_hash(&proposal.key_hash())])
 }
 
-/// Whether a cross-shard decision passes: `total > 0` and `accepted / total >= 0.67`,
-/// computed as `accepted * 100 >= 67 * total`. (2 of 3 is 66.7% and does not pass.)
-pub fn cross_shard_approved(accepted: u64, total: u64) -> bool {
-    total > 0
-        && accepted <= total
-        && u128::from(accepted) * 100
-            >= u128::from(CROSS_SHARD_CONSENSUS_THRESHOLD_PCT) * u128::from(total)
-}
+pub use vision_types::prsm::cross_shard_approved;
 
 /// Most Byzantine members a committee of `n` tolerates: `f = (n - 1) / 3` (0 for n = 0).
 pub fn bft_max_faults(n: usize) -> usize {

@@ -15,6 +15,10 @@ use vision_types::{
     tx::PRIORITY_IMMEDIATE,
 };
 
+mod proposals;
+
+pub use proposals::{MAX_PENDING_PROPOSALS, ProposalTargets, VALIDATE_TRANSACTION};
+
 /// Largest gas limit a call may ask for (matches the contract engine's largest budget).
 pub const MAX_GAS_LIMIT: u64 = 10_000_000;
 
@@ -76,6 +80,8 @@ pub struct BlockContext<'a> {
     pub final_roots: &'a dyn FinalRoots,
     /// The contract engine.
     pub engine: &'a dyn ContractEngine,
+    /// The PRSM targeting rule for proposals.
+    pub proposal_targets: &'a dyn ProposalTargets,
 }
 
 /// Why a transaction cannot be included. A block containing one is invalid.
@@ -351,12 +357,26 @@ pub enum Event {
         /// Whether it completed.
         success: bool,
     },
-    /// A PRSM proposal was submitted (routing is the sharding layer's job).
+    /// A PRSM proposal was submitted to this (its coordinating) shard.
     ProposalSubmitted {
-        /// The transaction.
+        /// The transaction (the proposal's id).
         tx_id: Hash,
         /// The proposed action.
         action: String,
+    },
+    /// This shard decided a proposal it is a target of.
+    ProposalVoted {
+        /// The proposal.
+        id: Hash,
+        /// Whether this shard accepted it.
+        accepted: bool,
+    },
+    /// A proposal this shard coordinates reached its result.
+    ProposalDecided {
+        /// The proposal.
+        id: Hash,
+        /// Whether consensus was achieved.
+        achieved: bool,
     },
     /// A configuration change was requested (the beacon chain applies it).
     ConfigChangeRequested {
@@ -683,10 +703,11 @@ impl Executor<'_, '_> {
     fn finish(
         &self,
         mut ov: Overlay<'_>,
-        fx: Effects,
+        mut fx: Effects,
         outcomes: Vec<TxOutcome>,
         applied: usize,
     ) -> Result<BlockExecution, BlockError> {
+        self.expire_proposals(&mut ov, &mut fx);
         let closed_batch = batch::maybe_close(&mut ov, self.ctx, &fx);
         ov.put(
             keys::chain_meta(),
@@ -1112,6 +1133,14 @@ impl Executor<'_, '_> {
                 self.credit_or_unclaimed(ov, &r.recipient, r.amount)?
             }
             ReceiptKind::Refund { .. } => self.credit_or_unclaimed(ov, &r.recipient, r.amount)?,
+            ReceiptKind::ProposalRequest { action, data } => {
+                self.apply_proposal_request(ov, fx, r, action, data)?
+            }
+            ReceiptKind::ProposalVote {
+                accepted,
+                reason,
+                height,
+            } => self.apply_proposal_vote(ov, fx, r, (*accepted, reason, *height)),
         };
         fx.events.push(Event::ReceiptApplied { id: r.id(), ok });
         Ok(())
@@ -1575,11 +1604,15 @@ impl Executor<'_, '_> {
                     out.status = TxStatus::CrossShardPending;
                 }
             }
-            Action::Proposal { action, .. } => {
-                fx.events.push(Event::ProposalSubmitted {
+            Action::Proposal { .. } => {
+                let submitted = proposals::Submitted {
                     tx_id,
-                    action: action.clone(),
-                });
+                    proposer: &tx.signer,
+                    action: &tx.action,
+                };
+                if self.submit_proposal(ov, fx, submitted)? {
+                    out.status = TxStatus::CrossShardPending;
+                }
             }
             Action::Flush { shard } => {
                 if *shard != ctx.shard {

@@ -9,6 +9,9 @@
 //! | `0x04 ‖ contract ‖ n (u64 BE)` | [`CallRecord`](crate::model::CallRecord) (JSON) | the contract's cross-shard call history, oldest first; only the last [`MAX_CALL_HISTORY`](crate::contracts::MAX_CALL_HISTORY) are kept |
 //! | `0x06 ‖ contract` | u64 BE | number of calls ever recorded in the contract's history |
 //! | `0x05 ‖ call_id` | [`CallRecord`](crate::model::CallRecord) (JSON) | caller-side record of an outgoing cross-shard call |
+//! | `0x07 ‖ proposal id` | [`ProposalRecord`](crate::model::ProposalRecord) (JSON) | a PRSM proposal this shard coordinates: targets, votes, result |
+//! | `0x08 ‖ proposal id` | [`ShardVote`](crate::model::ShardVote) (JSON) | this shard's own decision on a proposal it was asked about |
+//! | `0x14` | `[(deadline_ms, proposal id)]` (JSON) | proposals this shard coordinates that are still undecided, oldest first |
 //! | `0x10 ‖ dst (u32 BE)` | u64 BE | next outbox seq for `dst` |
 //! | `0x11 ‖ src (u32 BE)` | u64 BE | next expected inbox seq from `src` |
 //! | `0x12` | [`PendingMeta`](crate::model::PendingMeta) (codec) | the pending batch: count, first receipt's block time |
@@ -19,7 +22,7 @@
 //! Contract ids have a fixed length (41 bytes), so `0x03 ‖ contract` and `0x04 ‖ contract` are
 //! unambiguous prefixes.
 
-use vision_types::{AccountId, CallId, ContractId, ShardId};
+use vision_types::{AccountId, CallId, ContractId, Hash, ShardId};
 
 /// Tag of account entries.
 pub const TAG_ACCOUNT: u8 = 0x01;
@@ -33,6 +36,12 @@ pub const TAG_CONTRACT_CALL: u8 = 0x04;
 pub const TAG_CALL: u8 = 0x05;
 /// Tag of a contract's call history counter.
 pub const TAG_CONTRACT_CALL_COUNT: u8 = 0x06;
+/// Tag of PRSM proposals coordinated by this shard.
+pub const TAG_PROPOSAL: u8 = 0x07;
+/// Tag of this shard's own votes on PRSM proposals.
+pub const TAG_PROPOSAL_VOTE: u8 = 0x08;
+/// Tag of the undecided-proposals index.
+pub const TAG_PENDING_PROPOSALS: u8 = 0x14;
 /// Tag of outbox seq counters.
 pub const TAG_OUTBOX: u8 = 0x10;
 /// Tag of inbox next-expected seqs.
@@ -116,6 +125,21 @@ pub fn contract_call_prefix(id: &ContractId) -> Vec<u8> {
 /// The key of a caller-side call record.
 pub fn call(call: &CallId) -> Vec<u8> {
     tagged(TAG_CALL, &[&call.0])
+}
+
+/// The key of a proposal coordinated by this shard.
+pub fn proposal(id: &Hash) -> Vec<u8> {
+    tagged(TAG_PROPOSAL, &[&id.0])
+}
+
+/// The key of this shard's own vote on a proposal.
+pub fn proposal_vote(id: &Hash) -> Vec<u8> {
+    tagged(TAG_PROPOSAL_VOTE, &[&id.0])
+}
+
+/// The key of the undecided-proposals index.
+pub fn pending_proposals() -> Vec<u8> {
+    vec![TAG_PENDING_PROPOSALS]
 }
 
 /// The key of the outbox seq counter for `dst`.

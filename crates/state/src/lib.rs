@@ -78,10 +78,13 @@ pub use engine::{
 };
 pub use exec::{
     BlockContext, BlockError, BlockExecution, BuiltBlock, Event, FinalRoots, FnLayout,
-    IncomingRejection, ShardOf, TxOutcome, TxRejection, TxStatus, build_block, execute_block,
+    IncomingRejection, MAX_PENDING_PROPOSALS, ProposalTargets, ShardOf, TxOutcome, TxRejection,
+    TxStatus, VALIDATE_TRANSACTION, build_block, execute_block,
 };
 pub use genesis::{GenesisError, genesis};
-pub use model::{Account, CallRecord, CallStatus, ContractMeta};
+pub use model::{
+    Account, CallRecord, CallStatus, ContractMeta, ProposalRecord, ProposalStatus, ShardVote,
+};
 pub use store::{QmdbStore, ShardStore, StateProof, StoreError, verify_state_proof};
 pub use supply::Supply;
 pub use view::{MemState, Overlay, StateReadExt, StateView, WriteSet};

@@ -158,6 +158,124 @@ pub struct CallRecord {
     pub origin_tx: Hash,
 }
 
+/// Where a PRSM proposal stands on its coordinating shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Waiting for target shards' votes.
+    Pending,
+    /// Accepted: by its only target (no coordination), or by at least 67% of its targets.
+    Achieved,
+    /// Rejected, or not enough acceptances before the coordination timeout.
+    Failed,
+}
+
+/// One target shard's finalized decision on a proposal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardVote {
+    /// The deciding shard.
+    pub shard: ShardId,
+    /// Whether it accepted the proposal.
+    pub accepted: bool,
+    /// Why it rejected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The deciding shard's block height that finalized the decision.
+    pub height: u64,
+    /// The coordinating shard's block time when the vote was counted (ms).
+    pub counted_ms: u64,
+}
+
+/// A PRSM proposal as its coordinating shard (the proposer's shard) records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalRecord {
+    /// The proposal id: the submitting transaction's id.
+    pub id: Hash,
+    /// The account that submitted it.
+    pub proposer: AccountId,
+    /// What is proposed.
+    pub action: String,
+    /// The payload.
+    pub data: String,
+    /// Whether every shard was targeted.
+    pub affects_multiple_shards: bool,
+    /// Whether the proposer asked for cross-shard coordination.
+    pub coordination_required: bool,
+    /// The coordinating shard.
+    pub coordinating_shard: ShardId,
+    /// The target shards (sorted), by the PRSM targeting rule.
+    pub targets: Vec<ShardId>,
+    /// The votes counted so far, in arrival order.
+    pub votes: Vec<ShardVote>,
+    /// Where it stands.
+    pub status: ProposalStatus,
+    /// Why it failed, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Coordinating shard height that included the proposal.
+    pub submitted_height: u64,
+    /// That block's time (ms).
+    pub submitted_ms: u64,
+    /// Block time after which an undecided proposal fails (submitted + 60 s).
+    pub deadline_ms: u64,
+    /// Coordinating shard height that decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_height: Option<u64>,
+    /// That block's time (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_ms: Option<u64>,
+}
+
+impl ProposalRecord {
+    /// Whether the result needs the cross-shard rule: coordination was asked for, or there
+    /// is more than one target.
+    pub fn needs_coordination(&self) -> bool {
+        self.coordination_required || self.targets.len() > 1
+    }
+
+    /// Number of counted acceptances.
+    pub fn accepted(&self) -> u64 {
+        self.votes.iter().filter(|v| v.accepted).count() as u64
+    }
+
+    /// The decision the counted votes already force, if any: with one target and no
+    /// coordination, that shard's vote; otherwise achieved once
+    /// [`cross_shard_approved`](vision_types::prsm::cross_shard_approved) holds over all
+    /// targets, failed once it can no longer hold.
+    pub fn forced_decision(&self) -> Option<(ProposalStatus, Option<String>)> {
+        let total = self.targets.len() as u64;
+        let accepted = self.accepted();
+        let rejected = self.votes.len() as u64 - accepted;
+        if !self.needs_coordination() {
+            let v = self.votes.first()?;
+            return Some(if v.accepted {
+                (ProposalStatus::Achieved, None)
+            } else {
+                (
+                    ProposalStatus::Failed,
+                    Some(format!(
+                        "shard {} rejected it: {}",
+                        v.shard,
+                        v.reason.as_deref().unwrap_or("no reason given")
+                    )),
+                )
+            });
+        }
+        if vision_types::prsm::cross_shard_approved(accepted, total) {
+            return Some((ProposalStatus::Achieved, None));
+        }
+        if !vision_types::prsm::cross_shard_approved(total - rejected, total) {
+            return Some((
+                ProposalStatus::Failed,
+                Some(format!(
+                    "{rejected} of {total} target shards rejected it; at least 67% must accept"
+                )),
+            ));
+        }
+        None
+    }
+}
+
 /// Encodes a codec value.
 pub fn enc<T: Encode>(v: &T) -> Vec<u8> {
     v.encode().to_vec()

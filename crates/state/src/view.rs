@@ -3,10 +3,13 @@
 
 use crate::{
     keys::{self, Counter},
-    model::{Account, CallRecord, ChainMeta, ContractMeta, PendingMeta, dec, dec_json},
+    model::{
+        Account, CallRecord, ChainMeta, ContractMeta, PendingMeta, ProposalRecord, ShardVote, dec,
+        dec_json,
+    },
 };
 use std::collections::BTreeMap;
-use vision_types::{AccountId, Amount, CallId, ContractId, Receipt, ShardId};
+use vision_types::{AccountId, Amount, CallId, ContractId, Hash, Receipt, ShardId};
 
 /// Changes produced by a block: key → `Some(new value)` or `None` (delete). Ordered, so
 /// applying it is deterministic.
@@ -264,6 +267,22 @@ pub trait StateReadExt: StateView {
     /// A caller-side cross-shard call record.
     fn call_record(&self, id: &CallId) -> Option<CallRecord> {
         self.get(&keys::call(id)).map(|b| dec_json(&b))
+    }
+
+    /// A PRSM proposal this shard coordinates.
+    fn proposal(&self, id: &Hash) -> Option<ProposalRecord> {
+        self.get(&keys::proposal(id)).map(|b| dec_json(&b))
+    }
+
+    /// This shard's own decision on a proposal it was asked about.
+    fn proposal_vote(&self, id: &Hash) -> Option<ShardVote> {
+        self.get(&keys::proposal_vote(id)).map(|b| dec_json(&b))
+    }
+
+    /// The undecided proposals this shard coordinates: `(deadline_ms, id)`, oldest first.
+    fn pending_proposals(&self) -> Vec<(u64, Hash)> {
+        self.get(&keys::pending_proposals())
+            .map_or_else(Vec::new, |b| dec_json(&b))
     }
 
     /// The number of calls ever recorded in a contract's history.

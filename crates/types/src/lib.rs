@@ -15,6 +15,7 @@ pub mod hash;
 pub mod ids;
 pub mod limits;
 pub mod merkle;
+pub mod prsm;
 pub mod receipt;
 pub mod tx;
 

@@ -182,6 +182,15 @@ fn receipt_kind() -> impl Strategy<Value = ReceiptKind> {
                     gas_budget,
                 }
             }),
+        ("[a-z_]{1,20}", short())
+            .prop_map(|(action, data)| ReceiptKind::ProposalRequest { action, data }),
+        (any::<bool>(), short(), any::<u64>()).prop_map(|(accepted, reason, height)| {
+            ReceiptKind::ProposalVote {
+                accepted,
+                reason,
+                height,
+            }
+        }),
     ]
 }
 

@@ -149,6 +149,23 @@ pub enum ReceiptKind {
         /// Gas budget.
         gas_budget: u64,
     },
+    /// Ask the destination shard to decide a PRSM proposal coordinated by the source shard
+    /// (the proposal's id is `origin_tx`; `sender` = `recipient` = the proposer).
+    ProposalRequest {
+        /// What is proposed.
+        action: String,
+        /// The proposal's payload.
+        data: String,
+    },
+    /// A target shard's decision on a PRSM proposal, returning to the coordinating shard.
+    ProposalVote {
+        /// Whether the shard accepted the proposal.
+        accepted: bool,
+        /// Why it rejected it (empty when accepted).
+        reason: String,
+        /// The deciding shard's block height that decided it.
+        height: u64,
+    },
 }
 
 /// A receipt: `(src, dst, seq, kind, amount, priority)` plus who sent it to whom and which
@@ -237,6 +254,21 @@ impl Write for ReceiptKind {
                 write_map(initial_state, buf);
                 gas_budget.write(buf);
             }
+            ReceiptKind::ProposalRequest { action, data } => {
+                6u8.write(buf);
+                write_str(action, buf);
+                write_str(data, buf);
+            }
+            ReceiptKind::ProposalVote {
+                accepted,
+                reason,
+                height,
+            } => {
+                7u8.write(buf);
+                accepted.write(buf);
+                write_str(reason, buf);
+                height.write(buf);
+            }
         }
     }
 }
@@ -267,6 +299,8 @@ impl EncodeSize for ReceiptKind {
                     + map_size(initial_state)
                     + 8
             }
+            ReceiptKind::ProposalRequest { action, data } => str_size(action) + str_size(data),
+            ReceiptKind::ProposalVote { reason, .. } => 1 + str_size(reason) + 8,
         }
     }
 }
@@ -300,6 +334,15 @@ impl Read for ReceiptKind {
                 code_hash: read_str(buf, MAX_CODE_HASH_BYTES, "code hash")?,
                 initial_state: read_map(buf, limits::MAX_INITIAL_STATE_ENTRIES)?,
                 gas_budget: u64::read_cfg(buf, &())?,
+            },
+            6 => ReceiptKind::ProposalRequest {
+                action: read_str(buf, limits::MAX_PROPOSAL_ACTION_BYTES, "proposal action")?,
+                data: read_str(buf, limits::MAX_PROPOSAL_DATA_BYTES, "proposal data")?,
+            },
+            7 => ReceiptKind::ProposalVote {
+                accepted: bool::read_cfg(buf, &())?,
+                reason: read_str(buf, limits::MAX_RESULT_BYTES, "proposal vote reason")?,
+                height: u64::read_cfg(buf, &())?,
             },
             t => return Err(CodecError::InvalidEnum(t)),
         })

@@ -11,8 +11,9 @@ use vision_api::backend::{
     AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, CommitteeMetrics,
     ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
     ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
-    FlushOutcome, NetworkStats, NodeBackend, NodeStatus, Performance, ShardHead, ShardSummary,
-    ShardSupply, SubmitError, Submitted, SupplyReport, TxStatus,
+    FlushOutcome, NetworkStats, NodeBackend, NodeStatus, Performance, ProposalState, ProposalView,
+    ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted, SupplyReport,
+    TxStatus,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
@@ -88,6 +89,8 @@ pub struct FakeBackend {
     /// Finalized transactions added per shard on top of the fixed counts ([`Self::add_txs`]),
     /// so a test can watch a reader (the dashboard) pick up new data.
     pub extra_txs: Mutex<BTreeMap<u32, u64>>,
+    /// Proposals submitted so far.
+    pub proposals: Mutex<Vec<ProposalView>>,
 }
 
 impl FakeBackend {
@@ -111,6 +114,7 @@ impl FakeBackend {
             log: Mutex::new(Vec::new()),
             events: tokio::sync::broadcast::channel(EVENTS_CAPACITY).0,
             extra_txs: Mutex::new(BTreeMap::new()),
+            proposals: Mutex::new(Vec::new()),
         }
     }
 
@@ -502,7 +506,91 @@ impl NodeBackend for FakeBackend {
         }
     }
 
+    async fn submit_proposal(&self, tx: SignedTransaction) -> Result<ProposalView, SubmitError> {
+        self.record(format!("proposal {}", tx.id()));
+        let Action::Proposal {
+            action,
+            affects_multiple_shards,
+            coordination_required,
+            ..
+        } = &tx.tx.action
+        else {
+            return Err(SubmitError::Invalid("not a proposal".into()));
+        };
+        let targets: Vec<ShardId> = if *affects_multiple_shards {
+            (0..self.num_shards()).map(ShardId).collect()
+        } else {
+            vec![shard_of(tx.tx.signer.as_str())]
+        };
+        let view = fake_proposal(
+            tx.id(),
+            &tx.tx.signer,
+            action,
+            targets,
+            *coordination_required,
+        );
+        self.proposals.lock().expect("proposals").push(view.clone());
+        Ok(view)
+    }
+
+    async fn proposal(&self, id: Hash) -> Result<Option<ProposalView>, BackendError> {
+        self.check_up()?;
+        Ok(self
+            .proposals
+            .lock()
+            .expect("proposals")
+            .iter()
+            .find(|p| p.proposal_id == id)
+            .cloned())
+    }
+
     fn events(&self) -> tokio::sync::broadcast::Receiver<BlockEvent> {
         self.events.subscribe()
+    }
+}
+
+/// A made-up decided proposal: every target accepts, except shard 3.
+fn fake_proposal(
+    id: Hash,
+    proposer: &AccountId,
+    action: &str,
+    targets: Vec<ShardId>,
+    coordination_required: bool,
+) -> ProposalView {
+    let shard_results: Vec<ShardDecision> = targets
+        .iter()
+        .map(|&s| ShardDecision {
+            shard_id: s,
+            accepted: s != ShardId(3),
+            reason: (s == ShardId(3)).then(|| "made up".to_string()),
+            height: 10,
+            committee_size: 4,
+            quorum: 3,
+        })
+        .collect();
+    let accepted = shard_results.iter().filter(|d| d.accepted).count();
+    let achieved = vision_types::prsm::cross_shard_approved(accepted as u64, targets.len() as u64);
+    ProposalView {
+        proposal_id: id,
+        status: if achieved {
+            ProposalState::Achieved
+        } else {
+            ProposalState::Failed
+        },
+        consensus_achieved: achieved,
+        action: action.to_string(),
+        proposer: proposer.clone(),
+        coordinating_shard: shard_of(proposer.as_str()),
+        cross_shard_approval: accepted as f64 / targets.len() as f64,
+        coordination_required: coordination_required || targets.len() > 1,
+        affects_multiple_shards: targets.len() > 1,
+        target_shards: targets,
+        shard_results,
+        accepted_shards: accepted,
+        threshold: 0.67,
+        time_taken_ms: Some(1_200),
+        reason: (!achieved).then(|| "made up".to_string()),
+        submitted_height: 9,
+        decided_height: Some(11),
     }
 }

@@ -61,9 +61,9 @@ use std::{
 };
 use vision_sharding::ShardLayout;
 use vision_state::{
-    BlockContext, BlockExecution, ClosedBatch, FnLayout, Overlay, QmdbStore, ShardOf, ShardStore,
-    StateReadExt, StoreError, TemplateEngine, TxOutcome, TxRejection, WriteSet, build_block,
-    execute_block, genesis,
+    BlockContext, BlockExecution, ClosedBatch, FnLayout, Overlay, ProposalTargets, QmdbStore,
+    ShardOf, ShardStore, StateReadExt, StoreError, TemplateEngine, TxOutcome, TxRejection,
+    WriteSet, build_block, execute_block, genesis,
 };
 use vision_types::{
     AccountId, Amount, BlockHeader, ChainId as NetworkId, ContractId, Crosslink, Hash, PublicKey,
@@ -131,6 +131,9 @@ pub struct ShardAppConfig {
     pub outbox_capacity: usize,
     /// Number of recent transaction outcomes kept for the API.
     pub recent_outcomes: usize,
+    /// Which shards serve each workload type (the committee plan's, under the workload
+    /// strategy; empty otherwise): the part of the plan proposal targeting needs.
+    pub workload_shards: BTreeMap<String, Vec<ShardId>>,
 }
 
 impl ShardAppConfig {
@@ -154,6 +157,7 @@ impl ShardAppConfig {
             max_future_ms: 5_000,
             outbox_capacity: 1_024,
             recent_outcomes: 100_000,
+            workload_shards: BTreeMap::new(),
         }
     }
 }
@@ -349,6 +353,7 @@ pub struct ShardApp<E: commonware_storage::Context + Spawner> {
     context: Arc<E>,
     cfg: Arc<ShardAppConfig>,
     layout: Arc<dyn ShardOf + Send + Sync>,
+    targets: Arc<PrsmTargets>,
     genesis: ShardChainBlock,
     inner: Arc<futures::lock::Mutex<Inner<E>>>,
     shared: Arc<Shared>,
@@ -362,6 +367,7 @@ impl<E: commonware_storage::Context + Spawner> Clone for ShardApp<E> {
             context: self.context.clone(),
             cfg: self.cfg.clone(),
             layout: self.layout.clone(),
+            targets: self.targets.clone(),
             genesis: self.genesis.clone(),
             inner: self.inner.clone(),
             shared: self.shared.clone(),
@@ -381,6 +387,44 @@ pub fn uniform_layout(num_shards: u64) -> Result<Arc<dyn ShardOf + Send + Sync>,
     )))
 }
 
+/// The PRSM targeting rule ([`vision_sharding::select_targets`]) over the uniform layout.
+pub struct PrsmTargets {
+    layout: ShardLayout,
+    workload_shards: BTreeMap<String, Vec<ShardId>>,
+}
+
+impl PrsmTargets {
+    /// The rule for `num_shards` uniform shards and the plan's workload assignment.
+    pub fn new(
+        num_shards: u64,
+        workload_shards: BTreeMap<String, Vec<ShardId>>,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            layout: ShardLayout::uniform(num_shards as usize).map_err(|e| e.to_string())?,
+            workload_shards,
+        })
+    }
+}
+
+impl ProposalTargets for PrsmTargets {
+    fn proposal_targets(
+        &self,
+        action: &str,
+        data: &str,
+        affects_multiple_shards: bool,
+    ) -> Vec<ShardId> {
+        let proposal = vision_sharding::ProposalTarget {
+            action: action.to_string(),
+            data: data.to_string(),
+            affects_multiple_shards,
+            coordination_required: false,
+        };
+        // The transaction's limits are the targeting rule's; a refusal leaves no target.
+        vision_sharding::select_targets(&proposal, &self.workload_shards, &self.layout)
+            .unwrap_or_default()
+    }
+}
+
 impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
     /// Opens the store (partitions named after `cfg.store_prefix`), commits the genesis state
     /// if the store is empty, and derives the genesis block. `beacon` is this node's view of
@@ -391,6 +435,10 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         beacon: FinalizedCrosslinks,
     ) -> Result<Self, ShardAppError> {
         let layout = uniform_layout(cfg.config.num_shards).map_err(ShardAppError::Layout)?;
+        let targets = Arc::new(
+            PrsmTargets::new(cfg.config.num_shards, cfg.workload_shards.clone())
+                .map_err(ShardAppError::Layout)?,
+        );
         let genesis_writes = genesis(
             cfg.shard,
             layout.as_ref(),
@@ -437,6 +485,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             context: Arc::new(context),
             cfg: Arc::new(cfg),
             layout,
+            targets,
             genesis,
             inner: Arc::new(futures::lock::Mutex::new(inner)),
             shared: Arc::new(shared),
@@ -679,6 +728,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
                 layout: self.layout.as_ref(),
                 final_roots: view.map_or(&empty, |v| v.receipts_roots()),
                 engine: &engine,
+                proposal_targets: self.targets.as_ref(),
             };
             (f(&ctx), beacon_height)
         })

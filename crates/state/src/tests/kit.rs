@@ -69,6 +69,17 @@ impl ShardOf for Layout {
     }
 }
 
+/// The test layout's targeting rule: every shard for multi-shard proposals, otherwise the
+/// shard the layout places the action name on (like an account name).
+impl crate::ProposalTargets for Layout {
+    fn proposal_targets(&self, action: &str, _data: &str, all: bool) -> Vec<ShardId> {
+        if all {
+            return (0..self.n).map(ShardId).collect();
+        }
+        vec![self.place(action)]
+    }
+}
+
 /// Final receipts roots, as the beacon would vouch for them.
 #[derive(Default)]
 pub struct Roots(pub BTreeMap<(ShardId, u64), Hash>);
@@ -250,6 +261,7 @@ impl Net {
             layout: &self.layout,
             final_roots: &self.roots,
             engine: self.engine.as_ref(),
+            proposal_targets: &self.layout,
         }
     }
 

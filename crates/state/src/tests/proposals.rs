@@ -1,0 +1,229 @@
+//! PRSM proposals: routing to target shards by receipt, each target's vote, the 67% rule on
+//! the coordinating shard, and the coordination timeout.
+
+use super::kit::*;
+use crate::{
+    MAX_PENDING_PROPOSALS, ProposalRecord, ProposalStatus, StateReadExt, TxRejection, TxStatus,
+    VALIDATE_TRANSACTION,
+};
+use vision_types::{Action, Hash, ShardConfig, ShardId, prsm::GLOBAL_COORDINATION_TIMEOUT_MS};
+
+fn net() -> Net {
+    Net::new(
+        4,
+        Layout::new(
+            4,
+            &[
+                ("alice", 0),
+                ("bob", 1),
+                ("carol", 2),
+                ("dave", 3),
+                ("erin", 0),
+                // Single-target proposals go where the layout places their action.
+                ("local_check", 0),
+                (VALIDATE_TRANSACTION, 2),
+                ("anything", 2),
+            ],
+        ),
+        &["alice", "bob", "carol", "dave", "erin"],
+        ShardConfig::default(),
+    )
+}
+
+const S0: ShardId = ShardId(0);
+
+fn proposal(action: &str, data: &str, all: bool, coordination: bool) -> Action {
+    Action::Proposal {
+        action: action.into(),
+        data: data.into(),
+        affects_multiple_shards: all,
+        coordination_required: coordination,
+    }
+}
+
+fn record(n: &Net, id: &Hash) -> ProposalRecord {
+    n.nodes[0]
+        .state
+        .proposal(id)
+        .expect("alice's shard coordinates")
+}
+
+/// A signed transfer of `signer`'s as proposal data (JSON), with the given nonce.
+fn tx_data(signer: &str, nonce: u64, amount: u128) -> String {
+    serde_json::to_string(&sign(signer, nonce, 1, transfer("alice", amount))).unwrap()
+}
+
+#[test]
+fn single_target_on_the_coordinating_shard_decides_in_the_same_block() {
+    let mut n = net();
+    let t = vec![n.tx("alice", 1, proposal("local_check", "", false, false))];
+    let ex = n.exec(S0, 10, &t, &[]).unwrap();
+    assert_eq!(ex.outcomes[0].status, TxStatus::Success);
+    assert!(ex.emitted.is_empty(), "no receipt for a local target");
+    let r = record(&n, &t[0].id());
+    assert_eq!(r.targets, vec![S0]);
+    assert_eq!(r.status, ProposalStatus::Achieved);
+    assert_eq!(r.decided_height, Some(r.submitted_height));
+    assert!(n.nodes[0].state.pending_proposals().is_empty());
+    assert_eq!(
+        n.nodes[0].state.proposal_vote(&t[0].id()).unwrap().shard,
+        S0
+    );
+}
+
+#[test]
+fn every_shard_votes_and_the_coordinator_applies_the_67_percent_rule() {
+    let mut n = net();
+    // Shards 0 and 1 hold valid signed transactions of their own accounts; dave's (shard 3)
+    // uses a nonce he has not reached yet, which is fine; bob's is valid too. Then one
+    // proposal per outcome.
+    let ok = n.tx(
+        "alice",
+        1,
+        proposal(VALIDATE_TRANSACTION, &tx_data("bob", 0, 5), true, true),
+    );
+    let id = ok.id();
+    let ex = n.exec(S0, 10, &[ok], &[]).unwrap();
+    assert_eq!(ex.outcomes[0].status, TxStatus::CrossShardPending);
+    assert_eq!(ex.emitted.len(), 3, "one request to each other shard");
+    let r = record(&n, &id);
+    assert_eq!(r.targets.len(), 4);
+    assert_eq!(r.votes.len(), 1, "shard 0 voted at once");
+    assert_eq!(r.status, ProposalStatus::Pending);
+    assert_eq!(
+        n.nodes[0].state.pending_proposals(),
+        vec![(r.deadline_ms, id)]
+    );
+    n.settle();
+    let r = record(&n, &id);
+    assert_eq!(r.votes.len(), 4, "every target voted once");
+    assert!(r.votes.iter().all(|v| v.accepted), "{:?}", r.votes);
+    assert_eq!(r.status, ProposalStatus::Achieved);
+    assert!(n.nodes[0].state.pending_proposals().is_empty());
+    for s in 1..4 {
+        let v = n.nodes[s]
+            .state
+            .proposal_vote(&id)
+            .expect("each target records its vote");
+        assert!(v.accepted);
+    }
+}
+
+#[test]
+fn rejections_by_more_than_a_third_of_targets_fail_the_proposal() {
+    let mut n = net();
+    // Bob's (shard 1) transaction overdraws: shard 1 rejects, the others cannot see bob's
+    // account and only check the signature: 3 of 4 accept (75% >= 67%): achieved.
+    let over = n.tx(
+        "alice",
+        1,
+        proposal(
+            VALIDATE_TRANSACTION,
+            &tx_data("bob", 0, u64::MAX as u128 * 1000),
+            true,
+            false,
+        ),
+    );
+    let over_id = over.id();
+    // Garbage data: every shard rejects: failed as soon as 2 rejections make 67% impossible.
+    let junk = n.tx(
+        "alice",
+        1,
+        proposal(VALIDATE_TRANSACTION, "{not json", true, false),
+    );
+    let junk_id = junk.id();
+    n.exec(S0, 10, &[over, junk], &[]).unwrap();
+    n.settle();
+    let r = record(&n, &over_id);
+    assert_eq!(r.status, ProposalStatus::Achieved, "{r:?}");
+    let bob_vote = r.votes.iter().find(|v| v.shard == ShardId(1)).unwrap();
+    assert!(!bob_vote.accepted);
+    assert!(
+        bob_vote
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("insufficient balance"),
+        "{bob_vote:?}"
+    );
+    let r = record(&n, &junk_id);
+    assert_eq!(r.status, ProposalStatus::Failed);
+    assert!(r.reason.as_deref().unwrap().contains("rejected"), "{r:?}");
+    // Decided at the second rejection; the remaining votes are still counted.
+    assert_eq!(r.votes.len(), 4);
+    assert!(r.votes.iter().all(|v| !v.accepted));
+}
+
+#[test]
+fn a_single_remote_target_decides_alone_unless_coordination_is_required() {
+    let mut n = net();
+    // A tampered transaction (another key's signature): shard 2 rejects.
+    let mut forged = sign("carol", 0, 1, transfer("alice", 1));
+    forged.signature = sign("bob", 0, 1, transfer("alice", 1)).signature;
+    let bad = serde_json::to_string(&forged).unwrap();
+    let a = n.tx(
+        "alice",
+        1,
+        proposal(VALIDATE_TRANSACTION, &bad, false, false),
+    );
+    let b = n.tx("alice", 1, proposal("anything", "payload", false, true));
+    let (a_id, b_id) = (a.id(), b.id());
+    n.exec(S0, 10, &[a, b], &[]).unwrap();
+    n.settle();
+    let ra = record(&n, &a_id);
+    assert_eq!(ra.targets, vec![ShardId(2)]);
+    assert_eq!(ra.status, ProposalStatus::Failed);
+    assert!(
+        ra.reason.as_deref().unwrap().contains("signature"),
+        "{ra:?}"
+    );
+    let rb = record(&n, &b_id);
+    assert!(rb.needs_coordination());
+    assert_eq!(
+        rb.status,
+        ProposalStatus::Achieved,
+        "1 of 1 accepted >= 67%"
+    );
+}
+
+#[test]
+fn undecided_proposals_fail_after_the_coordination_timeout() {
+    let mut n = net();
+    let t = n.tx("alice", 1, proposal("upgrade", "x", true, true));
+    let id = t.id();
+    n.exec(S0, 10, &[t], &[]).unwrap();
+    // The requests never reach their targets (nothing is delivered); shard 0 goes on.
+    n.exec(S0, GLOBAL_COORDINATION_TIMEOUT_MS - 1, &[], &[])
+        .unwrap();
+    assert_eq!(record(&n, &id).status, ProposalStatus::Pending);
+    n.exec(S0, 1, &[], &[]).unwrap();
+    let r = record(&n, &id);
+    assert_eq!(r.status, ProposalStatus::Failed);
+    assert!(r.reason.as_deref().unwrap().contains("timed out"), "{r:?}");
+    assert!(n.nodes[0].state.pending_proposals().is_empty());
+    // Late votes are still counted but change nothing.
+    n.settle();
+    let r = record(&n, &id);
+    assert_eq!(r.votes.len(), 4);
+    assert_eq!(r.status, ProposalStatus::Failed);
+}
+
+#[test]
+fn a_shard_coordinates_a_bounded_number_of_undecided_proposals() {
+    let mut n = net();
+    let txs: Vec<_> = (0..MAX_PENDING_PROPOSALS)
+        .map(|i| n.tx("alice", 1, proposal("p", &i.to_string(), true, false)))
+        .collect();
+    n.exec(S0, 10, &txs, &[]).unwrap();
+    assert_eq!(
+        n.nodes[0].state.pending_proposals().len(),
+        MAX_PENDING_PROPOSALS
+    );
+    let one_more = n.tx("alice", 1, proposal("p", "more", true, false));
+    let built = n.propose(S0, 10, vec![one_more], vec![]);
+    assert!(built.txs.is_empty());
+    assert!(matches!(
+        &built.dropped_txs[0].1,
+        TxRejection::InvalidAction(m) if m.contains("undecided proposals")
+    ));
+}
