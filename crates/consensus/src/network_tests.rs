@@ -1361,6 +1361,10 @@ fn size_closes_only(batch_size: u64) -> ShardConfig {
 // PRSM proposals.
 
 fn propose(from: &User, nonce: u64, action: &str, data: &str) -> SignedTransaction {
+    proposal_tx(from, nonce, action, data, true)
+}
+
+fn proposal_tx(from: &User, nonce: u64, action: &str, data: &str, all: bool) -> SignedTransaction {
     Transaction {
         chain_id: net_id(),
         signer: from.id.clone(),
@@ -1369,8 +1373,8 @@ fn propose(from: &User, nonce: u64, action: &str, data: &str) -> SignedTransacti
         action: Action::Proposal {
             action: action.into(),
             data: data.into(),
-            affects_multiple_shards: true,
-            coordination_required: true,
+            affects_multiple_shards: all,
+            coordination_required: all,
         },
     }
     .sign(&from.key)
@@ -1502,4 +1506,71 @@ fn prsm_proposals_are_decided_by_the_target_shards_votes() {
             );
         });
     }
+}
+
+/// A shard whose pool holds more bytes than one block may carry (300 proposals of 4 KB each,
+/// all decided on the proposer's own shard, ≈ 1.2 MiB against the 1 MiB block bound)
+/// finalizes them over several blocks instead of proposing a block its peers could not
+/// decode.
+#[test]
+fn a_pool_larger_than_one_block_is_finalized_over_several() {
+    use commonware_codec::EncodeSize;
+    use vision_state::ProposalTargets;
+    let seed = 90u64;
+    eprintln!("big_pool: seed {seed}");
+    runner(seed).start(|ctx| async move {
+        let users = users(2);
+        let spec = network_spec(&users, ShardConfig::default());
+        let net = SimNet::start(&ctx, spec, 100).await;
+        let u = &users[0];
+        let targets = crate::shard::PrsmTargets::new(SHARDS as u64, BTreeMap::new()).unwrap();
+        let padding = "x".repeat(4_000);
+        let mut txs = Vec::new();
+        for i in 0.. {
+            if txs.len() == 300 {
+                break;
+            }
+            let data = format!("{i}{padding}");
+            if targets.proposal_targets("local", &data, false) == vec![u.shard] {
+                txs.push(proposal_tx(u, txs.len() as u64, "local", &data, false));
+            }
+        }
+        let bytes: usize = txs.iter().map(EncodeSize::encode_size).sum();
+        assert!(bytes > block_cfg().max_bytes, "{bytes} bytes fit one block");
+        for tx in &txs {
+            net.submit(u.shard, tx);
+        }
+        wait_until(
+            &ctx,
+            "every proposal included",
+            Duration::from_secs(60),
+            || async {
+                for r in net.replicas(u.shard) {
+                    let nonce = r
+                        .shard
+                        .with_state(|s| s.account(&u.id).map(|a| a.nonce))
+                        .await;
+                    if nonce != Some(txs.len() as u64) {
+                        return false;
+                    }
+                }
+                true
+            },
+        )
+        .await;
+        let r = &net.replicas(u.shard)[0].shard;
+        for tx in &txs {
+            let p = r.with_state(|s| s.proposal(&tx.id())).await.unwrap();
+            assert_eq!(p.status, vision_state::ProposalStatus::Achieved);
+        }
+        let per_block: Vec<usize> = r
+            .recent_finalized()
+            .values()
+            .map(|b| b.txs)
+            .filter(|n| *n > 0)
+            .collect();
+        eprintln!("big_pool seed {seed}: transactions per block {per_block:?}");
+        assert!(per_block.len() >= 2, "one block took {per_block:?}");
+        assert_no_conflicting_finality(&net);
+    });
 }

@@ -326,6 +326,7 @@ fn shard_app_config(spec: &NetworkSpec, shard: ShardId, node: &str) -> ShardAppC
     );
     cfg.genesis_timestamp_ms = spec.genesis_timestamp_ms;
     cfg.workload_shards = spec.workload_shards.clone();
+    cfg.max_block_bytes = spec.shard_block_cfg.max_bytes;
     cfg
 }
 

@@ -8,6 +8,7 @@ use crate::{
     model::{Account, CallRecord, CallStatus, ChainMeta, ContractMeta, enc, enc_json},
     view::{Overlay, StateReadExt, StateView, WriteSet},
 };
+use commonware_codec::EncodeSize;
 use std::collections::BTreeMap;
 use vision_types::{
     AccountId, Action, Amount, CallId, ChainId, ContractId, Hash, IncomingBatch, Receipt,
@@ -510,19 +511,32 @@ pub struct BuiltBlock {
     pub execution: BlockExecution,
 }
 
+/// How much one block may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLimits {
+    /// Most transactions (capped at [`limits::MAX_TXS_PER_BLOCK`]).
+    pub max_txs: usize,
+    /// Most encoded bytes of transactions and incoming batches together: what is left of
+    /// the network's block size bound once the header and framing are counted. A block over
+    /// the bound could not be decoded by its peers, so a proposer never builds one.
+    pub max_body_bytes: usize,
+}
+
 /// For proposers: executes candidates one by one against an overlay, keeping those that apply
-/// and dropping those that must be rejected, up to `max_txs` transactions. The result is a
-/// block that [`execute_block`] accepts with the same outcome.
+/// and dropping those that must be rejected, within `bounds` (incoming batches first; a
+/// candidate that does not fit is left out, not dropped). The result is a block that
+/// [`execute_block`] accepts with the same outcome.
 pub fn build_block(
     view: &dyn StateView,
     ctx: &BlockContext<'_>,
     candidates: Vec<SignedTransaction>,
     incoming: Vec<IncomingBatch>,
-    max_txs: usize,
+    bounds: BlockLimits,
 ) -> Result<BuiltBlock, BlockError> {
     let ex = Executor { ctx };
     ex.check_header(view, 0, &[])?;
-    let max_txs = max_txs.min(limits::MAX_TXS_PER_BLOCK);
+    let max_txs = bounds.max_txs.min(limits::MAX_TXS_PER_BLOCK);
+    let mut body_bytes = 0usize;
     let mut ov = Overlay::new(view);
     let mut fx = Effects::default();
     let mut applied = 0;
@@ -530,7 +544,9 @@ pub fn build_block(
     let mut dropped_incoming = Vec::new();
     let mut receipts_in = 0usize;
     for b in incoming {
-        if receipts_in + b.receipts.len() > limits::MAX_INCOMING_RECEIPTS_PER_BLOCK {
+        if receipts_in + b.receipts.len() > limits::MAX_INCOMING_RECEIPTS_PER_BLOCK
+            || body_bytes + b.encode_size() > bounds.max_body_bytes
+        {
             break;
         }
         let attempt = {
@@ -545,6 +561,7 @@ pub fn build_block(
                 fx.absorb(bfx);
                 applied += n;
                 receipts_in += b.receipts.len();
+                body_bytes += b.encode_size();
                 kept_incoming.push(b);
             }
             Err(Failure::Incoming(r)) => dropped_incoming.push((b, r)),
@@ -559,6 +576,11 @@ pub fn build_block(
     for tx in candidates {
         if txs.len() >= max_txs {
             break;
+        }
+        let size = tx.encode_size();
+        if body_bytes + size > bounds.max_body_bytes {
+            // Left for a later block (a smaller candidate may still fit).
+            continue;
         }
         if !all_valid && tx.verify_signature().is_err() {
             dropped_txs.push((tx, TxRejection::BadSignature));
@@ -575,6 +597,7 @@ pub fn build_block(
                 ov.extend(writes);
                 fx.absorb(tfx);
                 outcomes.push(outcome);
+                body_bytes += size;
                 txs.push(tx);
             }
             Err(Failure::Tx(r)) => dropped_txs.push((tx, r)),

@@ -77,7 +77,7 @@ pub use engine::{
     CallInput, CallOutcome, ContractEngine, ContractInfo, DeployInput, NativePayment,
 };
 pub use exec::{
-    BlockContext, BlockError, BlockExecution, BuiltBlock, Event, FinalRoots, FnLayout,
+    BlockContext, BlockError, BlockExecution, BlockLimits, BuiltBlock, Event, FinalRoots, FnLayout,
     IncomingRejection, MAX_PENDING_PROPOSALS, ProposalTargets, ShardOf, TxOutcome, TxRejection,
     TxStatus, VALIDATE_TRANSACTION, build_block, execute_block,
 };

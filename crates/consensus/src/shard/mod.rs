@@ -61,9 +61,9 @@ use std::{
 };
 use vision_sharding::ShardLayout;
 use vision_state::{
-    BlockContext, BlockExecution, ClosedBatch, FnLayout, Overlay, ProposalTargets, QmdbStore,
-    ShardOf, ShardStore, StateReadExt, StoreError, TemplateEngine, TxOutcome, TxRejection,
-    WriteSet, build_block, execute_block, genesis,
+    BlockContext, BlockExecution, BlockLimits, ClosedBatch, FnLayout, Overlay, ProposalTargets,
+    QmdbStore, ShardOf, ShardStore, StateReadExt, StoreError, TemplateEngine, TxOutcome,
+    TxRejection, WriteSet, build_block, execute_block, genesis,
 };
 use vision_types::{
     AccountId, Amount, BlockHeader, ChainId as NetworkId, ContractId, Crosslink, Hash, PublicKey,
@@ -125,6 +125,9 @@ pub struct ShardAppConfig {
     pub mempool: MempoolConfig,
     /// Most transactions per block.
     pub max_block_txs: usize,
+    /// The network's block size bound (its [`ShardBlockCfg::max_bytes`]): a proposer keeps the
+    /// encoded block under it.
+    pub max_block_bytes: usize,
     /// How far ahead of the local clock a block's timestamp may be.
     pub max_future_ms: u64,
     /// Capacity of the crosslink outbox (oldest dropped beyond it, counted).
@@ -154,6 +157,7 @@ impl ShardAppConfig {
             genesis_timestamp_ms: 0,
             mempool: MempoolConfig::default(),
             max_block_txs: 2_000,
+            max_block_bytes: ShardBlockCfg::default().max_bytes,
             max_future_ms: 5_000,
             outbox_capacity: 1_024,
             recent_outcomes: 100_000,
@@ -377,6 +381,10 @@ impl<E: commonware_storage::Context + Spawner> Clone for ShardApp<E> {
 
 const RECENT_HEIGHTS: usize = 4_096;
 
+/// Room a proposer leaves in a block for everything but transactions and incoming batches:
+/// the header (≈ 300 bytes) and the length prefixes.
+const BLOCK_FRAMING_BYTES: usize = 4 * 1024;
+
 /// The uniform PRSM layout of `num_shards` shards as a [`ShardOf`].
 pub fn uniform_layout(num_shards: u64) -> Result<Arc<dyn ShardOf + Send + Sync>, String> {
     let layout = Arc::new(ShardLayout::uniform(num_shards as usize).map_err(|e| e.to_string())?);
@@ -491,6 +499,15 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             shared: Arc::new(shared),
             beacon,
         })
+    }
+
+    /// What one proposed block may hold: the body budget is the block size bound less a
+    /// margin for the header and the framing.
+    fn block_limits(&self) -> BlockLimits {
+        BlockLimits {
+            max_txs: self.cfg.max_block_txs,
+            max_body_bytes: self.cfg.max_block_bytes.saturating_sub(BLOCK_FRAMING_BYTES),
+        }
     }
 
     /// The genesis block (height 0) to give the engine.
@@ -904,7 +921,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 height,
                 timestamp_ms,
                 |view_height| view_height.max(parent_beacon_height),
-                |ctx| build_block(&ov, ctx, candidates, incoming, self.cfg.max_block_txs),
+                |ctx| build_block(&ov, ctx, candidates, incoming, self.block_limits()),
             );
             match result.map(|b| (b, beacon_height)) {
                 Ok(b) => b,

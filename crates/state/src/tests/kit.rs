@@ -2,9 +2,9 @@
 //! of in-memory shards that delivers closed batches to their destinations.
 
 use crate::{
-    BlockContext, BlockError, BlockExecution, BuiltBlock, CallInput, CallOutcome, ContractEngine,
-    ContractInfo, DeployInput, Event, FinalRoots, MemState, NativePayment, ShardOf, StateReadExt,
-    Supply, build_block, execute_block, genesis,
+    BlockContext, BlockError, BlockExecution, BlockLimits, BuiltBlock, CallInput, CallOutcome,
+    ContractEngine, ContractInfo, DeployInput, Event, FinalRoots, MemState, NativePayment, ShardOf,
+    StateReadExt, Supply, build_block, execute_block, genesis,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -306,6 +306,22 @@ impl Net {
         txs: Vec<SignedTransaction>,
         incoming: Vec<IncomingBatch>,
     ) -> BuiltBlock {
+        let unbounded = BlockLimits {
+            max_txs: 10_000,
+            max_body_bytes: usize::MAX,
+        };
+        self.propose_within(shard, dt_ms, txs, incoming, unbounded)
+    }
+
+    /// [`Self::propose`] within `bounds`.
+    pub fn propose_within(
+        &mut self,
+        shard: ShardId,
+        dt_ms: u64,
+        txs: Vec<SignedTransaction>,
+        incoming: Vec<IncomingBatch>,
+        bounds: BlockLimits,
+    ) -> BuiltBlock {
         let built = {
             let ctx = self.ctx(shard, dt_ms);
             build_block(
@@ -313,7 +329,7 @@ impl Net {
                 &ctx,
                 txs,
                 incoming,
-                10_000,
+                bounds,
             )
             .unwrap()
         };

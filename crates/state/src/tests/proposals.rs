@@ -2,6 +2,7 @@
 //! the coordinating shard, and the coordination timeout.
 
 use super::kit::*;
+use crate::BlockLimits;
 use crate::{
     MAX_PENDING_PROPOSALS, ProposalRecord, ProposalStatus, StateReadExt, TxRejection, TxStatus,
     VALIDATE_TRANSACTION,
@@ -226,4 +227,47 @@ fn a_shard_coordinates_a_bounded_number_of_undecided_proposals() {
         &built.dropped_txs[0].1,
         TxRejection::InvalidAction(m) if m.contains("undecided proposals")
     ));
+}
+
+/// Proposal payloads make the largest transactions (4 KB each): a proposer fills a block up to
+/// its byte budget, leaves the rest for later blocks (not dropped), and still takes a small
+/// transaction that fits after a large one that does not.
+#[test]
+fn blocks_stay_within_their_byte_budget() {
+    use commonware_codec::EncodeSize;
+    let mut n = net();
+    let big = "x".repeat(vision_types::limits::MAX_PROPOSAL_DATA_BYTES - 1);
+    let txs: Vec<_> = (0..5)
+        .map(|i| {
+            n.tx(
+                "alice",
+                1,
+                proposal("local_check", &format!("{i}{big}"), false, false),
+            )
+        })
+        .collect();
+    let small = n.tx("erin", 1, transfer("alice", 1));
+    let one = txs[0].encode_size();
+    let bounds = BlockLimits {
+        max_txs: 100,
+        max_body_bytes: 2 * one + small.encode_size() + 10,
+    };
+    let mut candidates = txs.clone();
+    candidates.push(small.clone());
+    let built = n.propose_within(S0, 10, candidates, vec![], bounds);
+    let body: usize = built.txs.iter().map(EncodeSize::encode_size).sum();
+    assert!(
+        body <= bounds.max_body_bytes,
+        "{body} > {}",
+        bounds.max_body_bytes
+    );
+    let ids: Vec<Hash> = built.txs.iter().map(|t| t.id()).collect();
+    assert_eq!(ids, vec![txs[0].id(), txs[1].id(), small.id()]);
+    assert!(
+        built.dropped_txs.is_empty(),
+        "what did not fit is not rejected"
+    );
+    // The next block takes the next ones (nonces continue).
+    let built = n.propose_within(S0, 10, txs[2..].to_vec(), vec![], bounds);
+    assert_eq!(built.txs.len(), 2);
 }
