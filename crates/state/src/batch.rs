@@ -30,14 +30,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use vision_types::{
     Crosslink, DestinationBatch, Hash, IncomingBatch, Receipt, ReceiptKind, ShardConfig, ShardId,
-    crosslink_id, merkle,
+    crosslink_id, limits, merkle,
 };
 
 /// Why a batch closed (several can hold at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseReason {
-    /// `batch_size` receipts.
+    /// `batch_size` receipts, or half of
+    /// [`MAX_BATCH_RECEIPT_BYTES`](vision_types::limits::MAX_BATCH_RECEIPT_BYTES) of them.
     Full,
     /// `batch_timeout_ms` of block time since the first receipt.
     Timeout,
@@ -177,7 +178,7 @@ pub(crate) fn maybe_close(
     fx: &Effects,
 ) -> Option<ClosedBatch> {
     let meta = ov.pending_meta();
-    let reasons = close_reasons(
+    let mut reasons = close_reasons(
         &meta,
         ctx.config,
         ctx.height,
@@ -185,6 +186,11 @@ pub(crate) fn maybe_close(
         fx.priority_entered,
         fx.flush,
     );
+    if ov.pending_bytes() as usize >= limits::MAX_BATCH_RECEIPT_BYTES / 2
+        && !reasons.contains(&CloseReason::Full)
+    {
+        reasons.push(CloseReason::Full);
+    }
     if reasons.is_empty() {
         return None;
     }
@@ -194,6 +200,7 @@ pub(crate) fn maybe_close(
         ov.delete(keys::pending_receipt(i));
     }
     ov.delete(keys::pending_meta());
+    ov.delete(keys::pending_bytes());
     let mut receipts: BTreeMap<ShardId, Vec<Receipt>> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     let mut batched_txs = Vec::new();

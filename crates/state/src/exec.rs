@@ -837,7 +837,6 @@ impl Executor<'_, '_> {
             return Err(TxRejection::BatchFull.into());
         }
         let seq = ov.outbox_next(dst);
-        ov.put(keys::outbox(dst), enc(&(seq + 1)));
         let r = Receipt {
             src: self.ctx.shard,
             dst,
@@ -849,6 +848,13 @@ impl Executor<'_, '_> {
             sender,
             recipient,
         };
+        let size = r.encode_size() as u64;
+        let bytes = ov.pending_bytes();
+        if bytes > 0 && bytes + size > limits::MAX_BATCH_RECEIPT_BYTES as u64 {
+            return Err(TxRejection::BatchFull.into());
+        }
+        ov.put(keys::pending_bytes(), enc(&(bytes + size)));
+        ov.put(keys::outbox(dst), enc(&(seq + 1)));
         if meta.count == 0 {
             meta.first_receipt_ms = self.ctx.timestamp_ms;
         }

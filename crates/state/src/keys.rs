@@ -12,6 +12,7 @@
 //! | `0x07 ‖ proposal id` | [`ProposalRecord`](crate::model::ProposalRecord) (JSON) | a PRSM proposal this shard coordinates: targets, votes, result |
 //! | `0x08 ‖ proposal id` | [`ShardVote`](crate::model::ShardVote) (JSON) | this shard's own decision on a proposal it was asked about |
 //! | `0x14` | `[(deadline_ms, proposal id)]` (JSON) | proposals this shard coordinates that are still undecided, oldest first |
+//! | `0x15` | u64 BE | encoded bytes of the pending batch's receipts |
 //! | `0x10 ‖ dst (u32 BE)` | u64 BE | next outbox seq for `dst` |
 //! | `0x11 ‖ src (u32 BE)` | u64 BE | next expected inbox seq from `src` |
 //! | `0x12` | [`PendingMeta`](crate::model::PendingMeta) (codec) | the pending batch: count, first receipt's block time |
@@ -42,6 +43,8 @@ pub const TAG_PROPOSAL: u8 = 0x07;
 pub const TAG_PROPOSAL_VOTE: u8 = 0x08;
 /// Tag of the undecided-proposals index.
 pub const TAG_PENDING_PROPOSALS: u8 = 0x14;
+/// Tag of the pending batch's byte count.
+pub const TAG_PENDING_BYTES: u8 = 0x15;
 /// Tag of outbox seq counters.
 pub const TAG_OUTBOX: u8 = 0x10;
 /// Tag of inbox next-expected seqs.
@@ -155,6 +158,11 @@ pub fn inbox(src: ShardId) -> Vec<u8> {
 /// The key of the pending batch header.
 pub fn pending_meta() -> Vec<u8> {
     vec![TAG_PENDING_META]
+}
+
+/// The key of the pending batch's byte count.
+pub fn pending_bytes() -> Vec<u8> {
+    vec![TAG_PENDING_BYTES]
 }
 
 /// The key of the `index`-th receipt of the pending batch.

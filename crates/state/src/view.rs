@@ -307,6 +307,11 @@ pub trait StateReadExt: StateView {
             .map_or_else(PendingMeta::default, |b| dec(&b))
     }
 
+    /// Encoded bytes of the pending batch's receipts.
+    fn pending_bytes(&self) -> u64 {
+        self.get(&keys::pending_bytes()).map_or(0, |b| dec(&b))
+    }
+
     /// The pending receipts, in emission order.
     fn pending_receipts(&self) -> Vec<Receipt> {
         self.scan_prefix(&keys::pending_receipt_prefix())

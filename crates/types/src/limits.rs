@@ -33,6 +33,11 @@ pub const MAX_TXS_PER_BLOCK: usize = 10_000;
 pub const MAX_INCOMING_RECEIPTS_PER_BLOCK: usize = 10_000;
 /// Most receipts closed into one crosslink batch.
 pub const MAX_RECEIPTS_PER_BATCH: usize = 10_000;
+/// Most encoded bytes of receipts in one pending batch: a receipt that would pass it waits for
+/// the next batch, and a batch holding half of it closes at the end of its block. So every
+/// destination's share of a batch fits well inside one block (the largest receipt, a
+/// deployment with a full initial state, is under 80 KiB).
+pub const MAX_BATCH_RECEIPT_BYTES: usize = 512 * 1024;
 /// Most transaction ids listed in one crosslink.
 pub const MAX_BATCHED_TXS: usize = 10_000;
 /// Most destination seq ranges in one crosslink (one per destination shard).

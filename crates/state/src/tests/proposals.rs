@@ -271,3 +271,54 @@ fn blocks_stay_within_their_byte_budget() {
     let built = n.propose_within(S0, 10, txs[2..].to_vec(), vec![], bounds);
     assert_eq!(built.txs.len(), 2);
 }
+
+/// Large receipts (4 KB proposal requests to three shards each) fill a batch by bytes before
+/// they fill it by count: the block takes transactions until the batch would pass
+/// MAX_BATCH_RECEIPT_BYTES, the rest wait in the pool (refused as `BatchFull`, not invalid),
+/// the batch closes at the end of the block, and the next block starts a new one.
+#[test]
+fn batches_are_bounded_in_bytes() {
+    use crate::{CloseReason, StateReadExt};
+    use commonware_codec::EncodeSize;
+    use vision_types::limits::MAX_BATCH_RECEIPT_BYTES;
+    let mut n = net();
+    let big = "y".repeat(4_000);
+    let txs: Vec<_> = (0..100)
+        .map(|i| {
+            n.tx(
+                "alice",
+                1,
+                proposal("spread", &format!("{i}{big}"), true, false),
+            )
+        })
+        .collect();
+    let built = n.propose(S0, 10, txs.clone(), vec![]);
+    let taken = built.txs.len();
+    assert!(taken > 10 && taken < 100, "took {taken}");
+    // The first left out did not fit; the ones after it wait for their predecessor.
+    assert_eq!(built.dropped_txs[0].1, TxRejection::BatchFull);
+    assert!(
+        built.dropped_txs[1..]
+            .iter()
+            .all(|(_, r)| matches!(r, TxRejection::BatchFull | TxRejection::NonceGap { .. }))
+    );
+    let closed = built.execution.closed_batch.expect("closed by bytes");
+    assert!(
+        closed.reasons.contains(&CloseReason::Full),
+        "{:?}",
+        closed.reasons
+    );
+    let bytes: usize = closed
+        .receipts
+        .values()
+        .flatten()
+        .map(EncodeSize::encode_size)
+        .sum();
+    assert!(bytes <= MAX_BATCH_RECEIPT_BYTES, "{bytes}");
+    assert!(bytes >= MAX_BATCH_RECEIPT_BYTES / 2, "{bytes}");
+    assert_eq!(n.nodes[0].state.pending_bytes(), 0);
+    // The rest go into the next blocks (their nonces follow on).
+    let built = n.propose(S0, 10, txs[taken..].to_vec(), vec![]);
+    assert!(!built.txs.is_empty());
+    n.settle();
+}
