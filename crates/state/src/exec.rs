@@ -83,6 +83,26 @@ pub struct BlockContext<'a> {
     pub engine: &'a dyn ContractEngine,
     /// The PRSM targeting rule for proposals.
     pub proposal_targets: &'a dyn ProposalTargets,
+    /// Signed transactions this node already verified (its pool): not verified again.
+    pub verified: &'a dyn VerifiedSignatures,
+}
+
+/// Signed transactions a node has already verified, so executing a block that carries them
+/// need not verify them again. Answering `true` only for the exact bytes verified before (the
+/// same transaction, key and signature) leaves the outcome unchanged: verification is
+/// deterministic, so every node reaches the same verdict with or without it.
+pub trait VerifiedSignatures {
+    /// Whether exactly this signed transaction was verified before.
+    fn verified(&self, tx: &SignedTransaction) -> bool;
+}
+
+/// Knows of no verified transaction: every signature is checked.
+pub struct NoneVerified;
+
+impl VerifiedSignatures for NoneVerified {
+    fn verified(&self, _: &SignedTransaction) -> bool {
+        false
+    }
 }
 
 /// Why a transaction cannot be included. A block containing one is invalid.
@@ -449,7 +469,7 @@ pub fn execute_block(
 ) -> Result<BlockExecution, BlockError> {
     let ex = Executor { ctx };
     ex.check_header(view, txs.len(), incoming)?;
-    if !signatures_valid(txs) {
+    if !signatures_valid(ctx, txs) {
         let index = txs
             .iter()
             .position(|t| t.verify_signature().is_err())
@@ -485,11 +505,18 @@ pub fn execute_block(
     ex.finish(ov, fx, outcomes, applied)
 }
 
-/// Whether every signature verifies (one batch verification).
-fn signatures_valid(txs: &[SignedTransaction]) -> bool {
-    let msgs: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
+/// Whether every signature verifies: one batch verification of those the node has not
+/// verified before.
+fn signatures_valid(ctx: &BlockContext<'_>, txs: &[SignedTransaction]) -> bool {
+    let unknown: Vec<&SignedTransaction> =
+        txs.iter().filter(|t| !ctx.verified.verified(t)).collect();
+    if unknown.is_empty() {
+        return true;
+    }
+    let msgs: Vec<Vec<u8>> = unknown.iter().map(|t| t.tx.signing_bytes()).collect();
     batch_verify(
-        txs.iter()
+        unknown
+            .iter()
             .zip(&msgs)
             .map(|(t, m)| (&t.public_key, m.as_slice(), &t.signature)),
     )
@@ -572,7 +599,7 @@ pub fn build_block(
     let mut outcomes = Vec::new();
     let mut dropped_txs = Vec::new();
     // One batch verification for the common case; one by one only if some signature is bad.
-    let all_valid = signatures_valid(&candidates);
+    let all_valid = signatures_valid(ctx, &candidates);
     for tx in candidates {
         if txs.len() >= max_txs {
             break;
@@ -582,7 +609,7 @@ pub fn build_block(
             // Left for a later block (a smaller candidate may still fit).
             continue;
         }
-        if !all_valid && tx.verify_signature().is_err() {
+        if !all_valid && !ctx.verified.verified(&tx) && tx.verify_signature().is_err() {
             dropped_txs.push((tx, TxRejection::BadSignature));
             continue;
         }

@@ -85,6 +85,14 @@ impl Mempool {
         self.bytes
     }
 
+    /// Whether exactly `tx` (same id, key and signature) is pending: its signature was
+    /// verified on admission.
+    pub fn holds(&self, tx: &SignedTransaction) -> bool {
+        self.by_id
+            .get(&tx.id())
+            .is_some_and(|e| e.tx.public_key == tx.public_key && e.tx.signature == tx.signature)
+    }
+
     /// Whether `id` is pending.
     pub fn contains(&self, id: &Hash) -> bool {
         self.by_id.contains_key(id)
@@ -273,6 +281,13 @@ mod tests {
         // a1 (fee 5) first by fee, but a0 (nonce 0) takes the signer's first slot.
         let c: Vec<Hash> = m.candidates(10).iter().map(SignedTransaction::id).collect();
         assert_eq!(c, vec![a0.id(), b0.id(), a1.id()]);
+        // Only the exact admitted bytes count as verified: same id, another signature does not.
+        assert!(m.holds(&a0));
+        let mut forged = a0.clone();
+        forged.signature = b0.signature;
+        assert_eq!(forged.id(), a0.id());
+        assert!(!m.holds(&forged));
+        assert!(!m.holds(&tx(5, 0, 1)));
         m.remove([&a0.id(), &a1.id(), &b0.id()]);
         assert!(m.is_empty());
         assert_eq!(m.bytes(), 0);

@@ -63,7 +63,7 @@ use vision_sharding::ShardLayout;
 use vision_state::{
     BlockContext, BlockExecution, BlockLimits, ClosedBatch, FnLayout, Overlay, ProposalTargets,
     QmdbStore, ShardOf, ShardStore, StateReadExt, StoreError, TemplateEngine, TxOutcome,
-    TxRejection, WriteSet, build_block, execute_block, genesis,
+    TxRejection, VerifiedSignatures, WriteSet, build_block, execute_block, genesis,
 };
 use vision_types::{
     AccountId, Amount, BlockHeader, ChainId as NetworkId, ContractId, Crosslink, Hash, PublicKey,
@@ -393,6 +393,15 @@ pub fn uniform_layout(num_shards: u64) -> Result<Arc<dyn ShardOf + Send + Sync>,
         move |a: &AccountId| layout.shard_of_account(a),
         move |c: &ContractId| l2.shard_of_contract(c),
     )))
+}
+
+/// The transactions in this node's pool had their signatures verified on admission.
+struct PoolVerified<'a>(&'a Mutex<Mempool>);
+
+impl VerifiedSignatures for PoolVerified<'_> {
+    fn verified(&self, tx: &SignedTransaction) -> bool {
+        self.0.lock().holds(tx)
+    }
 }
 
 /// The PRSM targeting rule ([`vision_sharding::select_targets`]) over the uniform layout.
@@ -746,6 +755,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
                 final_roots: view.map_or(&empty, |v| v.receipts_roots()),
                 engine: &engine,
                 proposal_targets: self.targets.as_ref(),
+                verified: &PoolVerified(&self.shared.mempool),
             };
             (f(&ctx), beacon_height)
         })

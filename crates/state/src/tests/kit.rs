@@ -262,6 +262,7 @@ impl Net {
             final_roots: &self.roots,
             engine: self.engine.as_ref(),
             proposal_targets: &self.layout,
+            verified: &crate::NoneVerified,
         }
     }
 
