@@ -1,7 +1,7 @@
 //! Adapters between [`ChainApp`] and commonware's marshal `Application` / `Reporter`.
 
 use crate::{
-    app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx},
+    app::{ChainApp, ChainBlock, Finalized, ProposeCtx, StateAfter, VerifyCtx},
     certificate::{Digest, Scheme, encode_certificate, from_digest, to_digest},
     chain::ChainId,
     keys::from_cw_public_key,
@@ -120,6 +120,78 @@ pub fn now_ms(clock: &impl Clock) -> u64 {
         .unwrap_or(0)
 }
 
+/// Most unknown ancestors [`catch_up`] adopts for one propose or verify. A node further behind
+/// than this is catching up through finalized delivery (archive replay, backfill); a later
+/// proposal retries once it is close.
+const MAX_ADOPTED_ANCESTORS: usize = 128;
+
+/// Makes the state after `parent` known to the application before it proposes or verifies a
+/// child: while [`ChainApp::state_after`] says `Unknown`, takes the next older block from
+/// `ancestors` (marshal's ancestry: `parent`'s parent, then its parent, ...), then hands the
+/// unknown blocks to [`ChainApp::adopt`], oldest first.
+///
+/// This is what lets consensus go on after a restart: a block notarized (and perhaps
+/// finalized elsewhere) before this node went down is the parent of the next proposals, but an
+/// in-memory application lost its state, and its finalization may never reach this node
+/// (simplex resends a finalization only while the view after it lasts) unless this node votes
+/// for a child. Best effort: on a
+/// dead fork, a missing ancestor, a gap above [`MAX_ADOPTED_ANCESTORS`] or a block that does
+/// not apply it gives up, and the application answers as it would have (waiting for the
+/// parent's finalization until consensus cancels the call).
+async fn catch_up<A: ChainApp>(
+    app: &mut A,
+    chain: ChainId,
+    parent: &A::Block,
+    ancestors: &mut impl Ancestry<Envelope<A::Block>>,
+) {
+    let mut unknown = Vec::new();
+    let mut known = parent.clone();
+    loop {
+        match app.state_after(&known).await {
+            StateAfter::Known => break,
+            StateAfter::Never => {
+                debug!(?chain, height = known.height(), "ancestor on a dead fork");
+                return;
+            }
+            StateAfter::Unknown if unknown.len() == MAX_ADOPTED_ANCESTORS => {
+                debug!(
+                    ?chain,
+                    height = known.height(),
+                    "too far behind to adopt ancestors"
+                );
+                return;
+            }
+            StateAfter::Unknown => {
+                let Some(older) = ancestors.next().await else {
+                    warn!(
+                        ?chain,
+                        height = known.height(),
+                        "ancestry ended before a known state"
+                    );
+                    return;
+                };
+                unknown.push(std::mem::replace(&mut known, older.inner().0.clone()));
+            }
+        }
+    }
+    while let Some(block) = unknown.pop() {
+        if !app.adopt(&known, &block).await {
+            warn!(
+                ?chain,
+                height = block.height(),
+                "certified ancestor does not apply"
+            );
+            return;
+        }
+        debug!(
+            ?chain,
+            height = block.height(),
+            "adopted an ancestor this node had not executed"
+        );
+        known = block;
+    }
+}
+
 /// Implements marshal's `Application` over a [`ChainApp`].
 #[derive(Clone)]
 pub struct AppAdapter<A> {
@@ -147,6 +219,7 @@ where
     ) -> Option<Digested<Self::Block>> {
         let parent = ancestry.next().await?;
         let parent = &parent.inner().0;
+        catch_up(&mut self.app, self.chain, parent, &mut ancestry).await;
         // Empty-view throttle: wait for work or until the interval since the parent passed.
         let not_before = parent
             .timestamp_ms()
@@ -188,6 +261,7 @@ where
         let Some(parent) = ancestry.next().await else {
             return false;
         };
+        catch_up(&mut self.app, self.chain, &parent.inner().0, &mut ancestry).await;
         let vctx = VerifyCtx {
             chain: self.chain,
             epoch: ctx.epoch().get(),

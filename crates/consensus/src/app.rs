@@ -68,6 +68,21 @@ pub struct Finalized<B> {
     pub certificate: Option<Vec<u8>>,
 }
 
+/// What an application knows about the state after a block (see
+/// [`ChainApp::state_after`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateAfter {
+    /// Known: children of the block can be proposed and verified now (the block is the
+    /// committed tip, or this node proposed, verified or adopted it since its last restart).
+    Known,
+    /// Not known, and the block is above the committed height: the engine re-derives it with
+    /// [`ChainApp::adopt`] from its nearest known ancestor.
+    Unknown,
+    /// Never: at or below the committed height without being the committed block (a dead
+    /// fork).
+    Never,
+}
+
 /// The state machine behind one chain engine.
 ///
 /// Every method may be cancelled at an `.await` (consensus moves on); keep them
@@ -103,6 +118,36 @@ pub trait ChainApp: Clone + Send + 'static {
         block: &Self::Block,
         ctx: VerifyCtx,
     ) -> impl Future<Output = bool> + Send;
+
+    /// Whether this node knows the state after `block`. Before `propose` and `verify` the
+    /// engine asks it about the parent; while the answer is [`StateAfter::Unknown`] it walks
+    /// back through the chain's own block store (fetching from peers if needed) to the newest
+    /// ancestor whose state is known and hands the blocks in between to [`Self::adopt`], oldest
+    /// first. A node that verified the parent before a restart (an in-memory application forgets
+    /// unfinalized states) or that certified it without verifying it (consensus only needs the
+    /// block to certify) would otherwise wait for the parent's finalization, which may need
+    /// this node's own vote on a child. Default: [`StateAfter::Known`] (the application
+    /// resolves missing ancestors itself).
+    fn state_after(&self, block: &Self::Block) -> impl Future<Output = StateAfter> + Send {
+        let _ = block;
+        async { StateAfter::Known }
+    }
+
+    /// Re-derives the state after `block`, a child of `parent` (whose state is known), for a
+    /// block this node never executed or whose execution a restart lost: the checks and
+    /// execution of [`Self::verify`] without the consensus context (view, leader), which the
+    /// committee checked when it certified `block`. Returns whether `block` applied; on `false`
+    /// the engine stops adopting and calls `propose` or `verify` anyway (which then waits for
+    /// the parent's state as it would without adoption). Default: `false` (pairs with the
+    /// default [`Self::state_after`], which never asks).
+    fn adopt(
+        &mut self,
+        parent: &Self::Block,
+        block: &Self::Block,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (parent, block);
+        async { false }
+    }
 
     /// Height of the last finalized block whose effects the application still holds, when it
     /// may hold less than the engine acknowledged (state kept only in memory, lost by a

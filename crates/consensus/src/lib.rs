@@ -38,7 +38,7 @@ mod served;
 pub mod shard;
 pub mod validator;
 
-pub use app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx};
+pub use app::{ChainApp, ChainBlock, Finalized, ProposeCtx, StateAfter, VerifyCtx};
 pub use beacon::{BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks};
 pub use certificate::{CertError, decode_certificate, verify_finalization_certificate};
 pub use chain::{ChainId, Partitions, chain_index, namespace, subchannel};

@@ -1188,6 +1188,85 @@ fn beacon_member_restarts_from_its_archive() {
     });
 }
 
+/// Beacon heights of the running beacon members (validator `4s`, shard `s`'s coordinator).
+fn beacon_member_heights(net: &SimNet) -> Vec<(usize, u64)> {
+    (0..SHARDS as usize)
+        .map(|s| s * PER_SHARD)
+        .filter_map(|i| {
+            let (_, v) = net.nodes[i].as_ref()?;
+            Some((i, v.beacon.beacon_height()))
+        })
+        .collect()
+}
+
+/// Two of the four beacon members (more than f = 1) crash at the same instant and both come
+/// back about a second later, at a point in the beacon's view cycle that varies by seed: the
+/// beacon stops finalizing while they are down (beyond votes already on the wire), then every
+/// member (the restarted ones included) finalizes new beacon blocks again, and every transfer
+/// settles exactly once.
+#[test]
+fn beacon_resumes_after_two_members_crash_together() {
+    for seed in seeds(70, 12) {
+        eprintln!("beacon_two_crash: seed {seed}");
+        let started = Instant::now();
+        runner(seed).start(|ctx| async move {
+            let users = users(6);
+            let spec = network_spec(&users, ShardConfig::default());
+            let success = if seed % 2 == 0 { 100 } else { 98 };
+            let mut net = SimNet::start(&ctx, spec, success).await;
+            let mut rng = Rng(seed);
+            let mut nonces = BTreeMap::new();
+            let mut log = Vec::new();
+            random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
+            // Land the crash anywhere within a few beacon views (about 100 ms each).
+            ctx.sleep(Duration::from_millis(2_000 + rng.below(1_000)))
+                .await;
+            let first = rng.below(SHARDS as u64) as usize;
+            let second = (first + 1 + rng.below(SHARDS as u64 - 1) as usize) % SHARDS as usize;
+            let crashed = [first * PER_SHARD, second * PER_SHARD];
+            for &i in &crashed {
+                net.crash(i).await;
+            }
+            let at_crash = beacon_member_heights(&net);
+            ctx.sleep(Duration::from_millis(800 + rng.below(400))).await;
+            for &i in &crashed {
+                net.start_node(i).await;
+            }
+            let restarted_at = beacon_member_heights(&net);
+            let top = restarted_at.iter().map(|(_, h)| *h).max().unwrap();
+            // Without a quorum only votes already on the wire before the crash finalize.
+            let crash_top = at_crash.iter().map(|(_, h)| *h).max().unwrap();
+            assert!(
+                top <= crash_top + 2,
+                "beacon finalized with 2 of 4 members down: {at_crash:?} -> {restarted_at:?}"
+            );
+            random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
+            wait_until(
+                &ctx,
+                "every beacon member finalizing again",
+                Duration::from_secs(60),
+                || {
+                    let resumed = beacon_member_heights(&net)
+                        .iter()
+                        .all(|(_, h)| *h >= top + 10);
+                    async move { resumed }
+                },
+            )
+            .await;
+            let height = settle_and_check(&net, &users, &log, Duration::from_secs(300)).await;
+            eprintln!(
+                "beacon_two_crash seed {seed}: crashed {crashed:?} (loss {}%); beacon heights \
+                 {at_crash:?} at the crash, {restarted_at:?} at the restart, {:?} at the end; {} \
+                 transfers settled, shard heights >= {height}; {:.1}s wall",
+                100 - success,
+                beacon_member_heights(&net),
+                log.len(),
+                started.elapsed().as_secs_f64()
+            );
+        });
+    }
+}
+
 /// A configuration change signed by the authority and handed to a validator that is not a
 /// beacon member travels by relay to the beacon committee, is finalized once, and takes
 /// effect on every replica of every shard at the stated beacon height: here async crosslinks

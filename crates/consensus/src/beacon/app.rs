@@ -7,7 +7,7 @@ use super::{
     state::BeaconState,
 };
 use crate::{
-    app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx},
+    app::{ChainApp, ChainBlock, Finalized, ProposeCtx, StateAfter, VerifyCtx},
     served::ServedBlocks,
 };
 use commonware_runtime::Clock;
@@ -222,6 +222,12 @@ impl Inner {
         self.speculative.get(&hash).cloned()
     }
 
+    /// Whether the state after `block` is held (cheap [`Self::state_after`] test).
+    fn knows(&self, block: &BeaconBlock) -> bool {
+        let hash = block.hash();
+        self.committed.tip() == hash || self.speculative.contains_key(&hash)
+    }
+
     fn remember(&mut self, hash: Hash, state: BeaconState) {
         if state.height() <= self.committed.height() {
             return;
@@ -338,8 +344,10 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
             if let Some(s) = self.inner.lock().state_after(parent) {
                 return s;
             }
-            // Not verified here yet and not finalized: wait (the engine cancels us when the
-            // view moves on; the parent's finalization makes it available).
+            // Not verified, adopted or finalized here. The engine adopts a parent's unknown
+            // ancestry before calling propose or verify; this is the rare case it could not
+            // (more than its bound behind, or an ancestor not available yet): wait (the engine
+            // cancels us when the view moves on; the parent's finalization makes it available).
             let sleep = self.context.lock().sleep(PARENT_POLL);
             sleep.await;
         }
@@ -406,6 +414,41 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
     /// beacon blocks from its archive.
     async fn applied_height(&self) -> Option<u64> {
         Some(self.inner.lock().committed.height())
+    }
+
+    /// Known for the committed tip and the speculative states (blocks proposed, verified or
+    /// adopted since the last restart: the beacon state lives in memory), never for another
+    /// block at or below the committed height.
+    async fn state_after(&self, block: &BeaconBlock) -> StateAfter {
+        let inner = self.inner.lock();
+        if inner.knows(block) {
+            StateAfter::Known
+        } else if block.header.height <= inner.committed.height() {
+            StateAfter::Never
+        } else {
+            StateAfter::Unknown
+        }
+    }
+
+    /// [`Self::check_block`] on the parent's state (certificates of the crosslinks included),
+    /// remembering the state after `block` as that of a verified block.
+    async fn adopt(&mut self, parent: &BeaconBlock, block: &BeaconBlock) -> bool {
+        let Some(state) = self.inner.lock().state_after(parent) else {
+            return false;
+        };
+        match self.check_block(parent, state, block) {
+            Ok(state) => {
+                self.inner.lock().remember(block.hash(), state);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(
+                    height = block.header.height,
+                    "certified beacon block does not apply: {e}"
+                );
+                false
+            }
+        }
     }
 
     async fn propose(&mut self, parent: &BeaconBlock, ctx: ProposeCtx) -> Option<BeaconBlock> {

@@ -4,7 +4,8 @@
 use super::*;
 use crate::{
     ChainApp, ChainBlock, ChainChannels, ChainId, Finalized, NetMux, Partitions, ProposeCtx,
-    Timeouts, VerifyCtx, certificate::CertError, keys::to_cw_public_key, namespace, spawn_chain,
+    StateAfter, Timeouts, VerifyCtx, certificate::CertError, keys::to_cw_public_key, namespace,
+    spawn_chain,
 };
 use commonware_cryptography::ed25519;
 use commonware_p2p::simulated::Oracle;
@@ -663,6 +664,83 @@ fn byzantine_beacon_block_fails_verify() {
             ..vctx
         };
         assert!(!verifier().verify(&genesis, &honest, other).await);
+    });
+}
+
+/// A restarted beacon member knows only its committed state: blocks it verified before the
+/// restart are `Unknown` until adopted from their known parent (with the checks of verify, so
+/// a block that does not apply is refused); then children of them verify at once. Blocks at or
+/// below the committed height that are not committed are `Never`.
+#[test]
+fn restarted_member_adopts_certified_ancestors() {
+    let (good, _) = collect_crosslinks(25, 2);
+    runner(26).start(|ctx| async move {
+        let initial = initial_state();
+        let genesis = BeaconBlock::genesis(initial.root());
+        let leader = key(0).public_key();
+        let mut proposer = BeaconApp::new(
+            ctx.child("proposer"),
+            initial.clone(),
+            &genesis,
+            CrosslinkPool::default(),
+        );
+        for cl in &good {
+            proposer.submit(cl.clone()).unwrap();
+        }
+        let pctx = |height: u64| ProposeCtx {
+            chain: ChainRef::Beacon,
+            epoch: 0,
+            view: height,
+            height,
+            now_ms: 1_000 * height,
+            leader,
+        };
+        let b1 = proposer.propose(&genesis, pctx(1)).await.unwrap();
+        assert_eq!(b1.crosslinks, good);
+        let b2 = proposer.propose(&b1, pctx(2)).await.unwrap();
+        let b3 = proposer.propose(&b2, pctx(3)).await.unwrap();
+
+        let mut restarted = BeaconApp::new(
+            ctx.child("restarted"),
+            initial.clone(),
+            &genesis,
+            CrosslinkPool::default(),
+        );
+        assert_eq!(restarted.state_after(&genesis).await, StateAfter::Known);
+        assert_eq!(restarted.state_after(&b1).await, StateAfter::Unknown);
+        assert_eq!(restarted.state_after(&b2).await, StateAfter::Unknown);
+        // Only from a known parent, and only a block that applies.
+        assert!(!restarted.adopt(&b1, &b2).await);
+        let mut wrong_root = b1.clone();
+        wrong_root.header.state_root = Hash::ZERO;
+        assert!(!restarted.adopt(&genesis, &wrong_root).await);
+        let mut tampered_cl = b1.clone();
+        tampered_cl.crosslinks[1] = tampered(&good[1]);
+        tampered_cl.header.body_root = BeaconBlock::compute_body_root(&tampered_cl.crosslinks, &[]);
+        assert!(!restarted.adopt(&genesis, &tampered_cl).await);
+        assert_eq!(restarted.state_after(&b1).await, StateAfter::Unknown);
+
+        assert!(restarted.adopt(&genesis, &b1).await);
+        assert!(restarted.adopt(&b1, &b2).await);
+        assert_eq!(restarted.state_after(&b2).await, StateAfter::Known);
+        let vctx = VerifyCtx {
+            chain: ChainRef::Beacon,
+            epoch: 0,
+            view: 3,
+            leader,
+        };
+        assert!(restarted.verify(&b2, &b3, vctx).await);
+
+        restarted
+            .finalized(Finalized {
+                block: b1.clone(),
+                certificate: None,
+            })
+            .await;
+        assert_eq!(restarted.state_after(&b1).await, StateAfter::Known);
+        assert_eq!(restarted.state_after(&genesis).await, StateAfter::Never);
+        assert_eq!(restarted.state_after(&wrong_root).await, StateAfter::Never);
+        assert_eq!(restarted.state_after(&b3).await, StateAfter::Known);
     });
 }
 
