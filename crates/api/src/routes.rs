@@ -500,6 +500,23 @@ fn is_signed_form(v: &serde_json::Value) -> bool {
     v.get("tx").is_some()
 }
 
+/// The body as a signed transaction whose action `is_kind` accepts (else 422 "expected a
+/// {kind} transaction"), checked like every signed transaction ([`check_signed`]).
+fn signed_of(
+    body: serde_json::Value,
+    kind: &str,
+    is_kind: fn(&Action) -> bool,
+) -> Result<SignedTransaction, ApiError> {
+    let tx: SignedTransaction = from_value(body)?;
+    if !is_kind(&tx.tx.action) {
+        return Err(ApiError::invalid_tx(format!(
+            "expected a {kind} transaction"
+        )));
+    }
+    check_signed(&tx)?;
+    Ok(tx)
+}
+
 /// The signed transaction for an unsigned seed-style request, if this node signs for `signer`.
 async fn dev_signed<B: NodeBackend>(
     backend: &B,
@@ -741,14 +758,9 @@ async fn contract_deploy<B: NodeBackend>(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult {
     let tx = if is_signed_form(&body) {
-        let tx: SignedTransaction = from_value(body)?;
-        if !matches!(tx.tx.action, Action::DeployContract { .. }) {
-            return Err(ApiError::invalid_tx(
-                "expected a deploy_contract transaction",
-            ));
-        }
-        check_signed(&tx)?;
-        tx
+        signed_of(body, "deploy_contract", |a| {
+            matches!(a, Action::DeployContract { .. })
+        })?
     } else {
         let req: DeployRequest = from_value(body)?;
         let action = Action::DeployContract {
@@ -793,12 +805,9 @@ async fn contract_execute<B: NodeBackend>(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult {
     let tx = if is_signed_form(&body) {
-        let tx: SignedTransaction = from_value(body)?;
-        if !matches!(tx.tx.action, Action::CallContract { .. }) {
-            return Err(ApiError::invalid_tx("expected a call_contract transaction"));
-        }
-        check_signed(&tx)?;
-        tx
+        signed_of(body, "call_contract", |a| {
+            matches!(a, Action::CallContract { .. })
+        })?
     } else {
         let req: ExecuteRequest = from_value(body)?;
         let action = Action::CallContract {
@@ -947,12 +956,7 @@ async fn proposal_submit<B: NodeBackend>(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult {
     let tx = if is_signed_form(&body) {
-        let tx: SignedTransaction = from_value(body)?;
-        if !matches!(tx.tx.action, Action::Proposal { .. }) {
-            return Err(ApiError::invalid_tx("expected a proposal transaction"));
-        }
-        check_signed(&tx)?;
-        tx
+        signed_of(body, "proposal", |a| matches!(a, Action::Proposal { .. }))?
     } else {
         let req: ProposalRequest = from_value(body)?;
         let action = Action::Proposal {

@@ -1398,14 +1398,9 @@ impl Executor<'_, '_> {
         tx.action
             .check_limits()
             .map_err(|e| TxRejection::InvalidAction(e.to_string()))?;
-        let value = match &tx.action {
-            Action::CreateAccount { amount, .. } | Action::Transfer { amount, .. } => *amount,
-            Action::CallContract { amount, .. } => *amount,
-            _ => Amount::ZERO,
-        };
         let needed = tx
             .fee
-            .checked_add(value)
+            .checked_add(tx.action.value())
             .map_err(|_| TxRejection::Overflow)?;
         if needed > signer.balance {
             return Err(TxRejection::InsufficientBalance {

@@ -389,6 +389,17 @@ impl Read for Action {
 }
 
 impl Action {
+    /// The coin the action takes from the signer besides the fee: the amount created,
+    /// transferred or attached to a call; zero for every other action.
+    pub fn value(&self) -> Amount {
+        match self {
+            Action::CreateAccount { amount, .. }
+            | Action::Transfer { amount, .. }
+            | Action::CallContract { amount, .. } => *amount,
+            _ => Amount::ZERO,
+        }
+    }
+
     /// Checks the bounds that the codec enforces, for values built from JSON.
     pub fn check_limits(&self) -> Result<(), &'static str> {
         match self {

@@ -305,15 +305,9 @@ impl Executor<'_, '_> {
                 tx.nonce, account.nonce
             ));
         }
-        let value = match &tx.action {
-            Action::CreateAccount { amount, .. }
-            | Action::Transfer { amount, .. }
-            | Action::CallContract { amount, .. } => *amount,
-            _ => Amount::ZERO,
-        };
         let needed = tx
             .fee
-            .checked_add(value)
+            .checked_add(tx.action.value())
             .map_err(|_| "fee plus amount overflows".to_string())?;
         if needed > account.balance {
             return Err(format!(
