@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::{collections::BTreeMap, future::Future};
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, PublicKey, ShardConfig,
-    ShardId, SignedTransaction,
+    ShardId, SignedTransaction, Verified,
 };
 
 /// What the HTTP API needs from a node. The node implements it; the API never reaches past it.
@@ -61,16 +61,17 @@ pub trait NodeBackend: Send + Sync + 'static {
         shard: ShardId,
     ) -> impl Future<Output = Result<FlushOutcome, BackendError>> + Send;
 
-    /// Admits a signed transaction to its shard's mempool.
+    /// Admits a signed transaction to its shard's mempool. The HTTP layer has verified its
+    /// signature ([`Verified`]); the backend does not verify it again.
     fn submit_tx(
         &self,
-        tx: SignedTransaction,
+        tx: Verified,
     ) -> impl Future<Output = Result<Submitted, SubmitError>> + Send;
 
     /// Admits several signed transactions; one result per input, in order.
     fn submit_batch(
         &self,
-        txs: Vec<SignedTransaction>,
+        txs: Vec<Verified>,
     ) -> impl Future<Output = Result<Vec<Result<Submitted, SubmitError>>, BackendError>> + Send;
 
     /// Where a transaction is in its life, or `None` if the node has never seen it.
@@ -126,7 +127,7 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// right after the answer find it. The route bounds the wait.
     fn deploy_contract(
         &self,
-        tx: SignedTransaction,
+        tx: Verified,
     ) -> impl Future<Output = Result<Deployed, SubmitError>> + Send;
 
     /// Submits a signed `call_contract` transaction. A call on the caller's shard resolves
@@ -136,7 +137,7 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// future on timeout; the admitted transaction stays admitted).
     fn execute_contract(
         &self,
-        tx: SignedTransaction,
+        tx: Verified,
     ) -> impl Future<Output = Result<Executed, SubmitError>> + Send;
 
     /// The supply audit from every shard's finalized state (`GET /supply`).
@@ -152,7 +153,7 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// many target shards, or timed out after 60 s of chain time). The route bounds the wait.
     fn submit_proposal(
         &self,
-        tx: SignedTransaction,
+        tx: Verified,
     ) -> impl Future<Output = Result<ProposalView, SubmitError>> + Send;
 
     /// A PRSM proposal by id (its transaction id), from its coordinating shard's finalized

@@ -32,7 +32,7 @@ use std::{collections::BTreeMap, convert::Infallible, future::Future, sync::Arc,
 use tokio::sync::{broadcast::error::RecvError, watch};
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, ShardConfig, ShardId,
-    SignedTransaction,
+    SignedTransaction, Verified, verify_all,
 };
 
 /// Identifies a route (one per entry of [`ROUTES`]).
@@ -485,15 +485,17 @@ async fn shard_param<B: NodeBackend>(
 }
 
 /// Checks what the node would check first, so obviously bad transactions never reach it.
-fn check_signed(tx: &SignedTransaction) -> Result<(), ApiError> {
+fn check_signed(tx: SignedTransaction) -> Result<Verified, ApiError> {
     tx.tx.action.check_limits().map_err(ApiError::invalid_tx)?;
-    tx.verify_signature().map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_signature",
-            format!("signature does not verify: {e}"),
-        )
-    })
+    tx.into_verified().map_err(|e| bad_signature(&e))
+}
+
+fn bad_signature(e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_signature",
+        format!("signature does not verify: {e}"),
+    )
 }
 
 fn is_signed_form(v: &serde_json::Value) -> bool {
@@ -506,15 +508,14 @@ fn signed_of(
     body: serde_json::Value,
     kind: &str,
     is_kind: fn(&Action) -> bool,
-) -> Result<SignedTransaction, ApiError> {
+) -> Result<Verified, ApiError> {
     let tx: SignedTransaction = from_value(body)?;
     if !is_kind(&tx.tx.action) {
         return Err(ApiError::invalid_tx(format!(
             "expected a {kind} transaction"
         )));
     }
-    check_signed(&tx)?;
-    Ok(tx)
+    check_signed(tx)
 }
 
 /// The signed transaction for an unsigned seed-style request, if this node signs for `signer`.
@@ -522,13 +523,15 @@ async fn dev_signed<B: NodeBackend>(
     backend: &B,
     signer: AccountId,
     action: Action,
-) -> Result<SignedTransaction, ApiError> {
+) -> Result<Verified, ApiError> {
     action.check_limits().map_err(ApiError::invalid_tx)?;
     let name = signer.to_string();
     backend
         .dev_sign(signer, action)
         .await?
-        .ok_or_else(|| dev_signing_unavailable(&name))
+        .ok_or_else(|| dev_signing_unavailable(&name))?
+        .into_verified()
+        .map_err(|e| bad_signature(&e))
 }
 
 // ---- handlers ----
@@ -1043,9 +1046,7 @@ async fn submit_tx<B: NodeBackend>(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult {
     let tx = if is_signed_form(&body) {
-        let tx: SignedTransaction = from_value(body)?;
-        check_signed(&tx)?;
-        tx
+        check_signed(from_value(body)?)?
     } else {
         let req: DevTxRequest = from_value(body)?;
         dev_signed(&*st.backend, req.signer, req.action).await?
@@ -1107,22 +1108,37 @@ async fn submit_batch<B: NodeBackend>(
             ),
         ));
     }
+    // Field limits first, then one batch signature verification for all that pass.
     let mut results: Vec<Option<BatchItem>> = Vec::with_capacity(n);
-    let mut good = Vec::with_capacity(n);
+    let mut within = Vec::with_capacity(n);
     for tx in req.txs {
-        match check_signed(&tx) {
+        match tx.tx.action.check_limits() {
             Ok(()) => {
                 results.push(None);
-                good.push(tx);
+                within.push(tx);
             }
             Err(e) => results.push(Some(BatchItem::Rejected {
                 tx_id: tx.id(),
-                error: e.into(),
+                error: ApiError::invalid_tx(e).into(),
             })),
         }
     }
+    let mut good = Vec::with_capacity(within.len());
+    let mut slots = results.iter_mut().filter(|s| s.is_none());
+    for r in verify_all(within) {
+        let slot = slots.next().expect("one open slot per checked transaction");
+        match r {
+            Ok(tx) => good.push(tx),
+            Err((tx, e)) => {
+                *slot = Some(BatchItem::Rejected {
+                    tx_id: tx.id(),
+                    error: bad_signature(&e).into(),
+                })
+            }
+        }
+    }
     if !good.is_empty() {
-        let ids: Vec<Hash> = good.iter().map(SignedTransaction::id).collect();
+        let ids: Vec<Hash> = good.iter().map(|t| t.id()).collect();
         let outcomes = st.backend.submit_batch(good).await?;
         if outcomes.len() != ids.len() {
             return Err(ApiError::unavailable(format!(

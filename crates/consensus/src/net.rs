@@ -32,22 +32,37 @@ pub const BLOCKS: u64 = 3;
 pub const BACKFILL: u64 = 4;
 /// Base channel of the relay (crosslinks, beacon following, receipts); not multiplexed.
 pub const RELAY: u64 = 5;
-/// Per-peer rate limit of the relay channel.
+/// Per-peer rate limit of the relay channel (crosslinks, receipt batches, transaction
+/// batches, beacon and shard following: a few messages per block per peer).
+///
+/// Memory: commonware's authenticated network preallocates, for every registered channel, an
+/// inbound mailbox and a share of the outbound router mailbox of `retained peers × burst`
+/// slots (a few hundred bytes each, whether used or not), and a quota's burst equals its rate.
+/// The quotas here are therefore sized to the traffic with a wide margin, not "large to be
+/// safe": at the former 4,096 votes/s and four tracked peer sets these mailboxes took about
+/// 420 MB of every validator of a 17-process devnet.
 pub fn relay_channel_quota() -> Quota {
-    Quota::per_second(NZU32!(1024))
+    Quota::per_second(NZU32!(512))
 }
 /// All base channels used by chain engines, in registration order.
 pub const BASE_CHANNELS: [u64; 5] = [VOTES, CERTIFICATES, CONSENSUS_RESOLVER, BLOCKS, BACKFILL];
 
 /// Per-peer rate limits of the base channels, shared by all engines on them (over-quota
 /// recipients are silently skipped, which looks like message loss).
+///
+/// A chain engine proposes at most one block per `min_block_interval` (200 ms), so a peer
+/// sends each engine a few votes, certificates and blocks per view: about 15 messages per
+/// second per channel for a process that runs a shard engine and a beacon engine. The limits
+/// leave a margin of 15× or more for bursts (catch-up after a partition, a restart's
+/// backfill). Each unit of burst costs preallocated mailbox memory per peer: see
+/// [`relay_channel_quota`].
 pub fn base_channel_quotas() -> [(u64, Quota); 5] {
     [
-        (VOTES, Quota::per_second(NZU32!(4096))),
-        (CERTIFICATES, Quota::per_second(NZU32!(4096))),
-        (CONSENSUS_RESOLVER, Quota::per_second(NZU32!(512))),
-        (BLOCKS, Quota::per_second(NZU32!(1024))),
-        (BACKFILL, Quota::per_second(NZU32!(512))),
+        (VOTES, Quota::per_second(NZU32!(512))),
+        (CERTIFICATES, Quota::per_second(NZU32!(512))),
+        (CONSENSUS_RESOLVER, Quota::per_second(NZU32!(256))),
+        (BLOCKS, Quota::per_second(NZU32!(256))),
+        (BACKFILL, Quota::per_second(NZU32!(256))),
     ]
 }
 

@@ -37,7 +37,7 @@ use vision_state::{
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
-    ShardId, SignedTransaction, Transaction, block::crosslink_id,
+    ShardId, SignedTransaction, Transaction, Verified, block::crosslink_id,
 };
 
 /// Fee the devnet signer puts on the transactions it signs.
@@ -399,12 +399,16 @@ impl NodeApi {
 
     /// Admission checks against committed state, then the shard's pool (forwarded by the
     /// relay).
-    async fn admit(&self, tx: SignedTransaction) -> Result<Submitted, SubmitError> {
+    async fn admit(&self, tx: Verified) -> Result<Submitted, SubmitError> {
         let shard = self.shard_of_account(&tx.tx.signer);
         let app = self.app(shard)?;
         let account = app.with_state(|s| s.account(&tx.tx.signer)).await;
         precheck(&self.spec, &tx, account.as_ref())?;
-        let id = app.submit(tx).map_err(mempool_error)?;
+        let id = app
+            .submit_verified(vec![tx])
+            .pop()
+            .expect("one result per transaction")
+            .map_err(mempool_error)?;
         Ok(Submitted {
             tx_id: id,
             shard_id: shard,
@@ -946,6 +950,7 @@ impl vision_api::NodeBackend for NodeApi {
         let tx = self
             .dev_signed(&signer, Action::Flush { shard })
             .await
+            .and_then(|t| t.into_verified().ok())
             .ok_or_else(|| BackendError::Unavailable("signing the flush failed".into()))?;
         let id = tx.id();
         self.admit(tx).await.map_err(|e| match e {
@@ -975,16 +980,17 @@ impl vision_api::NodeBackend for NodeApi {
         })
     }
 
-    async fn submit_tx(&self, tx: SignedTransaction) -> Result<Submitted, SubmitError> {
+    async fn submit_tx(&self, tx: Verified) -> Result<Submitted, SubmitError> {
         self.admit(tx).await
     }
 
     async fn submit_batch(
         &self,
-        txs: Vec<SignedTransaction>,
+        txs: Vec<Verified>,
     ) -> Result<Vec<Result<Submitted, SubmitError>>, BackendError> {
-        // Group by shard: one state read and one batch signature check per shard.
-        let mut by_shard: BTreeMap<ShardId, Vec<(usize, SignedTransaction)>> = BTreeMap::new();
+        // Group by shard: one state read per shard (signatures were verified by the HTTP
+        // layer).
+        let mut by_shard: BTreeMap<ShardId, Vec<(usize, Verified)>> = BTreeMap::new();
         let n = txs.len();
         for (i, tx) in txs.into_iter().enumerate() {
             by_shard
@@ -1005,8 +1011,8 @@ impl vision_api::NodeBackend for NodeApi {
                     Err(e) => out[i] = Some(Err(e)),
                 }
             }
-            let (idx, batch): (Vec<usize>, Vec<SignedTransaction>) = admit.into_iter().unzip();
-            for (i, r) in idx.into_iter().zip(app.submit_batch(batch)) {
+            let (idx, batch): (Vec<usize>, Vec<Verified>) = admit.into_iter().unzip();
+            for (i, r) in idx.into_iter().zip(app.submit_verified(batch)) {
                 out[i] = Some(r.map_err(mempool_error).map(|tx_id| Submitted {
                     tx_id,
                     shard_id: shard,
@@ -1205,7 +1211,7 @@ impl vision_api::NodeBackend for NodeApi {
         Ok(self.dev_signed(&signer, action).await)
     }
 
-    async fn deploy_contract(&self, tx: SignedTransaction) -> Result<Deployed, SubmitError> {
+    async fn deploy_contract(&self, tx: Verified) -> Result<Deployed, SubmitError> {
         let id = tx.id();
         let submitted = self.admit(tx).await?;
         let contract_id = ContractId::from_deploy(&id);
@@ -1227,7 +1233,7 @@ impl vision_api::NodeBackend for NodeApi {
         })
     }
 
-    async fn execute_contract(&self, tx: SignedTransaction) -> Result<Executed, SubmitError> {
+    async fn execute_contract(&self, tx: Verified) -> Result<Executed, SubmitError> {
         let Action::CallContract { contract, .. } = &tx.tx.action else {
             return Err(SubmitError::Invalid("not a contract call".into()));
         };
@@ -1261,7 +1267,7 @@ impl vision_api::NodeBackend for NodeApi {
         })
     }
 
-    async fn submit_proposal(&self, tx: SignedTransaction) -> Result<ProposalView, SubmitError> {
+    async fn submit_proposal(&self, tx: Verified) -> Result<ProposalView, SubmitError> {
         if !matches!(tx.tx.action, Action::Proposal { .. }) {
             return Err(SubmitError::Invalid("not a proposal".into()));
         }

@@ -430,6 +430,10 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
     };
     // Validators on a LAN or in private networks are normal.
     p2p.allow_private_ips = true;
+    // One peer set (index 0, every process of the network) is tracked for the node's whole
+    // life. The network preallocates its channel mailboxes for `max_peers × tracked sets`
+    // peers, so the default of 4 sets would quadruple that memory for nothing.
+    p2p.tracked_peer_sets = NonZeroUsize::new(1).expect("non-zero");
     let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
     let peers: Map<ed25519::PublicKey, Address> = plan
         .peers

@@ -32,7 +32,7 @@ pub use hash::Hash;
 pub use ids::{AccountId, ChainId, ContractId, IdError, ShardId};
 pub use merkle::MerkleProof;
 pub use receipt::{CallId, Receipt, ReceiptKind};
-pub use tx::{Action, SignedTransaction, Transaction};
+pub use tx::{Action, SignedTransaction, Transaction, Verified, verify_all};
 
 #[cfg(test)]
 mod proptests;

@@ -391,6 +391,43 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// `verify_all` (one batch verification, one by one only on failure) accepts exactly the
+    /// transactions that verify on their own, in order, and hands back the others unchanged.
+    #[test]
+    fn verify_all_agrees_with_single_verification(
+        txs in proptest::collection::vec((signed(), any::<bool>(), any::<u8>()), 0..12),
+    ) {
+        let input: Vec<SignedTransaction> = txs
+            .into_iter()
+            .map(|(mut tx, forge, byte)| {
+                if forge {
+                    // Another nonce under the same signature: must not verify.
+                    tx.tx.nonce = tx.tx.nonce.wrapping_add(1 + u64::from(byte));
+                }
+                tx
+            })
+            .collect();
+        let expected: Vec<bool> = input.iter().map(|t| t.verify_signature().is_ok()).collect();
+        let out = crate::verify_all(input.clone());
+        prop_assert_eq!(out.len(), input.len());
+        for ((r, want), orig) in out.into_iter().zip(expected).zip(&input) {
+            match r {
+                Ok(v) => {
+                    prop_assert!(want);
+                    prop_assert_eq!(v.get(), orig);
+                }
+                Err((tx, _)) => {
+                    prop_assert!(!want);
+                    prop_assert_eq!(&tx, orig);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn oversized_lengths_are_rejected_without_allocating() {
     // A block claiming u32::MAX transactions must fail fast.

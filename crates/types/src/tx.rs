@@ -182,6 +182,67 @@ impl SignedTransaction {
         self.public_key
             .verify(&self.tx.signing_bytes(), &self.signature)
     }
+
+    /// This transaction as [`Verified`] if its signature verifies.
+    pub fn into_verified(self) -> Result<Verified, CryptoError> {
+        self.verify_signature()?;
+        Ok(Verified(self))
+    }
+}
+
+/// A signed transaction whose signature this process has checked: the only way to build one
+/// is to verify it ([`SignedTransaction::into_verified`], [`verify_all`]), so code that takes
+/// a `Verified` need not (and does not) verify it again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified(SignedTransaction);
+
+impl Verified {
+    /// The transaction.
+    pub fn get(&self) -> &SignedTransaction {
+        &self.0
+    }
+
+    /// The transaction, giving up the proof of verification.
+    pub fn into_inner(self) -> SignedTransaction {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Verified {
+    type Target = SignedTransaction;
+    fn deref(&self) -> &SignedTransaction {
+        &self.0
+    }
+}
+
+/// Verifies many signed transactions with one batch verification, falling back to one by one
+/// to find the culprits only if the batch fails. One result per transaction, in order; a
+/// transaction whose signature does not verify comes back with the reason.
+// Both outcomes hand the transaction back by value (as `Verified` or with its error); boxing
+// the error side would not make the result smaller.
+#[allow(clippy::result_large_err)]
+pub fn verify_all(
+    txs: Vec<SignedTransaction>,
+) -> Vec<Result<Verified, (SignedTransaction, CryptoError)>> {
+    let msgs: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
+    let all_ok = crate::crypto::batch_verify(
+        txs.iter()
+            .zip(&msgs)
+            .map(|(t, m)| (&t.public_key, m.as_slice(), &t.signature)),
+    )
+    .is_ok();
+    txs.into_iter()
+        .zip(&msgs)
+        .map(|(tx, msg)| {
+            if all_ok {
+                return Ok(Verified(tx));
+            }
+            match tx.public_key.verify(msg, &tx.signature) {
+                Ok(()) => Ok(Verified(tx)),
+                Err(e) => Err((tx, e)),
+            }
+        })
+        .collect()
 }
 
 // ---- canonical codec ----

@@ -17,7 +17,7 @@ use vision_api::backend::{
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
-    ShardId, SignedTransaction, Transaction,
+    ShardId, SignedTransaction, Transaction, Verified,
 };
 
 /// The chain id of the fake network.
@@ -370,7 +370,7 @@ impl NodeBackend for FakeBackend {
         })
     }
 
-    async fn submit_tx(&self, tx: SignedTransaction) -> Result<Submitted, SubmitError> {
+    async fn submit_tx(&self, tx: Verified) -> Result<Submitted, SubmitError> {
         self.record(format!("submit {}", tx.id()));
         if tx.tx.chain_id.as_str() != CHAIN_ID {
             return Err(SubmitError::Invalid("wrong chain id".into()));
@@ -386,7 +386,7 @@ impl NodeBackend for FakeBackend {
 
     async fn submit_batch(
         &self,
-        txs: Vec<SignedTransaction>,
+        txs: Vec<Verified>,
     ) -> Result<Vec<Result<Submitted, SubmitError>>, BackendError> {
         self.record(format!("submit_batch {}", txs.len()));
         Ok(txs
@@ -471,7 +471,7 @@ impl NodeBackend for FakeBackend {
         Ok(Some(signed(signer.as_str(), 0, action)))
     }
 
-    async fn deploy_contract(&self, tx: SignedTransaction) -> Result<Deployed, SubmitError> {
+    async fn deploy_contract(&self, tx: Verified) -> Result<Deployed, SubmitError> {
         self.record(format!("deploy {}", tx.id()));
         Ok(Deployed {
             contract_id: ContractId::from_deploy(&tx.id()),
@@ -479,7 +479,7 @@ impl NodeBackend for FakeBackend {
         })
     }
 
-    async fn execute_contract(&self, tx: SignedTransaction) -> Result<Executed, SubmitError> {
+    async fn execute_contract(&self, tx: Verified) -> Result<Executed, SubmitError> {
         self.record(format!("execute {}", tx.id()));
         let Action::CallContract {
             contract, method, ..
@@ -506,7 +506,7 @@ impl NodeBackend for FakeBackend {
         }
     }
 
-    async fn submit_proposal(&self, tx: SignedTransaction) -> Result<ProposalView, SubmitError> {
+    async fn submit_proposal(&self, tx: Verified) -> Result<ProposalView, SubmitError> {
         self.record(format!("proposal {}", tx.id()));
         let Action::Proposal {
             action,

@@ -67,7 +67,7 @@ use vision_state::{
 };
 use vision_types::{
     AccountId, Amount, BlockHeader, ChainId as NetworkId, ContractId, Crosslink, Hash, PublicKey,
-    ShardBlock, ShardConfig, ShardId, SignedTransaction,
+    ShardBlock, ShardConfig, ShardId, SignedTransaction, Verified,
     block::{ChainRef, IncomingBatch},
     limits::{MAX_CROSSLINK_ANCESTRY, MAX_INCOMING_RECEIPTS_PER_BLOCK, MAX_SHARDS},
 };
@@ -537,6 +537,11 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
     /// Submits many transactions (one batch signature verification).
     pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, MempoolError>> {
         self.shared.mempool.lock().insert_batch(txs)
+    }
+
+    /// Submits transactions this process has already verified (no verification again).
+    pub fn submit_verified(&self, txs: Vec<Verified>) -> Vec<Result<Hash, MempoolError>> {
+        self.shared.mempool.lock().insert_verified(txs)
     }
 
     /// Number of pending transactions.

@@ -9,24 +9,24 @@
 //!
 //! | where | what | count |
 //! |---|---|---|
-//! | API node, HTTP layer | `check_signed` verifies every submitted transaction on its own | 1 single |
-//! | API node, follower pool | `Mempool::insert_batch` (one batch verification) | 1 batch |
+//! | API node, HTTP layer | `POST /tx/batch` batch-verifies the body (`verify_all`); the API node's pool then admits the [`vision_types::Verified`] transactions without verifying again | 1 batch |
 //! | each shard validator | relayed into its mempool (`insert_batch`) | `V` batch |
-//! | the proposer | `build_block` batch-verifies its candidates | 1 batch |
-//! | the other validators | `verify` runs `execute_block`, which batch-verifies the block | `V − 1` batch |
-//! | API node, follower | executes the finalized block (`execute_block`) | 1 batch |
+//! | the proposer | `build_block` skips transactions its pool holds (same bytes, verified on admission) | 0 |
+//! | the other validators | `verify` runs `execute_block`, which skips what their pools hold | 0 |
+//! | API node, follower | executes the finalized block; its pool still holds the transaction | 0 |
 //!
-//! So `1` single and `2V + 2` batch verifications per transaction; with `r_single` and
-//! `r_batch` the per-core rates and `C` cores:
+//! So `V + 1` batch verifications per transaction (a transaction sent alone to `POST /tx` is
+//! verified alone once instead of in a batch); with `r_single` and `r_batch` the per-core rates
+//! and `C` cores:
 //!
 //! ```text
-//! ceiling_tps = C / (1 / r_single + (2V + 2) / r_batch)
+//! ceiling_tps = C / (single / r_single + (V + 1) / r_batch)    (single = 0 for batches)
 //! ```
 //!
 //! Not counted (so the real ceiling is lower): consensus votes and certificates (per block,
-//! not per transaction), a proposer verifying again the pending transactions that an
-//! unfinalized parent already includes, and a replica re-executing a block it had not
-//! verified (after a restart). Cross-shard receipts carry Merkle proofs, not signatures.
+//! not per transaction); a block that reaches a replica before the relay forwarded its
+//! transactions there (that replica verifies them in `execute_block`); a replica re-executing
+//! blocks after a restart. Cross-shard receipts carry Merkle proofs, not signatures.
 
 use serde::Serialize;
 use std::{
@@ -62,9 +62,9 @@ pub struct VerifyRates {
 pub struct VerifyCount {
     /// Validators per shard committee (`V`).
     pub validators_per_shard: u64,
-    /// Single verifications (the API's HTTP layer).
+    /// Single verifications (none for transactions sent in batches).
     pub single: u64,
-    /// Batch verifications (`2V + 2`).
+    /// Batch verifications (`V + 1`).
     pub batch: u64,
 }
 
@@ -73,8 +73,8 @@ impl VerifyCount {
     pub fn for_committee(validators_per_shard: u64) -> VerifyCount {
         VerifyCount {
             validators_per_shard,
-            single: 1,
-            batch: 2 * validators_per_shard + 2,
+            single: 0,
+            batch: validators_per_shard + 1,
         }
     }
 
@@ -112,8 +112,9 @@ pub fn ceiling(rates: &VerifyRates, per_tx: &VerifyCount) -> Ceiling {
         ceiling_tps,
         formula: format!(
             "ceiling = cores / (single / single_rate + batch / batch_rate) = {} / ({} / {:.0} + \
-             {} / {:.0}) = {:.0} tx/s; per tx: 1 single (API HTTP check) + 2V+2 = {} batch \
-             (API pool 1, V={v} validator mempools, proposer 1, V-1 verifiers, API follower 1)",
+             {} / {:.0}) = {:.0} tx/s; per tx: V+1 = {} batch (API HTTP layer 1, V={v} \
+             validator mempools; proposer, verifiers and API follower skip what their pools \
+             verified)",
             rates.cores,
             per_tx.single,
             rates.single_per_core_per_s,
@@ -204,8 +205,8 @@ mod tests {
     #[test]
     fn count_per_transaction() {
         let c = VerifyCount::for_committee(4);
-        assert_eq!((c.single, c.batch, c.total()), (1, 10, 11));
-        assert_eq!(VerifyCount::for_committee(3).batch, 8);
+        assert_eq!((c.single, c.batch, c.total()), (0, 5, 5));
+        assert_eq!(VerifyCount::for_committee(3).batch, 4);
     }
 
     #[test]
@@ -219,10 +220,17 @@ mod tests {
             load_avg_1m: 0.0,
         };
         let c = ceiling(&rates, &VerifyCount::for_committee(4));
-        // 1/10000 + 10/20000 = 0.0006 core-s per tx; 2 cores → 3333 tx/s.
-        assert!((c.core_s_per_tx - 0.0006).abs() < 1e-12);
-        assert!((c.ceiling_tps - 3333.333).abs() < 0.01);
-        assert!(c.formula.contains("3333 tx/s"), "{}", c.formula);
+        // 0/10000 + 5/20000 = 0.00025 core-s per tx; 2 cores → 8000 tx/s.
+        assert!((c.core_s_per_tx - 0.00025).abs() < 1e-12);
+        assert!((c.ceiling_tps - 8000.0).abs() < 0.01);
+        assert!(c.formula.contains("8000 tx/s"), "{}", c.formula);
+        let single = VerifyCount {
+            validators_per_shard: 4,
+            single: 1,
+            batch: 4,
+        };
+        // 1/10000 + 4/20000 = 0.0003 core-s per tx; 2 cores → 6667 tx/s.
+        assert!((ceiling(&rates, &single).ceiling_tps - 6666.667).abs() < 0.01);
     }
 
     #[test]

@@ -64,8 +64,8 @@ pub const DEFAULT_VALIDATORS_PER_SHARD: u64 = 4;
 /// Validators per shard of the 16-shard scenario (3, the PRSM minimum: 48 validator
 /// processes on two cores is already far past what the machine can run well).
 pub const WIDE_VALIDATORS_PER_SHARD: u64 = 3;
-/// Validators per shard of every `scale` step (3, so the 8-shard step fits a 23 GiB machine:
-/// see [`super::launch::estimate_devnet_mib`]).
+/// Validators per shard of every `scale` step (3, the PRSM minimum, as in the 16-shard
+/// scenario, so that steps compare; memory per step: [`super::launch::estimate_devnet_mib`]).
 pub const SCALE_VALIDATORS_PER_SHARD: u64 = 3;
 /// The smoke scenario's window, in seconds.
 pub const SMOKE_DURATION_S: u64 = 4;
