@@ -267,6 +267,11 @@ impl<E: commonware_storage::Context + Spawner> Follower<E> {
     }
 }
 
+/// Transactions a follower (an API node) keeps in each shard's durable transaction index
+/// (`GET /tx/{id}` after a restart or beyond the in-memory window): about 10 MB of memory per
+/// shard when full.
+pub const FOLLOWER_TX_INDEX_RECORDS: u64 = 250_000;
+
 /// Starts a follower of every shard and the beacon of `spec` with p2p identity `me` (storage
 /// partitions prefixed with `node`), on its relay channel. It executes every shard's finalized
 /// blocks on its own state (checking every root) and forwards submitted transactions.
@@ -287,9 +292,11 @@ where
     let view = FinalizedCrosslinks::new(initial.with_tip(beacon_genesis.header.hash()));
     let mut shards = BTreeMap::new();
     for &shard in spec.shard_committees.keys() {
+        let mut cfg = shard_app_config(spec, shard, node);
+        cfg.tx_index_records = FOLLOWER_TX_INDEX_RECORDS;
         let app = ShardApp::new(
             context.child("shard_app").with_attribute("shard", shard.0),
-            shard_app_config(spec, shard, node),
+            cfg,
             view.clone(),
         )
         .await?;

@@ -1024,7 +1024,7 @@ impl vision_api::NodeBackend for NodeApi {
 
     async fn tx_status(&self, id: Hash) -> Result<Option<TxStatus>, BackendError> {
         for (&shard, app) in &self.shards {
-            if let Some(rec) = app.tx_record(&id) {
+            if let Some(rec) = app.find_tx(&id).await {
                 return Ok(Some(self.classify(shard, rec.height, &rec.outcome).await));
             }
         }

@@ -332,6 +332,8 @@ impl Load {
 
 /// What a completed transfer left: the balances it produced, by account.
 struct Transfer {
+    /// The transfer's transaction id.
+    tx_id: String,
     balances: Vec<(String, String)>,
 }
 
@@ -364,6 +366,7 @@ fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
         "amount plus the dev fee"
     );
     Transfer {
+        tx_id: id,
         balances: vec![(from, from_after.to_string()), (to, to_after.to_string())],
     }
 }
@@ -686,6 +689,13 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
             "{account} after the API node restarted: {got}"
         );
     }
+    // Its durable transaction index still knows the transfer finalized before the kill.
+    let st = http::get(api_port, &format!("/tx/{}", transfer.tx_id));
+    assert_eq!(
+        st["status"].as_str(),
+        Some("completed"),
+        "the transfer after the API node restarted: {st}"
+    );
 
     // 3. SIGINT stops the devnet and every validator, cleanly.
     let mut net = net;

@@ -459,10 +459,7 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             let candidates: Vec<Crosslink> = inner
                 .pool
                 .pending()
-                .filter(|cl| {
-                    cl.shard()
-                        .is_some_and(|s| cl.header.height > state.last_height(s))
-                })
+                .filter(|cl| cl.shard().is_some_and(|s| state.may_accept(s, cl)))
                 .take(MAX_CROSSLINKS_PER_BEACON_BLOCK)
                 .cloned()
                 .collect();

@@ -98,11 +98,12 @@ impl CrosslinkPool {
         self.entries.contains_key(&(shard, height))
     }
 
-    /// Drops every crosslink at or below its shard's last height in `state` (included in a
-    /// finalized block, or superseded).
+    /// Drops every crosslink `state` can no longer accept: at or below its shard's last height
+    /// (included in a finalized block, or superseded) unless it carries receipts whose streams
+    /// are still waiting for it (see [`BeaconState::check_sequence`]).
     pub fn prune(&mut self, state: &BeaconState) {
         self.entries
-            .retain(|(shard, height), _| *height > state.last_height(*shard));
+            .retain(|(shard, _), cl| state.may_accept(*shard, cl));
     }
 
     /// Number of pending crosslinks.

@@ -202,6 +202,18 @@ impl BeaconState {
         &self.next_seqs
     }
 
+    /// Cheap test (no content or certificate check) of whether `cl`, a crosslink of `shard`,
+    /// may still be accepted: above the shard's last crosslinked height, or carrying receipts
+    /// none of whose streams has passed it yet (see [`Self::check_sequence`]).
+    pub fn may_accept(&self, shard: ShardId, cl: &Crosslink) -> bool {
+        cl.header.height > self.last_height(shard)
+            || (!cl.destinations.is_empty()
+                && cl
+                    .destinations
+                    .iter()
+                    .all(|d| d.first_seq >= self.next_seq(shard, d.dst)))
+    }
+
     /// Next receipt seq expected on the `src → dst` stream.
     pub fn next_seq(&self, src: ShardId, dst: ShardId) -> u64 {
         self.next_seqs.get(&(src, dst)).copied().unwrap_or(0)
@@ -341,8 +353,15 @@ impl BeaconState {
         Hash::sha256(&b)
     }
 
-    /// Everything but the certificate: content, known shard, height strictly above the last
-    /// accepted one, header epoch equal to the committee's. Returns the shard.
+    /// Everything but the certificate: content, known shard, header epoch equal to the
+    /// committee's, every destination entry continuing its receipt stream, and a height
+    /// strictly above the last accepted one — except for a crosslink that carries receipts,
+    /// which may come below it when it continues every one of its streams. Crosslinks of one
+    /// shard can reach a beacon leader out of order (a lost message): one carrying only
+    /// receipts for shard 2 can be finalized while an older one carrying receipts for shard 3
+    /// is still on its way, and refusing the older one then would stop the 3-bound stream for
+    /// good. The streams' seq continuity is what makes each batch count exactly once; the
+    /// height rule only refuses stale crosslinks that carry nothing. Returns the shard.
     pub fn check_sequence(&self, cl: &Crosslink) -> Result<ShardId, CrosslinkRejection> {
         cl.check_content()?;
         let ChainRef::Shard(shard) = cl.header.chain else {
@@ -353,12 +372,14 @@ impl BeaconState {
             .get(&shard)
             .ok_or(CrosslinkRejection::UnknownShard(shard.0))?;
         let last = self.last_height(shard);
-        if cl.header.height <= last {
-            return Err(CrosslinkRejection::NotAbove {
-                shard: shard.0,
-                height: cl.header.height,
-                last,
-            });
+        let not_above = CrosslinkRejection::NotAbove {
+            shard: shard.0,
+            height: cl.header.height,
+            last,
+        };
+        let below = cl.header.height <= last;
+        if below && cl.destinations.is_empty() {
+            return Err(not_above);
         }
         if cl.header.epoch != committee.epoch {
             return Err(CrosslinkRejection::WrongEpoch {
@@ -371,6 +392,10 @@ impl BeaconState {
                 return Err(CrosslinkRejection::UnknownDestination(d.dst.0));
             }
             let expected = self.next_seq(shard, d.dst);
+            if below && d.first_seq < expected {
+                // Already crosslinked (a replay of an accepted crosslink).
+                return Err(not_above);
+            }
             if d.first_seq != expected {
                 return Err(CrosslinkRejection::OutOfOrder {
                     src: shard.0,
@@ -412,7 +437,8 @@ impl BeaconState {
     /// Records an accepted crosslink (the caller checked it).
     pub(crate) fn record(&mut self, shard: ShardId, cl: &Crosslink) {
         let height = cl.header.height;
-        self.last_heights.insert(shard, height);
+        let last = self.last_heights.entry(shard).or_insert(0);
+        *last = (*last).max(height);
         for d in &cl.destinations {
             self.next_seqs.insert((shard, d.dst), d.end_seq());
         }

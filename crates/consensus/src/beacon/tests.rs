@@ -1127,3 +1127,95 @@ fn proposer_includes_a_pooled_config_change_and_verifiers_check_it() {
         });
     });
 }
+
+/// A crosslink of `SHARD` at `height` carrying `dests` (content consistent, no certificate:
+/// only [`BeaconState::check_sequence`] is exercised).
+fn bare_crosslink(height: u64, dests: Vec<DestinationBatch>) -> Crosslink {
+    let mut header = shard_header(SHARD, 0, height, Hash::ZERO, height, PublicKey([0; 32]));
+    header.receipts_root = Crosslink::destinations_root(&dests);
+    header.batch_txs_root = Crosslink::batch_txs_root(&[]);
+    Crosslink {
+        header,
+        destinations: dests,
+        batched_txs: Vec::new(),
+        certificate: Vec::new(),
+        ancestry: Vec::new(),
+    }
+}
+
+fn entry(dst: ShardId, first_seq: u64, count: u32) -> DestinationBatch {
+    DestinationBatch {
+        dst,
+        first_seq,
+        count,
+        root: Hash::sha256_parts(&[b"entry", &first_seq.to_be_bytes()]),
+    }
+}
+
+/// Crosslinks of one shard can reach the beacon out of order. A crosslink carrying receipts
+/// that arrives after a later one (with receipts for other destinations) was finalized is
+/// still accepted, since it continues its streams; the shard's last height does not go back;
+/// replays and stale crosslinks without receipts are refused; a stale crosslink that skips
+/// part of a stream is refused as out of order.
+#[test]
+fn crosslink_carrying_receipts_is_accepted_below_the_last_height() {
+    let committee = ShardCommittee {
+        epoch: 0,
+        members: members(0..4),
+    };
+    let committees: BTreeMap<ShardId, ShardCommittee> = [SHARD, ROGUE, DST]
+        .into_iter()
+        .map(|s| (s, committee.clone()))
+        .collect();
+    let mut state = BeaconState::new(net_id(), 0, committees, ShardConfig::default());
+    let to_rogue = bare_crosslink(7, vec![entry(ROGUE, 0, 2)]);
+    let to_dst = bare_crosslink(10, vec![entry(DST, 0, 1)]);
+
+    // Height 10 is finalized first (height 7's crosslink was lost on the way to the leader).
+    assert_eq!(state.check_sequence(&to_dst), Ok(SHARD));
+    state.record(SHARD, &to_dst);
+    assert_eq!(state.last_height(SHARD), 10);
+
+    // Height 7 still continues the SHARD -> ROGUE stream: accepted, last height stays 10.
+    assert!(state.may_accept(SHARD, &to_rogue));
+    assert_eq!(state.check_sequence(&to_rogue), Ok(SHARD));
+    state.record(SHARD, &to_rogue);
+    assert_eq!(state.last_height(SHARD), 10);
+    assert_eq!(state.next_seq(SHARD, ROGUE), 2);
+    assert_eq!(state.next_seq(SHARD, DST), 1);
+    assert_eq!(
+        state.receipts_root(SHARD, 7),
+        Some(to_rogue.header.receipts_root)
+    );
+
+    // Replays of either are refused as not above the last height.
+    for old in [&to_rogue, &to_dst] {
+        assert!(!state.may_accept(SHARD, old));
+        assert!(matches!(
+            state.check_sequence(old),
+            Err(CrosslinkRejection::NotAbove { last: 10, .. })
+        ));
+    }
+    // A stale crosslink without receipts carries nothing to wait for.
+    let empty = bare_crosslink(8, Vec::new());
+    assert!(!state.may_accept(SHARD, &empty));
+    assert!(matches!(
+        state.check_sequence(&empty),
+        Err(CrosslinkRejection::NotAbove { .. })
+    ));
+    // A stale crosslink that would skip seqs 2..5 of the ROGUE stream is out of order.
+    let gap = bare_crosslink(9, vec![entry(ROGUE, 5, 1)]);
+    assert_eq!(
+        state.check_sequence(&gap),
+        Err(CrosslinkRejection::OutOfOrder {
+            src: SHARD.0,
+            dst: ROGUE.0,
+            expected: 2,
+            got: 5
+        })
+    );
+    // Above the last height the usual rules hold.
+    let next = bare_crosslink(11, vec![entry(ROGUE, 2, 3), entry(DST, 1, 1)]);
+    assert!(state.may_accept(SHARD, &next));
+    assert_eq!(state.check_sequence(&next), Ok(SHARD));
+}

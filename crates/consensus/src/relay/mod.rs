@@ -427,8 +427,11 @@ where
         for out in shard.take_crosslinks() {
             unconfirmed.insert(out.crosslink.header.height, (out.crosslink, None));
         }
-        let done = relay.view.last_height(me);
-        unconfirmed.retain(|h, _| *h > done);
+        // Kept until the beacon can no longer accept it (a crosslink carrying receipts may be
+        // accepted below the shard's last crosslinked height: see `BeaconState::may_accept`).
+        relay.view.with_view(|v| {
+            unconfirmed.retain(|_, (cl, _)| v.is_none_or(|v| v.may_accept(me, cl)));
+        });
         let due: Vec<Crosslink> = unconfirmed
             .values_mut()
             .filter(|(_, sent)| sent.is_none_or(|t| round - t >= resend_ticks as u64))

@@ -43,12 +43,13 @@ mod block;
 mod mempool;
 #[cfg(test)]
 mod tests;
+mod txindex;
 
 pub use block::{ShardBlockCfg, ShardChainBlock};
 pub use mempool::{Mempool, MempoolConfig, MempoolError};
 
 use crate::{
-    app::{ChainApp, ChainBlock, Finalized, ProposeCtx, VerifyCtx},
+    app::{ChainApp, ChainBlock, Finalized, ProposeCtx, StateAfter, VerifyCtx},
     beacon::{BeaconState, FinalizedCrosslinks},
     served::ServedBlocks,
 };
@@ -132,8 +133,12 @@ pub struct ShardAppConfig {
     pub max_future_ms: u64,
     /// Capacity of the crosslink outbox (oldest dropped beyond it, counted).
     pub outbox_capacity: usize,
-    /// Number of recent transaction outcomes kept for the API.
+    /// Number of recent transaction outcomes kept in memory for the API.
     pub recent_outcomes: usize,
+    /// Outcomes kept in the durable transaction index (on disk, about 40 bytes of memory
+    /// each), which answers for transactions older than the in-memory window and survives
+    /// restarts; 0 (the default) keeps no index.
+    pub tx_index_records: u64,
     /// Which shards serve each workload type (the committee plan's, under the workload
     /// strategy; empty otherwise): the part of the plan proposal targeting needs.
     pub workload_shards: BTreeMap<String, Vec<ShardId>>,
@@ -161,6 +166,7 @@ impl ShardAppConfig {
             max_future_ms: 5_000,
             outbox_capacity: 1_024,
             recent_outcomes: 100_000,
+            tx_index_records: 0,
             workload_shards: BTreeMap::new(),
         }
     }
@@ -178,6 +184,9 @@ pub enum ShardAppError {
     /// The layout could not be built.
     #[error("layout: {0}")]
     Layout(String),
+    /// The transaction index could not be opened.
+    #[error("{0}")]
+    TxIndex(String),
 }
 
 /// A crosslink produced by a finalized block that closed a batch, for the beacon submitter.
@@ -304,6 +313,15 @@ impl<E: commonware_storage::Context + Spawner> Inner<E> {
             }
     }
 
+    /// Whether a block at `height` is taken as a child of the committed tip without knowing
+    /// the tip's hash: after a restart the store holds the committed state but not the hash of
+    /// the block that produced it (until the next finalization), so a block at the committed
+    /// height + 1 is executed on the committed state; its state root (checked against its
+    /// header) is what ties it to that state.
+    fn child_of_committed(&self, height: u64) -> bool {
+        self.committed_hash.is_none() && height == self.committed_height + 1
+    }
+
     /// Hashes of the speculative blocks from just above the committed tip up to `block`
     /// inclusive (oldest first); empty if `block` is the committed tip.
     fn chain_to(&self, block: &BlockHeader, hash: Hash) -> Result<Vec<Hash>, Resolve> {
@@ -321,6 +339,11 @@ impl<E: commonware_storage::Context + Spawner> Inner<E> {
                 return Err(Resolve::Missing);
             };
             chain.push(hash);
+            if self.child_of_committed(height) {
+                // Executed on the committed state (see `child_of_committed`).
+                chain.reverse();
+                return Ok(chain);
+            }
             let parent = s.header.parent;
             root = self
                 .spec
@@ -362,6 +385,8 @@ pub struct ShardApp<E: commonware_storage::Context + Spawner> {
     inner: Arc<futures::lock::Mutex<Inner<E>>>,
     shared: Arc<Shared>,
     beacon: FinalizedCrosslinks,
+    /// The durable transaction index, when configured (`tx_index_records`).
+    tx_index: Option<Arc<futures::lock::Mutex<txindex::TxIndex<E>>>>,
 }
 
 impl<E: commonware_storage::Context + Spawner> Clone for ShardApp<E> {
@@ -375,6 +400,7 @@ impl<E: commonware_storage::Context + Spawner> Clone for ShardApp<E> {
             genesis: self.genesis.clone(),
             inner: self.inner.clone(),
             shared: self.shared.clone(),
+            tx_index: self.tx_index.clone(),
         }
     }
 }
@@ -463,6 +489,18 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             cfg.genesis_timestamp_ms,
         )?;
         let mut store = QmdbStore::open(context.child("store"), &cfg.store_prefix).await?;
+        let tx_index = if cfg.tx_index_records > 0 {
+            let index = txindex::TxIndex::open(
+                context.child("txindex"),
+                &cfg.store_prefix,
+                cfg.tx_index_records,
+            )
+            .await
+            .map_err(ShardAppError::TxIndex)?;
+            Some(Arc::new(futures::lock::Mutex::new(index)))
+        } else {
+            None
+        };
         if store.state().is_empty() {
             store.commit(&genesis_writes).await?;
         }
@@ -507,6 +545,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             inner: Arc::new(futures::lock::Mutex::new(inner)),
             shared: Arc::new(shared),
             beacon,
+            tx_index,
         })
     }
 
@@ -623,9 +662,19 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         *self.shared.dropped_crosslinks.lock()
     }
 
-    /// The outcome of a recently included transaction.
+    /// The outcome of a recently included transaction (the in-memory window of
+    /// `recent_outcomes`; lost by a restart).
     pub fn tx_record(&self, id: &Hash) -> Option<TxRecord> {
         self.shared.outcomes.lock().0.get(id).cloned()
+    }
+
+    /// The outcome of an included transaction: the in-memory window first, then the durable
+    /// transaction index when this application keeps one (`tx_index_records`).
+    pub async fn find_tx(&self, id: &Hash) -> Option<TxRecord> {
+        if let Some(rec) = self.tx_record(id) {
+            return Some(rec);
+        }
+        self.tx_index.as_ref()?.lock().await.get(id).await
     }
 
     /// Recent finalized blocks by height.
@@ -811,7 +860,10 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
                 Err(Resolve::Missing) => {
                     let parent = cur.parent();
                     todo.push(cur);
-                    if inner.spec.contains_key(&parent) || inner.committed_hash == Some(parent) {
+                    if inner.spec.contains_key(&parent)
+                        || inner.committed_hash == Some(parent)
+                        || inner.child_of_committed(todo.last().expect("pushed").height())
+                    {
                         break;
                     }
                     match inner.blocks.get(&parent) {
@@ -823,26 +875,41 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         }
         while let Some(b) = todo.pop() {
             let chain = inner.chain_to_parent(&b)?;
-            let (exec, root) = self
-                .execute(inner, &chain, &b.0)
-                .await
-                .map_err(|_| Resolve::Stale)?;
-            if root != b.0.header.state_root
-                || exec.receipts_root() != b.0.header.receipts_root
-                || exec.batch_txs_root() != b.0.header.batch_txs_root
-            {
+            if !self.execute_and_remember(inner, &chain, &b).await {
                 return Err(Resolve::Stale);
             }
-            inner.spec.insert(
-                b.hash(),
-                Spec {
-                    header: b.0.header.clone(),
-                    writes: exec.writes.clone(),
-                    exec,
-                },
-            );
         }
         inner.chain_to(block.header(), block.hash())
+    }
+
+    /// Executes `block` on its parent's state (`chain` = speculative ancestors, see
+    /// [`Inner::chain_to`]) and, when the state, receipts and batch roots match its header,
+    /// remembers the state after it. Returns whether it matched.
+    async fn execute_and_remember(
+        &self,
+        inner: &mut Inner<E>,
+        chain: &[Hash],
+        block: &ShardChainBlock,
+    ) -> bool {
+        let h = block.header();
+        let Ok((exec, root)) = self.execute(inner, chain, &block.0).await else {
+            return false;
+        };
+        if root != h.state_root
+            || exec.receipts_root() != h.receipts_root
+            || exec.batch_txs_root() != h.batch_txs_root
+        {
+            return false;
+        }
+        inner.spec.insert(
+            block.hash(),
+            Spec {
+                header: h.clone(),
+                writes: exec.writes.clone(),
+                exec,
+            },
+        );
+        true
     }
 
     fn static_header_checks(&self, parent: &ShardChainBlock, block: &ShardChainBlock) -> bool {
@@ -1022,23 +1089,9 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 inner.blocks.insert(parent.hash(), parent.clone());
                 match self.ensure_executed(inner, parent).await {
                     Ok(chain) => {
-                        let Ok((exec, root)) = self.execute(inner, &chain, &block.0).await else {
-                            return false;
-                        };
-                        if root != h.state_root
-                            || exec.receipts_root() != h.receipts_root
-                            || exec.batch_txs_root() != h.batch_txs_root
-                        {
+                        if !self.execute_and_remember(inner, &chain, block).await {
                             return false;
                         }
-                        inner.spec.insert(
-                            hash,
-                            Spec {
-                                header: h.clone(),
-                                writes: exec.writes.clone(),
-                                exec,
-                            },
-                        );
                         inner.blocks.insert(hash, block.clone());
                         return true;
                     }
@@ -1048,6 +1101,50 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             }
             // The parent's state is not known yet: wait for finalization to catch up.
             self.context.sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn state_after(&self, block: &ShardChainBlock) -> StateAfter {
+        let inner = self.inner.lock().await;
+        let hash = block.hash();
+        let height = block.height();
+        if inner.spec.contains_key(&hash)
+            || inner.is_committed(height, &hash, &block.header().state_root)
+        {
+            StateAfter::Known
+        } else if height <= inner.committed_height {
+            StateAfter::Never
+        } else {
+            StateAfter::Unknown
+        }
+    }
+
+    /// Executes a certified `block` this node never executed (or whose execution a restart
+    /// lost) on `parent`'s state, remembering the state after it as [`Self::verify`] would.
+    async fn adopt(&mut self, parent: &ShardChainBlock, block: &ShardChainBlock) -> bool {
+        if !self.static_header_checks(parent, block) {
+            return false;
+        }
+        // Never wait for the beacon while holding the state lock (the relay needs it).
+        self.wait_for_beacon(block.header().beacon_height).await;
+        let mut guard = self.inner.lock().await;
+        let inner = &mut *guard;
+        if inner.spec.contains_key(&block.hash()) {
+            return true;
+        }
+        inner.blocks.insert(parent.hash(), parent.clone());
+        inner.blocks.insert(block.hash(), block.clone());
+        match self.ensure_executed(inner, block).await {
+            Ok(_) => true,
+            Err(Resolve::Missing) => false,
+            Err(Resolve::Stale) => {
+                tracing::warn!(
+                    shard = self.cfg.shard.0,
+                    height = block.height(),
+                    "certified shard block does not apply on its parent's state"
+                );
+                false
+            }
         }
     }
 
@@ -1085,6 +1182,21 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 }
             }
         };
+        if let Some(index) = &self.tx_index {
+            // Indexed (and synced) before the state commits: never a committed block whose
+            // transactions the index lacks.
+            let records: Vec<TxRecord> = spec
+                .exec
+                .outcomes
+                .iter()
+                .map(|outcome| TxRecord {
+                    height,
+                    block: hash,
+                    outcome: outcome.clone(),
+                })
+                .collect();
+            index.lock().await.append(&records).await;
+        }
         let root = inner
             .store
             .commit(&spec.writes)
