@@ -177,6 +177,11 @@ pub enum BackendError {
     /// The shard does not exist: HTTP 404 `unknown_shard`.
     #[error("unknown shard {0}")]
     UnknownShard(ShardId),
+    /// The shard exists but this node does not hold it (a validator serves only its own
+    /// shard), or the request needs every shard's state: HTTP 404 `shard_not_served`. The
+    /// message names the shards this node serves and where to ask instead.
+    #[error("{0}")]
+    ShardNotServed(String),
     /// Finalization did not happen in time: HTTP 504.
     #[error("timed out: {0}")]
     Timeout(String),
@@ -231,7 +236,8 @@ pub struct NodeStatus {
     pub version: String,
     /// Whether this is a devnet node (dev signing available).
     pub devnet: bool,
-    /// What this node is (`api`: follows every shard and the beacon without voting).
+    /// What this node is: `api` (follows every shard and the beacon without voting) or
+    /// `validator` (serves its own shard only; `shards` lists it).
     pub role: String,
     /// Validators in this node's peer set (it connects to each of them).
     pub peers: usize,
@@ -422,6 +428,9 @@ pub struct ProcessStatus {
     pub pid: Option<u32>,
     /// p2p port.
     pub p2p_port: u16,
+    /// Port of its own HTTP API on 127.0.0.1 (the API node's, or a validator's for its shard),
+    /// if it serves one.
+    pub api_port: Option<u16>,
     /// Its shard height (an API node: the lowest of the shards it follows).
     pub height: u64,
     /// Its beacon height.

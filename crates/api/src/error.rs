@@ -122,6 +122,7 @@ impl From<BackendError> for ApiError {
         match e {
             BackendError::Unavailable(m) => ApiError::unavailable(m),
             BackendError::UnknownShard(s) => unknown_shard(&s.to_string()),
+            BackendError::ShardNotServed(m) => ApiError::not_found("shard_not_served", m),
             BackendError::Timeout(m) => ApiError::timeout(m),
         }
     }

@@ -47,7 +47,9 @@ pub use net::{
     ChainChannels, NetMux, RELAY, Scoped, base_channel_quotas, max_message_bytes,
     relay_channel_quota,
 };
-pub use relay::{BeaconFollower, RelayConfig, RelayMsg, RelayRoles, ShardFollower, start_relay};
+pub use relay::{
+    BeaconFollower, RelayConfig, RelayMsg, RelayRoles, ShardFollower, TxOutbox, start_relay,
+};
 pub use shard::{
     FinalizedEvent, FinalizedListener, IncomingError, Mempool, MempoolConfig, MempoolError,
     OutgoingCrosslink, ShardApp, ShardAppConfig, ShardBlockCfg, ShardChainBlock, TxRecord,

@@ -6,7 +6,7 @@ use crate::{
     NetworkSpec, RELAY, Timeouts, Validator,
     beacon::{ConfigChange, FinalizedCrosslinks},
     keys::to_cw_public_key,
-    relay::{ConfigOutbox, RELAY_MAX_MESSAGE_BYTES},
+    relay::{ConfigOutbox, RELAY_MAX_MESSAGE_BYTES, TxOutbox},
     relay_channel_quota,
     shard::{ShardApp, ShardBlockCfg, ShardChainBlock, uniform_layout},
     sim::{Ctx, base_channels_of, full_mesh, link},
@@ -155,6 +155,7 @@ pub(crate) struct NodeView {
     pub shard: ShardApp<Ctx>,
     pub beacon: FinalizedCrosslinks,
     pub config_outbox: ConfigOutbox,
+    pub tx_outbox: TxOutbox,
 }
 
 /// A running simulated API node: its task, shard applications and beacon view.
@@ -237,6 +238,7 @@ impl SimNet {
                         .expect("every simulated validator runs a shard"),
                     beacon: v.view.clone(),
                     config_outbox: v.config_outbox.clone(),
+                    tx_outbox: v.tx_outbox.clone(),
                 };
                 let _ = tx.send(view);
                 futures::future::pending::<()>().await;
@@ -691,6 +693,61 @@ fn api_node_follows_every_shard_and_forwards_transactions() {
                 "api_node seed {seed}: {from_index} of {first_round} first-round transactions \
                  found only in the durable index after the restart"
             );
+        });
+    }
+}
+
+/// A transaction a client submits to one validator (into its pool and its relay's outbox, as
+/// the validator's HTTP API does) reaches the rest of its committee at the next relay tick: it
+/// is finalized although that validator crashes right after, before its turn to propose.
+#[test]
+fn a_transaction_submitted_to_one_validator_reaches_its_committee() {
+    for seed in seeds(60, 2) {
+        eprintln!("submitted to one validator: seed {seed}");
+        runner(seed).start(|ctx| async move {
+            let users = users(2);
+            let spec = network_spec(&users, ShardConfig::default());
+            let mut net = SimNet::start(&ctx, spec, 100).await;
+            let from = &users[0];
+            let to = users
+                .iter()
+                .find(|u| u.shard == from.shard && u.id != from.id)
+                .expect("two users per shard");
+            let i = (0..VALIDATORS)
+                .find(|i| shard_of_validator(*i) == from.shard)
+                .expect("a validator of the shard");
+            // Let the shard finalize a few blocks first.
+            let probe = net.replicas(from.shard)[0].shard.clone();
+            wait_until(&ctx, "the shard to start", Duration::from_secs(60), || {
+                let probe = probe.clone();
+                async move { probe.finalized_height() >= 3 }
+            })
+            .await;
+            let tx = transfer(from, 0, &to.id, 5, 0);
+            let id = tx.id();
+            let v = net.nodes[i].as_ref().expect("running").1.clone();
+            v.shard.submit(tx.clone()).expect("admitted");
+            v.tx_outbox.push([tx]);
+            // Two relay ticks: sent to the committee, not yet proposed by everyone in turn.
+            ctx.sleep(Duration::from_millis(250)).await;
+            net.crash(i).await;
+            let others: Vec<ShardApp<Ctx>> = net
+                .replicas(from.shard)
+                .iter()
+                .map(|r| r.shard.clone())
+                .collect();
+            assert_eq!(others.len(), PER_SHARD - 1);
+            wait_until(
+                &ctx,
+                "the transaction finalized by the rest of the committee",
+                Duration::from_secs(60),
+                || {
+                    let others = others.clone();
+                    async move { others.iter().all(|o| o.tx_record(&id).is_some()) }
+                },
+            )
+            .await;
+            assert!(v.tx_outbox.is_empty(), "the outbox was sent");
         });
     }
 }

@@ -10,7 +10,7 @@ use crate::{
         BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks, ShardCommittee,
     },
     chain::namespace,
-    relay::{ConfigOutbox, RelayConfig, RelayRoles, start_relay},
+    relay::{ConfigOutbox, RelayConfig, RelayRoles, TxOutbox, start_relay},
     shard::{ShardApp, ShardAppConfig, ShardAppError, ShardBlockCfg},
     spawn_chain,
 };
@@ -111,6 +111,9 @@ pub struct Validator<E: commonware_storage::Context + Spawner> {
     pub view: FinalizedCrosslinks,
     /// Configuration changes this validator submits to the beacon.
     pub config_outbox: ConfigOutbox,
+    /// Transactions this validator's own clients (its HTTP API) submitted to its shard's pool:
+    /// the relay sends them to the other members of its committee at the next tick.
+    pub tx_outbox: TxOutbox,
     engines: Vec<ChainHandle>,
     relay: Handle<()>,
     /// The network multiplexer (dropping it would close the subchannels).
@@ -224,6 +227,7 @@ where
     };
 
     let config_outbox = ConfigOutbox::default();
+    let tx_outbox = TxOutbox::default();
     let relay = start_relay(
         context.child("relay"),
         relay_config(spec, me),
@@ -233,6 +237,7 @@ where
             view: view.clone(),
             followed: Vec::new(),
             config_outbox: config_outbox.clone(),
+            tx_outbox: tx_outbox.clone(),
         },
         relay,
     );
@@ -241,6 +246,7 @@ where
         beacon,
         view,
         config_outbox,
+        tx_outbox,
         engines,
         relay,
         _mux: Box::new(mux),
@@ -312,6 +318,7 @@ where
             view: view.clone(),
             followed: shards.values().cloned().collect(),
             config_outbox: config_outbox.clone(),
+            tx_outbox: TxOutbox::default(),
         },
         relay,
     );

@@ -4,6 +4,12 @@
 //! whole network from finalized state; transactions it admits are forwarded to the shard's
 //! validators by the relay.
 //!
+//! A validator serving its own API holds one shard, its own, and its beacon view. It answers
+//! every request about its shard from its own finalized state, admits transactions of its
+//! shard's accounts into its own pool (the relay sends them to the rest of its committee), and
+//! answers a request about another shard, or one that needs every shard (dashboard, contract
+//! list, supply, PRSM metrics), with 404 `shard_not_served` naming its shard and the API node.
+//!
 //! Every number it reports is read from finalized state or measured by this node: counters
 //! (transactions, contracts, pending batches) come from the shards' committed state;
 //! latencies and throughput from what this node observed (see [`Stats`]).
@@ -26,7 +32,7 @@ use vision_api::backend::{
     SupplyReport, TxStatus,
 };
 use vision_consensus::{
-    FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp,
+    FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, TxOutbox,
     beacon::{ConfigChange, ConfigRejection},
     relay::ConfigOutbox,
     shard::uniform_layout,
@@ -193,6 +199,9 @@ pub struct NodeApi {
     committees: Committees,
     /// Serializes configuration changes (each is numbered from the last applied one).
     config_lock: tokio::sync::Mutex<()>,
+    /// On a validator: where admitted transactions go to reach the rest of its committee
+    /// (`None` on an API node, whose relay forwards its pools itself).
+    validator_outbox: Option<TxOutbox>,
 }
 
 impl NodeApi {
@@ -203,9 +212,12 @@ impl NodeApi {
             .unwrap_or_else(|| self.spec.config.clone())
     }
 
-    /// A backend over `shards` (every shard of `spec` on an API node) and `view`; `dev_keys`
-    /// are the devnet accounts this node signs for (empty off a devnet). Registers a listener
-    /// on every shard application.
+    /// A backend over `shards` (every shard of `spec` on an API node; its own shard on a
+    /// validator) and `view`; `dev_keys` are the devnet accounts this node signs for (empty off
+    /// a devnet API node). `validator_outbox` is `Some` on a validator: the relay queue that
+    /// sends the transactions this API admits to the rest of its committee. Registers a
+    /// listener on every shard application.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         spec: NetworkSpec,
         shards: BTreeMap<ShardId, ShardApp<Context>>,
@@ -214,6 +226,7 @@ impl NodeApi {
         processes_file: Option<std::path::PathBuf>,
         authority: ConfigAuthority,
         committees: Committees,
+        validator_outbox: Option<TxOutbox>,
     ) -> anyhow::Result<Arc<Self>> {
         let layout = uniform_layout(spec.config.num_shards).map_err(anyhow::Error::msg)?;
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
@@ -230,6 +243,7 @@ impl NodeApi {
             authority,
             committees,
             config_lock: tokio::sync::Mutex::new(()),
+            validator_outbox,
         });
         for app in api.shards.values() {
             let events = api.events.clone();
@@ -307,6 +321,9 @@ impl NodeApi {
                         .next()
                         .and_then(|x| x.parse().ok())
                         .unwrap_or(0),
+                    api_port: p
+                        .api_address
+                        .and_then(|a| a.rsplit(':').next().and_then(|x| x.parse().ok())),
                     height: status.as_ref().map_or(0, |s| s.shard_height),
                     beacon_height: status.as_ref().map_or(0, |s| s.beacon_height),
                     restarts: p.restarts,
@@ -316,10 +333,69 @@ impl NodeApi {
             .collect()
     }
 
+    /// What this node is: `validator` (its own shard only) or `api` (every shard).
+    fn role(&self) -> &'static str {
+        if self.validator_outbox.is_some() {
+            "validator"
+        } else {
+            "api"
+        }
+    }
+
+    /// The shards this node holds, for error messages (`0, 1`).
+    fn served(&self) -> String {
+        let held: Vec<String> = self.shards.keys().map(|s| s.0.to_string()).collect();
+        held.join(", ")
+    }
+
+    /// The error for a request about `shard`, which this node does not hold.
+    fn not_served(&self, shard: ShardId) -> BackendError {
+        if !self.spec.shard_committees.contains_key(&shard) {
+            return BackendError::UnknownShard(shard);
+        }
+        BackendError::ShardNotServed(format!(
+            "shard {shard} is not served by this node: this {} serves shard {} only; ask the \
+             API node, which follows every shard (on a devnet http://127.0.0.1:3030 by default)",
+            self.role(),
+            self.served()
+        ))
+    }
+
+    /// Fails unless this node holds every shard: what a network-wide view (`what`) needs.
+    fn every_shard(&self, what: &str) -> Result<(), BackendError> {
+        if self
+            .spec
+            .shard_committees
+            .keys()
+            .all(|s| self.shards.contains_key(s))
+        {
+            return Ok(());
+        }
+        Err(BackendError::ShardNotServed(format!(
+            "{what} needs every shard, but this {} serves shard {} only; ask the API node, \
+             which follows every shard (on a devnet http://127.0.0.1:3030 by default)",
+            self.role(),
+            self.served()
+        )))
+    }
+
     fn app(&self, shard: ShardId) -> Result<&ShardApp<Context>, BackendError> {
         self.shards
             .get(&shard)
-            .ok_or(BackendError::UnknownShard(shard))
+            .ok_or_else(|| self.not_served(shard))
+    }
+
+    /// On a validator, queues admitted transactions for the rest of its committee.
+    fn relay_to_committee(&self, txs: Vec<SignedTransaction>) {
+        if let Some(outbox) = &self.validator_outbox {
+            let dropped = outbox.push(txs);
+            if dropped > 0 {
+                tracing::debug!(
+                    dropped,
+                    "transaction outbox full; the oldest stay in this validator's pool only"
+                );
+            }
+        }
     }
 
     fn shard_of_account(&self, id: &AccountId) -> ShardId {
@@ -404,11 +480,13 @@ impl NodeApi {
         let app = self.app(shard)?;
         let account = app.with_state(|s| s.account(&tx.tx.signer)).await;
         precheck(&self.spec, &tx, account.as_ref())?;
+        let copy = self.validator_outbox.as_ref().map(|_| tx.get().clone());
         let id = app
             .submit_verified(vec![tx])
             .pop()
             .expect("one result per transaction")
             .map_err(mempool_error)?;
+        self.relay_to_committee(copy.into_iter().collect());
         Ok(Submitted {
             tx_id: id,
             shard_id: shard,
@@ -611,6 +689,10 @@ fn call_view(c: &CallRecord) -> CrossShardCallView {
 
 /// Per-shard figures read from committed state.
 struct ShardFigures {
+    /// Finalized height as applied by this node.
+    height: u64,
+    /// Transactions in this node's pool for the shard.
+    mempool: usize,
     accounts: u64,
     tx_count: u64,
     contracts: u64,
@@ -632,6 +714,8 @@ impl NodeApi {
                 .with_state(|s| {
                     let contracts = s.contracts();
                     ShardFigures {
+                        height: app.finalized_height(),
+                        mempool: app.mempool_len(),
                         accounts: s.accounts().len() as u64,
                         tx_count: s.counter(Counter::TxCount) as u64,
                         calls: contracts.iter().map(|c| s.contract_call_count(&c.id)).sum(),
@@ -679,7 +763,7 @@ impl vision_api::NodeBackend for NodeApi {
             chain_id: self.spec.network.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             devnet: !self.dev_keys.is_empty(),
-            role: "api".into(),
+            role: self.role().into(),
             // Every genesis validator (beacon members sit on shard committees too).
             peers: self.committees.plan.nodes.len(),
             syncing,
@@ -710,7 +794,7 @@ impl vision_api::NodeBackend for NodeApi {
             "vision_shard_height",
             "Finalized height of each shard as applied by this node.",
             "gauge",
-            per_shard(&|s, _| self.shards[&s].finalized_height().to_string()),
+            per_shard(&|_, f| f.height.to_string()),
         );
         family(
             "vision_shard_txs_total",
@@ -728,7 +812,7 @@ impl vision_api::NodeBackend for NodeApi {
             "vision_shard_mempool",
             "Transactions this node forwards to each shard, not yet included.",
             "gauge",
-            per_shard(&|s, _| self.shards[&s].mempool_len().to_string()),
+            per_shard(&|_, f| f.mempool.to_string()),
         );
         family(
             "vision_beacon_height",
@@ -772,6 +856,7 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn shards(&self) -> Result<Vec<ShardSummary>, BackendError> {
+        self.every_shard("the dashboard")?;
         let figures = self.figures().await;
         let st = self.stats.lock();
         Ok(figures
@@ -796,6 +881,7 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn network_stats(&self) -> Result<NetworkStats, BackendError> {
+        self.every_shard("the network statistics")?;
         let figures = self.figures().await;
         let total_txs: u64 = figures.values().map(|f| f.tx_count).sum();
         // Receipts emitted but not yet applied at their destination.
@@ -826,6 +912,7 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn contract_stats(&self) -> Result<ContractStats, BackendError> {
+        self.every_shard("the contract statistics")?;
         let figures = self.figures().await;
         Ok(ContractStats {
             total: figures.values().map(|f| f.contracts).sum(),
@@ -834,6 +921,7 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn consensus_metrics(&self) -> Result<ConsensusMetrics, BackendError> {
+        self.every_shard("the PRSM metrics (every shard's height)")?;
         let plan = &self.committees.plan;
         let (beacon_height, cross_shard_operations) = self.view.with_view(|v| {
             v.map_or((0, 0), |v| {
@@ -906,9 +994,10 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn batch_status(&self, shard: ShardId) -> Result<Option<BatchStatus>, BackendError> {
-        let Some(app) = self.shards.get(&shard) else {
+        if !self.spec.shard_committees.contains_key(&shard) {
             return Ok(None);
-        };
+        }
+        let app = self.app(shard)?;
         let cfg = &self.current_config();
         let (meta, urgent) = app
             .with_state(|s| {
@@ -999,8 +1088,18 @@ impl vision_api::NodeBackend for NodeApi {
                 .push((i, tx));
         }
         let mut out: Vec<Option<Result<Submitted, SubmitError>>> = vec![None; n];
+        let mut relayed = Vec::new();
         for (shard, group) in by_shard {
-            let app = self.app(shard)?;
+            let app = match self.app(shard) {
+                Ok(app) => app,
+                // A shard this node does not hold: those transactions only are refused.
+                Err(e) => {
+                    for (i, _) in group {
+                        out[i] = Some(Err(e.clone().into()));
+                    }
+                    continue;
+                }
+            };
             let accounts: Vec<Option<vision_state::Account>> = app
                 .with_state(|s| group.iter().map(|(_, t)| s.account(&t.tx.signer)).collect())
                 .await;
@@ -1012,13 +1111,24 @@ impl vision_api::NodeBackend for NodeApi {
                 }
             }
             let (idx, batch): (Vec<usize>, Vec<Verified>) = admit.into_iter().unzip();
-            for (i, r) in idx.into_iter().zip(app.submit_verified(batch)) {
+            let copies: Vec<SignedTransaction> = match self.validator_outbox {
+                Some(_) => batch.iter().map(|t| t.get().clone()).collect(),
+                None => Vec::new(),
+            };
+            let results = app.submit_verified(batch);
+            for (k, (i, r)) in idx.into_iter().zip(results).enumerate() {
+                if r.is_ok()
+                    && let Some(tx) = copies.get(k)
+                {
+                    relayed.push(tx.clone());
+                }
                 out[i] = Some(r.map_err(mempool_error).map(|tx_id| Submitted {
                     tx_id,
                     shard_id: shard,
                 }));
             }
         }
+        self.relay_to_committee(relayed);
         Ok(out.into_iter().flatten().collect())
     }
 
@@ -1077,6 +1187,7 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn contracts(&self, offset: usize, limit: usize) -> Result<ContractPage, BackendError> {
+        self.every_shard("the contract list")?;
         let mut all = Vec::new();
         for app in self.shards.values() {
             all.extend(app.with_state(|s| s.contracts()).await);
@@ -1140,11 +1251,19 @@ impl vision_api::NodeBackend for NodeApi {
         update: ConfigUpdate,
     ) -> Result<ConfigApplied, ConfigChangeError> {
         let Some(key) = &self.authority.key else {
-            return Err(ConfigChangeError::Conflict(format!(
-                "this API node does not hold the key of the configuration authority account \
-                 {} (start it with --authority-key FILE)",
-                self.authority.account
-            )));
+            return Err(ConfigChangeError::Conflict(match self.validator_outbox {
+                Some(_) => format!(
+                    "a validator's API does not change the configuration: send the change to \
+                     an API node that holds the key of the configuration authority account {} \
+                     (--authority-key FILE)",
+                    self.authority.account
+                ),
+                None => format!(
+                    "this API node does not hold the key of the configuration authority account \
+                     {} (start it with --authority-key FILE)",
+                    self.authority.account
+                ),
+            }));
         };
         let _one_at_a_time = self.config_lock.lock().await;
         let latest = self
@@ -1213,9 +1332,12 @@ impl vision_api::NodeBackend for NodeApi {
 
     async fn deploy_contract(&self, tx: Verified) -> Result<Deployed, SubmitError> {
         let id = tx.id();
-        let submitted = self.admit(tx).await?;
         let contract_id = ContractId::from_deploy(&id);
         let primary_shard = self.layout.shard_of_contract(&contract_id);
+        // The answer waits until the contract exists on its shard: refuse before admitting
+        // when this node (a validator) cannot see that shard.
+        self.app(primary_shard)?;
+        let submitted = self.admit(tx).await?;
         let (_, outcome) = self.wait_outcome(submitted.shard_id, id).await?;
         if let vision_state::TxStatus::Failed { reason } = outcome.status {
             return Err(SubmitError::Invalid(format!("deployment failed: {reason}")));
@@ -1306,6 +1428,7 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn supply(&self) -> Result<SupplyReport, BackendError> {
+        self.every_shard("the supply audit")?;
         let mut shards = Vec::new();
         for (&shard, app) in &self.shards {
             let (height, s) = app

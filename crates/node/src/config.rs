@@ -329,6 +329,11 @@ pub struct NodeSection {
     /// this validator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p2p_listen: Option<SocketAddr>,
+    /// Address the HTTP API binds (`run --api-listen` and `VISION_API_LISTEN` take
+    /// precedence). An API node defaults to 127.0.0.1:3030; a validator serves no HTTP API
+    /// unless one of the three sets it, and then serves its own shard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_listen: Option<SocketAddr>,
 }
 
 /// Reads the `[node]` table of `home/config.toml` (empty if the file or table is absent).

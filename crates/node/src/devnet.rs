@@ -2,6 +2,9 @@
 //! validator (`vision-node run`), supervised: a validator that exits is restarted after a
 //! back-off and the restart is logged; Ctrl-C (SIGINT) or SIGTERM stops every validator
 //! cleanly (SIGTERM, then SIGKILL after a timeout).
+//!
+//! The API node serves the HTTP API on `--api-port`; validator `i` serves its own shard's HTTP
+//! API on `api port + 1 + i` ([`validator_api_ports`]).
 
 use crate::{
     config::{ShardConfigArgs, check_against_genesis, load_shard_config_with_sources},
@@ -81,7 +84,8 @@ pub struct DevnetArgs {
     /// Generate (or check) the devnet directory and exit without starting anything.
     #[arg(long)]
     pub no_start: bool,
-    /// Port of the API node's HTTP API and dashboard on 127.0.0.1.
+    /// Port of the API node's HTTP API and dashboard on 127.0.0.1. Validator i serves the HTTP
+    /// API of its own shard on the port (api port + 1 + i).
     #[arg(long, value_name = "PORT", default_value_t = DEFAULT_API_PORT)]
     pub api_port: u16,
     /// Log format of the validators' log files.
@@ -102,12 +106,16 @@ struct ProcSpec {
     beacon: bool,
     home: PathBuf,
     p2p_address: String,
-    /// Arguments after `run --home ...` (the API node's role, listen address, dev accounts).
+    /// Where it serves its HTTP API.
+    api_address: String,
+    /// Arguments after `run --home ...` (the API listen address; the API node's role, dev
+    /// accounts and process list).
     extra_args: Vec<String>,
 }
 
 impl ProcSpec {
-    fn validator(v: &DevnetValidator) -> Self {
+    fn validator(v: &DevnetValidator, api_port: u16) -> Self {
+        let api_address = format!("127.0.0.1:{api_port}");
         ProcSpec {
             name: v.name.clone(),
             role: "validator",
@@ -115,11 +123,13 @@ impl ProcSpec {
             beacon: v.beacon,
             home: v.home.clone(),
             p2p_address: v.p2p_address.clone(),
-            extra_args: Vec::new(),
+            extra_args: vec!["--api-listen".into(), api_address.clone()],
+            api_address,
         }
     }
 
     fn api(dir: &Path, a: &DevnetApiNode, api_port: u16) -> Self {
+        let api_address = format!("127.0.0.1:{api_port}");
         ProcSpec {
             name: a.name.clone(),
             role: "api",
@@ -127,11 +137,12 @@ impl ProcSpec {
             beacon: false,
             home: a.home.clone(),
             p2p_address: a.p2p_address.clone(),
+            api_address: api_address.clone(),
             extra_args: vec![
                 "--role".into(),
                 "api".into(),
                 "--api-listen".into(),
-                format!("127.0.0.1:{api_port}"),
+                api_address,
                 "--dev-accounts".into(),
                 dir.join(paths::ACCOUNTS).display().to_string(),
                 "--processes".into(),
@@ -167,6 +178,9 @@ pub struct ProcessEntry {
     pub pid: Option<u32>,
     /// p2p address.
     pub p2p_address: String,
+    /// Where it serves its HTTP API (`127.0.0.1:PORT`; a validator's is for its shard).
+    #[serde(default)]
+    pub api_address: Option<String>,
     /// Home directory (holds `status.json`).
     pub home: PathBuf,
     /// Log file.
@@ -321,10 +335,13 @@ impl DevnetArgs {
                 self.dir.display()
             );
         };
+        let api_ports =
+            validator_api_ports(self.api_port, manifest.validators.len(), manifest.base_port)?;
         let mut procs: Vec<ProcSpec> = manifest
             .validators
             .iter()
-            .map(ProcSpec::validator)
+            .zip(&api_ports)
+            .map(|(v, port)| ProcSpec::validator(v, *port))
             .collect();
         procs.push(ProcSpec::api(&self.dir, api, self.api_port));
         for v in &procs {
@@ -343,6 +360,15 @@ impl DevnetArgs {
                 self.api_port
             )
         })?;
+        for v in procs.iter().filter(|v| v.role == "validator") {
+            TcpListener::bind(&v.api_address).with_context(|| {
+                format!(
+                    "{}: its HTTP API port {} (--api-port + 1 + its index) is not free (is \
+                     this devnet already running? or use another --api-port)",
+                    v.name, v.api_address
+                )
+            })?;
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -352,8 +378,51 @@ impl DevnetArgs {
              http://127.0.0.1:{port}/shard-dashboard.html",
             port = self.api_port
         ));
+        if let (Some(first), Some(last)) = (api_ports.first(), api_ports.last()) {
+            say(format!(
+                "each validator's own HTTP API (its shard only): v00 on http://127.0.0.1:{first}/ \
+                 ... v{:02} on :{last} (validator i on port {} + 1 + i)",
+                api_ports.len() - 1,
+                self.api_port
+            ));
+        }
         runtime.block_on(supervise(self.dir.clone(), self.log_format, procs))
     }
+}
+
+/// The HTTP API port of each of `validators` validators: validator `i` gets
+/// `api_port + 1 + i`. Refused if a port would pass 65535, or if the HTTP ports (the API
+/// node's and the validators') overlap the devnet's p2p ports (`base_port` to
+/// `base_port + validators`, the last one the API node's).
+pub fn validator_api_ports(
+    api_port: u16,
+    validators: usize,
+    base_port: u16,
+) -> anyhow::Result<Vec<u16>> {
+    let last = usize::from(api_port) + validators;
+    if last > usize::from(u16::MAX) {
+        bail!(
+            "--api-port {api_port}: the {validators} validators' HTTP APIs need ports {} to \
+             {last}, past 65535; choose a lower --api-port",
+            usize::from(api_port) + 1
+        );
+    }
+    let http = usize::from(api_port)..=last;
+    let p2p = usize::from(base_port)..=usize::from(base_port) + validators;
+    if http.start() <= p2p.end() && p2p.start() <= http.end() {
+        bail!(
+            "--api-port {api_port}: the HTTP ports {}-{} (the API node's, then validator i's on \
+             api port + 1 + i) overlap the p2p ports {}-{} (--base-port); choose another \
+             --api-port",
+            http.start(),
+            http.end(),
+            p2p.start(),
+            p2p.end()
+        );
+    }
+    Ok((1..=validators)
+        .map(|i| u16::try_from(usize::from(api_port) + i).expect("checked above"))
+        .collect())
 }
 
 fn print_table(dir: &Path, m: &DevnetManifest) {
@@ -456,6 +525,7 @@ fn write_processes(dir: &Path, procs: &[Proc]) {
             beacon: p.v.beacon,
             pid: p.child.as_ref().map(Child::id),
             p2p_address: p.v.p2p_address.clone(),
+            api_address: Some(p.v.api_address.clone()),
             home: dir.join(&p.v.home),
             log: log_path(dir, &p.v),
             restarts: p.restarts,
@@ -614,4 +684,44 @@ async fn supervise(
         dir.display()
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validator_api_ports_follow_the_api_port() {
+        assert_eq!(
+            validator_api_ports(3030, 4, 31_000).unwrap(),
+            vec![3031, 3032, 3033, 3034]
+        );
+        assert_eq!(
+            validator_api_ports(3030, 0, 31_000).unwrap(),
+            Vec::<u16>::new()
+        );
+        // The last port may be 65535, not beyond.
+        assert_eq!(
+            validator_api_ports(65_533, 2, 31_000).unwrap(),
+            vec![65_534, 65_535]
+        );
+        let err = validator_api_ports(65_533, 3, 31_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("65535") && err.contains("--api-port"), "{err}");
+    }
+
+    #[test]
+    fn validator_api_ports_never_overlap_p2p_ports() {
+        // 16 validators on 31000-31015, the API node's p2p port 31016.
+        for api_port in [30_984, 31_000, 31_010, 31_016] {
+            let err = validator_api_ports(api_port, 16, 31_000)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("overlap"), "{api_port}: {err}");
+        }
+        // Right below and right above the p2p range.
+        assert!(validator_api_ports(30_983, 16, 31_000).is_ok());
+        assert!(validator_api_ports(31_017, 16, 31_000).is_ok());
+    }
 }

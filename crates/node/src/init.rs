@@ -31,6 +31,10 @@ pub struct InitArgs {
     /// Address the p2p listener binds, if not the one above (e.g. 0.0.0.0:31000 behind NAT).
     #[arg(long, value_name = "IP:PORT")]
     pub p2p_listen: Option<std::net::SocketAddr>,
+    /// Address this node serves its HTTP API on (written to config.toml `[node] api_listen`;
+    /// a validator serves the API of its own shard). Without it a validator serves none.
+    #[arg(long, value_name = "IP:PORT")]
+    pub api_listen: Option<std::net::SocketAddr>,
     /// Chain id the node expects (checked against genesis by `run`; informational here).
     #[arg(long, value_name = "ID")]
     pub chain_id: Option<String>,
@@ -67,6 +71,7 @@ impl InitArgs {
         let node = NodeSection {
             name: Some(name.clone()),
             p2p_listen: self.p2p_listen,
+            api_listen: self.api_listen,
         };
         let consensus_key = init_home(&self.home, &node, &shard, Some(&explicit), self.force)?;
         let network_key = load_key(&self.home, KeyKind::Network)?.public_key();

@@ -229,6 +229,7 @@ pub fn generate_devnet(dir: &Path, p: &DevnetParams) -> anyhow::Result<DevnetMan
         let node = NodeSection {
             name: Some(name.clone()),
             p2p_listen: None,
+            api_listen: None,
         };
         let consensus_key = init_home(&dir.join(&home), &node, &p.config, None, true)?;
         let network_key = load_key(&dir.join(&home), KeyKind::Network)?.public_key();
@@ -300,6 +301,7 @@ pub fn generate_devnet(dir: &Path, p: &DevnetParams) -> anyhow::Result<DevnetMan
             &NodeSection {
                 name: Some(API_NODE_NAME.into()),
                 p2p_listen: None,
+                api_listen: None,
             },
             &p.config,
             None,

@@ -9,6 +9,11 @@
 //! block checked against its committee's certificate and executed on its own state), serves
 //! the HTTP API and dashboard (`--api-listen`, default 127.0.0.1:3030) and forwards the
 //! transactions it admits to the shards' validators.
+//!
+//! A validator serves the HTTP API of its own shard when given an address (`--api-listen`,
+//! `VISION_API_LISTEN` or config.toml `[node] api_listen`; none by default): reads from its
+//! own finalized state, transactions of its shard's accounts into its own pool (and from there
+//! to the rest of its committee), and 404 `shard_not_served` for anything about another shard.
 
 use crate::api_node::{Committees, ConfigAuthority, NodeApi};
 use crate::{
@@ -104,14 +109,16 @@ pub struct RunArgs {
     /// `api` node (its key must be in the peers file with role `api`).
     #[arg(long, value_enum, default_value_t = NodeRole::Validator)]
     pub role: NodeRole,
-    /// Where an API node serves the HTTP API and dashboard.
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_API_LISTEN)]
-    pub api_listen: SocketAddr,
-    /// Bearer token for the admin routes (flush, config). Required when `--api-listen` is not
-    /// a loopback address; without it on loopback they are open.
+    /// Where this node serves the HTTP API: an API node the whole network's (and the
+    /// dashboard), a validator its own shard's [default: config.toml `[node] api_listen`, else
+    /// 127.0.0.1:3030 on an API node and no HTTP API on a validator].
+    #[arg(long, value_name = "ADDR", env = "VISION_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+    /// Bearer token for the admin routes (flush, config). Required when the HTTP API listens
+    /// on an address that is not loopback; without it on loopback they are open.
     #[arg(long, value_name = "TOKEN", env = "VISION_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
-    /// Requests per second one HTTP client (IP address) may make to the API node, with bursts
+    /// Requests per second one HTTP client (IP address) may make to the HTTP API, with bursts
     /// of as many; beyond it the client gets 429. 0: unlimited.
     #[arg(long, value_name = "N", default_value_t = vision_api::DEFAULT_MAX_REQUESTS_PER_S)]
     pub api_max_requests_per_s: u32,
@@ -146,7 +153,8 @@ struct Plan {
     home: PathBuf,
     name: String,
     role: NodeRole,
-    api: ApiPlan,
+    /// The HTTP API, if this node serves one (always on an API node).
+    api: Option<ApiPlan>,
     signer: SecretKey,
     spec: NetworkSpec,
     genesis: Genesis,
@@ -159,7 +167,7 @@ struct Plan {
     _lock: std::fs::File,
 }
 
-/// The HTTP API of an API node.
+/// The HTTP API of a node (dev keys, process list and authority key: API node only).
 struct ApiPlan {
     listen: SocketAddr,
     config: vision_api::ApiConfig,
@@ -298,14 +306,33 @@ impl RunArgs {
             }
         };
         let listen = node.p2p_listen.unwrap_or(peers[&me]);
-        if self.role == NodeRole::Api
-            && !self.api_listen.ip().is_loopback()
+        // Flags > VISION_API_LISTEN (both through clap) > config.toml > the role's default.
+        let api_listen = self.api_listen.or(node.api_listen).or(match self.role {
+            NodeRole::Api => Some(DEFAULT_API_LISTEN.parse().expect("a valid address")),
+            NodeRole::Validator => None,
+        });
+        if self.role == NodeRole::Validator {
+            for (flag, given) in [
+                ("--dev-accounts", self.dev_accounts.is_some()),
+                ("--processes", self.processes.is_some()),
+                ("--authority-key", self.authority_key.is_some()),
+            ] {
+                if given {
+                    bail!(
+                        "{flag} is for an API node (--role api): a validator's HTTP API serves \
+                         its own shard and signs nothing for anyone"
+                    );
+                }
+            }
+        }
+        if let Some(addr) = api_listen
+            && !addr.ip().is_loopback()
             && self.admin_token.is_none()
         {
             bail!(
-                "--api-listen {} is not a loopback address: set --admin-token (or \
-                 VISION_ADMIN_TOKEN) so the admin routes are not open to the network",
-                self.api_listen
+                "the HTTP API address {addr} (--api-listen, VISION_API_LISTEN or config.toml \
+                 [node] api_listen) is not a loopback address: set --admin-token (or \
+                 VISION_ADMIN_TOKEN) so the admin routes are not open to the network"
             );
         }
         let dev_keys = match &self.dev_accounts {
@@ -329,8 +356,8 @@ impl RunArgs {
                 .filter(|k| Some(k.public_key()) == spec.config_authority)
                 .cloned(),
         };
-        let api = ApiPlan {
-            listen: self.api_listen,
+        let api = api_listen.map(|listen| ApiPlan {
+            listen,
             config: vision_api::ApiConfig {
                 admin_token: self.admin_token.clone(),
                 max_requests_per_s: self.api_max_requests_per_s,
@@ -339,7 +366,7 @@ impl RunArgs {
             dev_keys,
             processes: self.processes.clone(),
             authority_key,
-        };
+        });
         let max_message_bytes = max_message_size_bytes(&spec)?;
         Ok(Plan {
             home,
@@ -444,6 +471,22 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
         .try_collect()
         .map_err(|_| anyhow!("duplicate peer key"))?;
     let _ = oracle.track(0, peers);
+    // Bind the HTTP API first: a port in use stops the node before its engines start.
+    let listener = match &plan.api {
+        Some(api) => Some(
+            tokio::net::TcpListener::bind(api.listen)
+                .await
+                .with_context(|| format!("binding the HTTP API to {}", api.listen))?,
+        ),
+        None => None,
+    };
+    let committees = || -> anyhow::Result<Committees> {
+        let (plan, beacon) = crate::network::committee_plan(&plan.genesis)?;
+        Ok(Committees {
+            plan,
+            beacon: beacon.into_iter().collect(),
+        })
+    };
     let running = match plan.role {
         NodeRole::Validator => {
             let mut pairs = Vec::with_capacity(5);
@@ -473,9 +516,51 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow!("starting the validator: {e}"))?;
             info!(name = %plan.name, "validator started");
-            Running::Validator(Box::new(validator), network_handle)
+            let http = match (&plan.api, listener) {
+                (Some(api_plan), Some(listener)) => {
+                    let Some(app) = validator.shard.clone() else {
+                        bail!(
+                            "this validator is in no shard committee: it has no shard to serve \
+                             an HTTP API for (remove --api-listen)"
+                        );
+                    };
+                    let shard = app.shard();
+                    let api = NodeApi::new(
+                        plan.spec.clone(),
+                        std::collections::BTreeMap::from([(shard, app)]),
+                        validator.view.clone(),
+                        Default::default(),
+                        None,
+                        ConfigAuthority {
+                            key: None,
+                            account: plan.genesis.config_authority.clone(),
+                            outbox: validator.config_outbox.clone(),
+                        },
+                        committees()?,
+                        Some(validator.tx_outbox.clone()),
+                    )?;
+                    tokio::spawn(api.clone().scan_beacon());
+                    let http = Http::serve(listener, api, api_plan.config.clone());
+                    info!(
+                        name = %plan.name,
+                        api = %api_plan.listen,
+                        shard = shard.0,
+                        "HTTP API of this validator's shard started"
+                    );
+                    Some(http)
+                }
+                _ => None,
+            };
+            Running::Validator {
+                validator: Box::new(validator),
+                network: network_handle,
+                http,
+            }
         }
         NodeRole::Api => {
+            let (Some(api_plan), Some(listener)) = (&plan.api, listener) else {
+                bail!("an API node needs an HTTP API address");
+            };
             let relay = network.register(RELAY, relay_channel_quota());
             let network_handle = network.start();
             let follower: Follower<cw_tokio::Context> =
@@ -486,42 +571,29 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
                 plan.spec.clone(),
                 follower.shards.clone(),
                 follower.view.clone(),
-                plan.api.dev_keys.clone(),
-                plan.api.processes.clone(),
+                api_plan.dev_keys.clone(),
+                api_plan.processes.clone(),
                 ConfigAuthority {
-                    key: plan.api.authority_key.clone(),
+                    key: api_plan.authority_key.clone(),
                     account: plan.genesis.config_authority.clone(),
                     outbox: follower.config_outbox.clone(),
                 },
-                {
-                    let (plan, beacon) = crate::network::committee_plan(&plan.genesis)?;
-                    Committees {
-                        plan,
-                        beacon: beacon.into_iter().collect(),
-                    }
-                },
+                committees()?,
+                None,
             )?;
             tokio::spawn(api.clone().scan_beacon());
-            let listener = tokio::net::TcpListener::bind(plan.api.listen)
-                .await
-                .with_context(|| format!("binding the HTTP API to {}", plan.api.listen))?;
-            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let router = vision_api::router(api, plan.api.config.clone());
-            let server = tokio::spawn(vision_api::serve(listener, router, async move {
-                let _ = stop_rx.await;
-            }));
+            let http = Http::serve(listener, api, api_plan.config.clone());
             info!(
                 name = %plan.name,
-                api = %plan.api.listen,
-                dashboard = %format!("http://{}/shard-dashboard.html", plan.api.listen),
-                dev_accounts = plan.api.dev_keys.len(),
+                api = %api_plan.listen,
+                dashboard = %format!("http://{}/shard-dashboard.html", api_plan.listen),
+                dev_accounts = api_plan.dev_keys.len(),
                 "API node started"
             );
             Running::Api {
                 follower,
                 network: network_handle,
-                stop: stop_tx,
-                server,
+                http,
             }
         }
     };
@@ -610,19 +682,51 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A running HTTP server.
+struct Http {
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Http {
+    /// Serves the HTTP API over `backend` on `listener` until [`Http::stop`].
+    fn serve<B: vision_api::NodeBackend>(
+        listener: tokio::net::TcpListener,
+        backend: std::sync::Arc<B>,
+        config: vision_api::ApiConfig,
+    ) -> Self {
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let router = vision_api::router(backend, config);
+        let server = tokio::spawn(vision_api::serve(listener, router, async move {
+            let _ = stop_rx.await;
+        }));
+        Http { stop, server }
+    }
+
+    /// Stops accepting, finishes in-flight requests and waits for the server to end.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.server.await {
+            Ok(Err(e)) => warn!(error = %e, "the HTTP server failed"),
+            Err(e) => warn!(error = %e, "the HTTP server task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
 /// What a node process runs.
 enum Running {
-    /// A validator and its p2p network.
-    Validator(
-        Box<Validator<cw_tokio::Context>>,
-        commonware_runtime::Handle<()>,
-    ),
+    /// A validator, its p2p network and the HTTP API of its shard if it serves one.
+    Validator {
+        validator: Box<Validator<cw_tokio::Context>>,
+        network: commonware_runtime::Handle<()>,
+        http: Option<Http>,
+    },
     /// An API node: the follower, its p2p network and the HTTP server.
     Api {
         follower: Follower<cw_tokio::Context>,
         network: commonware_runtime::Handle<()>,
-        stop: tokio::sync::oneshot::Sender<()>,
-        server: tokio::task::JoinHandle<std::io::Result<()>>,
+        http: Http,
     },
 }
 
@@ -630,22 +734,23 @@ impl Running {
     /// Stops everything (the HTTP server first, finishing in-flight requests).
     async fn stop(self) {
         match self {
-            Running::Validator(v, network) => {
-                v.stop().await;
+            Running::Validator {
+                validator,
+                network,
+                http,
+            } => {
+                if let Some(http) = http {
+                    http.stop().await;
+                }
+                validator.stop().await;
                 network.abort();
             }
             Running::Api {
                 follower,
                 network,
-                stop,
-                server,
+                http,
             } => {
-                let _ = stop.send(());
-                match server.await {
-                    Ok(Err(e)) => warn!(error = %e, "the HTTP server failed"),
-                    Err(e) => warn!(error = %e, "the HTTP server task failed"),
-                    Ok(Ok(())) => {}
-                }
+                http.stop().await;
                 follower.stop().await;
                 network.abort();
             }
@@ -656,7 +761,7 @@ impl Running {
 /// Refreshes `status` from the running node.
 async fn refresh(status: &mut NodeStatus, running: &Running) {
     match running {
-        Running::Validator(validator, _) => {
+        Running::Validator { validator, .. } => {
             if let Some(shard) = &validator.shard {
                 status.shard_height = shard.committed_height().await;
                 status.mempool_len = shard.mempool_len();

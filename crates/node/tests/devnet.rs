@@ -371,6 +371,134 @@ fn cross_shard_transfer(net: &Devnet, port: u16) -> Transfer {
     }
 }
 
+/// Each validator serves its own shard's HTTP API on `api_port + 1 + i`: it answers for its
+/// shard like the API node, refuses other shards clearly, and a transaction signed by its
+/// client and submitted to it is finalized.
+fn validator_api(net: &Devnet, api_port: u16) {
+    let accounts: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(net.dir.join("accounts.json")).unwrap()).unwrap();
+    let accounts = accounts.as_array().unwrap();
+    // The signer: a bench account nothing else in this test uses; the validator: one of its
+    // shard's.
+    let signer = accounts.iter().find(|a| a["kind"] == "bench").unwrap();
+    let shard = signer["shard"].as_u64().unwrap();
+    let signer_id = signer["id"].as_str().unwrap().to_string();
+    let other = accounts
+        .iter()
+        .find(|a| a["kind"] == "dev" && a["shard"].as_u64() != Some(shard))
+        .expect("a dev account on the other shard")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let i = net
+        .statuses()
+        .iter()
+        .position(|s| s.as_ref().unwrap().shard == Some(shard as u32))
+        .unwrap();
+    let port = api_port + 1 + i as u16;
+
+    // The API node's process list names every process's HTTP port.
+    let st = http::get(api_port, "/status");
+    for p in st["processes"].as_array().expect("processes") {
+        let want = match p["name"].as_str().unwrap() {
+            "api" => api_port,
+            v => api_port + 1 + v[1..].parse::<u16>().unwrap(),
+        };
+        assert_eq!(p["api_port"].as_u64(), Some(u64::from(want)), "{st}");
+    }
+
+    let (code, health) = http::call(port, "GET", "/health", None).unwrap();
+    assert_eq!(code, 200, "{health}");
+    let st = http::get(port, "/status");
+    assert_eq!(st["role"], "validator", "{st}");
+    let heads = st["shards"].as_array().expect("shards");
+    assert_eq!(heads.len(), 1, "{st}");
+    assert_eq!(heads[0]["shard_id"].as_u64(), Some(shard), "{st}");
+
+    // Its shard's accounts: the same as on the API node.
+    let before = balance(api_port, &signer_id);
+    assert_eq!(balance(port, &signer_id), before);
+    let other_before = balance(api_port, &other);
+
+    // Another shard, or every shard: 404 shard_not_served, naming its shard and the API node.
+    for path in [
+        format!("/account/{other}"),
+        format!("/shard/batch/status/{}", 1 - shard),
+        "/shard/dashboard".to_string(),
+        "/supply".to_string(),
+    ] {
+        let (code, e) = http::call(port, "GET", &path, None).unwrap();
+        assert_eq!(code, 404, "{path}: {e}");
+        assert_eq!(e["error"]["code"], "shard_not_served", "{path}: {e}");
+        let msg = e["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(&format!("serves shard {shard} only")) && msg.contains("API node"),
+            "{path}: {e}"
+        );
+    }
+    // No dev signing on a validator: the normal 401 that says how to sign.
+    let (code, e) = http::call(
+        port,
+        "POST",
+        "/tx",
+        Some(&serde_json::json!({"signer": "alice",
+            "action": {"type": "transfer", "to": "bob", "amount": "1"}})),
+    )
+    .unwrap();
+    assert_eq!(code, 401, "{e}");
+    assert_eq!(e["error"]["code"], "dev_signing_unavailable", "{e}");
+
+    // A transfer signed by the client, submitted to the validator, is finalized.
+    let seed: [u8; 32] = hex::decode(signer["secret_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = vision_types::SecretKey::from_seed(seed);
+    let nonce = http::get(port, &format!("/account/{signer_id}"))["account"]["nonce"]
+        .as_u64()
+        .unwrap();
+    let amount = 4321u128;
+    let tx = vision_types::Transaction {
+        chain_id: vision_types::ChainId::new(st["chain_id"].as_str().unwrap()).unwrap(),
+        signer: vision_types::AccountId::new(signer_id.clone()).unwrap(),
+        nonce,
+        fee: vision_types::Amount(10),
+        action: vision_types::Action::Transfer {
+            to: vision_types::AccountId::new(other.clone()).unwrap(),
+            amount: vision_types::Amount(amount),
+            priority: 0,
+        },
+    }
+    .sign(&key);
+    let (code, reply) = http::call(
+        port,
+        "POST",
+        "/tx",
+        Some(&serde_json::to_value(&tx).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{reply}");
+    assert_eq!(reply["shard_id"].as_u64(), Some(shard), "{reply}");
+    let id = reply["tx_id"].as_str().unwrap().to_string();
+    // The validator follows it while its shard holds it; the API node to the destination.
+    net.wait_until(
+        "the transfer submitted to a validator to complete",
+        CATCH_UP_TIMEOUT_S,
+        |_| {
+            let at_validator = http::get(port, &format!("/tx/{id}"));
+            assert_ne!(at_validator["status"], "failed", "{at_validator}");
+            at_validator["status"] != "pending"
+                && http::get(api_port, &format!("/tx/{id}"))["status"] == "completed"
+        },
+    );
+    let after = before - amount - 10;
+    assert_eq!(balance(api_port, &signer_id), after);
+    assert_eq!(balance(api_port, &other), other_before + amount);
+    net.wait_until("the validator to show the new balance", 60, |_| {
+        balance(port, &signer_id) == after
+    });
+}
+
 #[test]
 fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     let root = std::env::temp_dir().join(format!("vision-node-e2e-{}", std::process::id()));
@@ -378,8 +506,8 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     fs::create_dir_all(&root).unwrap();
     let dir = root.join("devnet");
     let out = root.join("devnet-output.log");
-    // Validators, the API node's p2p port, then its HTTP port.
-    let base_port = free_base_port(VALIDATORS as u16 + 2);
+    // Validators, the API node's p2p port, its HTTP port, then the validators' HTTP ports.
+    let base_port = free_base_port(2 * VALIDATORS as u16 + 2);
     let api_port = base_port + VALIDATORS as u16 + 1;
     let out_file = fs::File::create(&out).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_vision-node"))
@@ -451,6 +579,7 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         },
     );
     let transfer = cross_shard_transfer(&net, api_port);
+    validator_api(&net, api_port);
     let supply = http::get(api_port, "/supply");
     assert_eq!(supply["balanced"], true, "{supply}");
     assert_eq!(

@@ -21,6 +21,10 @@
 //! - **Transactions** (API node → shard): transactions admitted to a followed shard's pool are
 //!   forwarded to the shard's members at the next tick, forwarded again every `resend` while
 //!   pending, and forgotten after [`PENDING_TTL`].
+//! - **Transactions** (validator → its committee): transactions a validator's own clients
+//!   submitted (its HTTP API, through [`TxOutbox`]) are sent once to the other members of its
+//!   shard committee at the next tick, so whoever proposes next can include them; the
+//!   validator's own pool keeps them for its own turns as proposer.
 //!
 //! Requests are answered only from finalized data; every answer is verified by its receiver.
 
@@ -61,6 +65,9 @@ const FETCH_AHEAD: usize = 4;
 pub const PENDING_TTL: Duration = Duration::from_secs(120);
 /// Segments waiting to be applied per followed shard (more are dropped; asked again).
 const SEGMENT_QUEUE: usize = 2;
+/// Most transactions waiting in a [`TxOutbox`] (beyond it the oldest are not sent; they stay
+/// in the submitting validator's pool).
+pub const TX_OUTBOX_CAPACITY: usize = 10_000;
 
 /// Who is who, and the relay's timing.
 #[derive(Clone, Debug)]
@@ -104,6 +111,39 @@ impl ConfigOutbox {
     }
 }
 
+/// Transactions a validator's own clients submitted to its shard's pool, waiting to be sent to
+/// the other members of its committee at the next relay tick (once: the validator's pool keeps
+/// them, and it proposes them itself in its turns). Holds at most [`TX_OUTBOX_CAPACITY`].
+#[derive(Clone, Default)]
+pub struct TxOutbox(Arc<Mutex<VecDeque<SignedTransaction>>>);
+
+impl TxOutbox {
+    /// Queues transactions admitted to this node's pool; returns how many older ones were
+    /// dropped to stay within [`TX_OUTBOX_CAPACITY`].
+    pub fn push(&self, txs: impl IntoIterator<Item = SignedTransaction>) -> usize {
+        let mut q = self.0.lock();
+        q.extend(txs);
+        let over = q.len().saturating_sub(TX_OUTBOX_CAPACITY);
+        q.drain(..over);
+        over
+    }
+
+    /// Takes every queued transaction.
+    fn take(&self) -> Vec<SignedTransaction> {
+        self.0.lock().drain(..).collect()
+    }
+
+    /// Transactions waiting to be sent.
+    pub fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+
+    /// Whether nothing waits to be sent.
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().is_empty()
+    }
+}
+
 /// What this node runs (a validator runs at most one shard and may be a beacon member).
 pub struct RelayRoles<E: commonware_storage::Context + Spawner> {
     /// The shard this node validates.
@@ -117,6 +157,8 @@ pub struct RelayRoles<E: commonware_storage::Context + Spawner> {
     pub followed: Vec<ShardApp<E>>,
     /// Configuration changes this node submits.
     pub config_outbox: ConfigOutbox,
+    /// Transactions this validator's clients submitted to its shard, to send to its committee.
+    pub tx_outbox: TxOutbox,
 }
 
 /// A shard followed without voting: its application, the queue of segments to apply, and the
@@ -138,6 +180,7 @@ struct Relay<E: commonware_storage::Context + Spawner> {
     follower: Option<BeaconFollower>,
     followed: BTreeMap<ShardId, Followed<E>>,
     config_outbox: ConfigOutbox,
+    tx_outbox: TxOutbox,
     keys: HashMap<PublicKey, ed25519::PublicKey>,
 }
 
@@ -256,6 +299,7 @@ where
         follower,
         followed,
         config_outbox: roles.config_outbox,
+        tx_outbox: roles.tx_outbox,
         keys,
     });
     let (sender, receiver) = channel;
@@ -422,6 +466,17 @@ where
 
         let Some(shard) = &relay.shard else { continue };
         let me = shard.shard();
+
+        // Transactions this validator's clients submitted, to the rest of its committee.
+        let local = relay.tx_outbox.take();
+        if !local.is_empty()
+            && let Some(members) = relay.cfg.shard_committees.get(&me)
+        {
+            let to = relay.others(members);
+            for chunk in tx_chunks(local) {
+                send(&mut sender, to.clone(), &RelayMsg::Txs(chunk));
+            }
+        }
 
         // Crosslinks to the beacon.
         for out in shard.take_crosslinks() {

@@ -140,9 +140,10 @@ impl Launched {
     pub fn start(s: &Scenario, dir: &Path, log: &Path) -> anyhow::Result<Launched> {
         let validators =
             u16::try_from(s.shards * s.validators_per_shard).context("too many validators")?;
-        let api_port = free_port()?;
-        // Room for the validators and a few more (an API node's own p2p port).
-        let base_port = free_base_port(validators + 4, api_port)?;
+        // The validators' p2p ports, the API node's p2p port, its HTTP port, then each
+        // validator's own HTTP port (`devnet` gives validator i the API port + 1 + i).
+        let base_port = free_base_port(2 * validators + 2, 0)?;
+        let api_port = base_port + validators + 1;
         if let Some(parent) = dir.parent() {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
