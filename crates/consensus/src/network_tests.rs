@@ -33,7 +33,7 @@ pub(crate) const FEE: u128 = 10;
 pub(crate) const START_BALANCE: u128 = 1_000_000_000;
 
 /// SplitMix64: the workload's deterministic randomness (seeded per run).
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     pub(crate) fn next(&mut self) -> u64 {
