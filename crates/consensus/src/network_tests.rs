@@ -1280,6 +1280,41 @@ fn beacon_member_heights(net: &SimNet) -> Vec<(usize, u64)> {
         .collect()
 }
 
+/// A running 4 × 4 network under load, as the crash-together tests start it.
+struct Loaded {
+    net: SimNet,
+    users: Vec<User>,
+    /// Link delivery, in percent.
+    success: u64,
+    rng: Rng,
+    nonces: BTreeMap<usize, u64>,
+    log: Vec<(usize, usize, u128)>,
+}
+
+/// Starts the network with 0 % (even seeds) or 2 % (odd seeds) loss, submits 30 random
+/// transfers and lets 2–3 s of simulated time pass, so that what follows lands anywhere within
+/// a few views (about 100 ms each) depending on the seed.
+async fn start_loaded(ctx: &Ctx, seed: u64) -> Loaded {
+    let users = users(6);
+    let spec = network_spec(&users, ShardConfig::default());
+    let success = if seed.is_multiple_of(2) { 100 } else { 98 };
+    let net = SimNet::start(ctx, spec, success).await;
+    let mut rng = Rng(seed);
+    let mut nonces = BTreeMap::new();
+    let mut log = Vec::new();
+    random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
+    ctx.sleep(Duration::from_millis(2_000 + rng.below(1_000)))
+        .await;
+    Loaded {
+        net,
+        users,
+        success,
+        rng,
+        nonces,
+        log,
+    }
+}
+
 /// Two of the four beacon members (more than f = 1) crash at the same instant and both come
 /// back about a second later, at a point in the beacon's view cycle that varies by seed: the
 /// beacon stops finalizing while they are down (beyond votes already on the wire), then every
@@ -1291,17 +1326,14 @@ fn beacon_resumes_after_two_members_crash_together() {
         eprintln!("beacon_two_crash: seed {seed}");
         let started = Instant::now();
         runner(seed).start(|ctx| async move {
-            let users = users(6);
-            let spec = network_spec(&users, ShardConfig::default());
-            let success = if seed % 2 == 0 { 100 } else { 98 };
-            let mut net = SimNet::start(&ctx, spec, success).await;
-            let mut rng = Rng(seed);
-            let mut nonces = BTreeMap::new();
-            let mut log = Vec::new();
-            random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
-            // Land the crash anywhere within a few beacon views (about 100 ms each).
-            ctx.sleep(Duration::from_millis(2_000 + rng.below(1_000)))
-                .await;
+            let Loaded {
+                mut net,
+                users,
+                success,
+                mut rng,
+                mut nonces,
+                mut log,
+            } = start_loaded(&ctx, seed).await;
             let first = rng.below(SHARDS as u64) as usize;
             let second = (first + 1 + rng.below(SHARDS as u64 - 1) as usize) % SHARDS as usize;
             let crashed = [first * PER_SHARD, second * PER_SHARD];
@@ -1375,16 +1407,14 @@ fn shard_resumes_after_two_validators_crash_together() {
         eprintln!("shard_two_crash: seed {seed}");
         let started = Instant::now();
         runner(seed).start(|ctx| async move {
-            let users = users(6);
-            let spec = network_spec(&users, ShardConfig::default());
-            let success = if seed % 2 == 0 { 100 } else { 98 };
-            let mut net = SimNet::start(&ctx, spec, success).await;
-            let mut rng = Rng(seed);
-            let mut nonces = BTreeMap::new();
-            let mut log = Vec::new();
-            random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
-            ctx.sleep(Duration::from_millis(2_000 + rng.below(1_000)))
-                .await;
+            let Loaded {
+                mut net,
+                users,
+                success,
+                mut rng,
+                mut nonces,
+                mut log,
+            } = start_loaded(&ctx, seed).await;
             let shard = ShardId(rng.below(SHARDS as u64) as u32);
             let base = shard.0 as usize * PER_SHARD;
             let first = rng.below(PER_SHARD as u64) as usize;
