@@ -39,6 +39,7 @@
 //! QMDB root, so that a restarted node derives the same genesis block without replaying
 //! history); height 1 executes on the committed genesis state as usual.
 
+mod batchlog;
 mod block;
 mod mempool;
 #[cfg(test)]
@@ -184,9 +185,9 @@ pub enum ShardAppError {
     /// The layout could not be built.
     #[error("layout: {0}")]
     Layout(String),
-    /// The transaction index could not be opened.
+    /// The transaction index or the closed-batch log could not be opened.
     #[error("{0}")]
-    TxIndex(String),
+    LocalStore(String),
 }
 
 /// A crosslink produced by a finalized block that closed a batch, for the beacon submitter.
@@ -387,6 +388,8 @@ pub struct ShardApp<E: commonware_storage::Context + Spawner> {
     beacon: FinalizedCrosslinks,
     /// The durable transaction index, when configured (`tx_index_records`).
     tx_index: Option<Arc<futures::lock::Mutex<txindex::TxIndex<E>>>>,
+    /// Closed batches with receipts, on disk (what `closed` is reloaded from at start).
+    batch_log: Arc<futures::lock::Mutex<batchlog::BatchLog<E>>>,
 }
 
 impl<E: commonware_storage::Context + Spawner> Clone for ShardApp<E> {
@@ -401,6 +404,7 @@ impl<E: commonware_storage::Context + Spawner> Clone for ShardApp<E> {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
             tx_index: self.tx_index.clone(),
+            batch_log: self.batch_log.clone(),
         }
     }
 }
@@ -496,11 +500,15 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
                 cfg.tx_index_records,
             )
             .await
-            .map_err(ShardAppError::TxIndex)?;
+            .map_err(ShardAppError::LocalStore)?;
             Some(Arc::new(futures::lock::Mutex::new(index)))
         } else {
             None
         };
+        let (batch_log, closed) =
+            batchlog::BatchLog::open(context.child("batches"), &cfg.store_prefix, SERVED_BATCHES)
+                .await
+                .map_err(ShardAppError::LocalStore)?;
         if store.state().is_empty() {
             store.commit(&genesis_writes).await?;
         }
@@ -529,7 +537,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             dropped_crosslinks: Mutex::new(0),
             outcomes: Mutex::new((HashMap::new(), VecDeque::new())),
             recent: Mutex::new(BTreeMap::new()),
-            closed: Mutex::new(BTreeMap::new()),
+            closed: Mutex::new(closed),
             incoming: Mutex::new(BTreeMap::new()),
             inbox: Mutex::new(inbox),
             served: Mutex::new(ServedBlocks::new(SERVED_BLOCKS, SERVED_BLOCK_BYTES)),
@@ -546,6 +554,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             shared: Arc::new(shared),
             beacon,
             tx_index,
+            batch_log: Arc::new(futures::lock::Mutex::new(batch_log)),
         })
     }
 
@@ -1196,6 +1205,12 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 })
                 .collect();
             index.lock().await.append(&records).await;
+        }
+        if let Some(batch) = &spec.exec.closed_batch
+            && batch.receipt_count() > 0
+        {
+            // On disk before the state commits, like the transaction index.
+            self.batch_log.lock().await.append(height, batch).await;
         }
         let root = inner
             .store

@@ -14,7 +14,7 @@ use commonware_storage::{
     archive::{Archive as _, Identifier, prunable},
     translator::EightCap,
 };
-use commonware_utils::{NZU16, NZU64, NZUsize, sequence::FixedBytes};
+use commonware_utils::{NZU16, NZUsize, sequence::FixedBytes};
 use serde::{Deserialize, Serialize};
 use vision_state::TxOutcome;
 use vision_types::Hash;
@@ -25,6 +25,30 @@ const ITEMS_PER_SECTION: u64 = 16_384;
 const MAX_RECORD_BYTES: usize = 64 * 1024;
 
 type Store<E> = prunable::Archive<EightCap, E, FixedBytes<32>, Vec<u8>>;
+
+/// Configuration of a node-local prunable archive of byte values (not part of any state
+/// root) in partitions `{prefix}-{name}-*`.
+pub(crate) fn local_archive_cfg(
+    prefix: &str,
+    name: &str,
+    items_per_section: u64,
+    max_value_bytes: usize,
+) -> prunable::Config<EightCap, (commonware_codec::RangeCfg<usize>, ())> {
+    prunable::Config {
+        translator: EightCap,
+        metadata_partition: format!("{prefix}-{name}-metadata"),
+        key_partition: format!("{prefix}-{name}-keys"),
+        key_page_cache: CacheRef::new(NZU16!(4096), NZUsize!(16)),
+        value_partition: format!("{prefix}-{name}-values"),
+        compression: None,
+        codec_config: ((..=max_value_bytes).into(), ()),
+        items_per_section: std::num::NonZeroU64::new(items_per_section)
+            .expect("items per section > 0"),
+        key_write_buffer: NZUsize!(64 * 1024),
+        value_write_buffer: NZUsize!(256 * 1024),
+        replay_buffer: NZUsize!(64 * 1024),
+    }
+}
 
 /// The stored form of a [`TxRecord`].
 #[derive(Serialize, Deserialize)]
@@ -47,19 +71,7 @@ pub(crate) struct TxIndex<E: commonware_storage::Context> {
 impl<E: commonware_storage::Context> TxIndex<E> {
     /// Opens (or creates) the index in partitions named after `prefix`.
     pub(crate) async fn open(context: E, prefix: &str, retain: u64) -> Result<Self, String> {
-        let cfg = prunable::Config {
-            translator: EightCap,
-            metadata_partition: format!("{prefix}-txindex-metadata"),
-            key_partition: format!("{prefix}-txindex-keys"),
-            key_page_cache: CacheRef::new(NZU16!(4096), NZUsize!(16)),
-            value_partition: format!("{prefix}-txindex-values"),
-            compression: None,
-            codec_config: ((..=MAX_RECORD_BYTES).into(), ()),
-            items_per_section: NZU64!(ITEMS_PER_SECTION),
-            key_write_buffer: NZUsize!(64 * 1024),
-            value_write_buffer: NZUsize!(256 * 1024),
-            replay_buffer: NZUsize!(64 * 1024),
-        };
+        let cfg = local_archive_cfg(prefix, "txindex", ITEMS_PER_SECTION, MAX_RECORD_BYTES);
         let archive = Store::init(context, cfg)
             .await
             .map_err(|e| format!("opening the transaction index: {e}"))?;
