@@ -8,11 +8,8 @@
 //! [`SERVED_BATCHES`](super::SERVED_BATCHES) are loaded back into memory at start; records
 //! older than [`RETAINED_HEIGHTS`] heights are pruned.
 
-use super::txindex::local_archive_cfg;
-use commonware_storage::{
-    archive::{Archive as _, Identifier, prunable},
-    translator::EightCap,
-};
+use super::txindex::{LocalArchive, local_archive_cfg, put_sync_prune};
+use commonware_storage::archive::{Archive as _, Identifier};
 use commonware_utils::sequence::FixedBytes;
 use std::collections::BTreeMap;
 use vision_state::ClosedBatch;
@@ -26,7 +23,7 @@ const HEIGHTS_PER_SECTION: u64 = 4_096;
 /// their JSON form and the batch's other fields.
 const MAX_BATCH_JSON_BYTES: usize = 8 * MAX_BATCH_RECEIPT_BYTES;
 
-type Store<E> = prunable::Archive<EightCap, E, FixedBytes<8>, Vec<u8>>;
+type Store<E> = LocalArchive<E, FixedBytes<8>>;
 
 /// The on-disk log of one replica's closed batches (see the module docs).
 pub(crate) struct BatchLog<E: commonware_storage::Context> {
@@ -75,25 +72,20 @@ impl<E: commonware_storage::Context> BatchLog<E> {
     /// Records the batch closed at `height` and syncs it; prunes batches older than
     /// [`RETAINED_HEIGHTS`]. On a storage error the log logs it and turns itself off.
     pub(crate) async fn append(&mut self, height: u64, batch: &ClosedBatch) {
-        let Some(mut archive) = self.archive.take() else {
+        let Some(archive) = self.archive.take() else {
             return;
         };
-        let result: Result<Store<E>, String> = async {
-            let value = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
-            archive = archive
-                .put(height, FixedBytes::new(height.to_be_bytes()), &value)
-                .await
-                .map_err(|e| e.to_string())?;
-            archive = archive.sync().await.map_err(|e| e.to_string())?;
-            if height > RETAINED_HEIGHTS {
-                archive = archive
-                    .prune(height - RETAINED_HEIGHTS)
-                    .await
-                    .map_err(|e| e.to_string())?;
+        let value = match serde_json::to_vec(batch) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("closed batch at {height} not logged: {e}");
+                self.archive = Some(archive);
+                return;
             }
-            Ok(archive)
-        }
-        .await;
+        };
+        let items = vec![(height, FixedBytes::new(height.to_be_bytes()), value)];
+        let prune_below = height.saturating_sub(RETAINED_HEIGHTS);
+        let result = put_sync_prune(archive, items, prune_below).await;
         match result {
             Ok(a) => self.archive = Some(a),
             Err(e) => tracing::error!("closed-batch log write failed, log off: {e}"),

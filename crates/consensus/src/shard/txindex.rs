@@ -14,7 +14,7 @@ use commonware_storage::{
     archive::{Archive as _, Identifier, prunable},
     translator::EightCap,
 };
-use commonware_utils::{NZU16, NZUsize, sequence::FixedBytes};
+use commonware_utils::{Array, NZU16, NZUsize, sequence::FixedBytes};
 use serde::{Deserialize, Serialize};
 use vision_state::TxOutcome;
 use vision_types::Hash;
@@ -24,7 +24,33 @@ const ITEMS_PER_SECTION: u64 = 16_384;
 /// Largest encoded record accepted when reading (a record holds one outcome).
 const MAX_RECORD_BYTES: usize = 64 * 1024;
 
-type Store<E> = prunable::Archive<EightCap, E, FixedBytes<32>, Vec<u8>>;
+/// A node-local archive of encoded values (see [`local_archive_cfg`]).
+pub(crate) type LocalArchive<E, K> = prunable::Archive<EightCap, E, K, Vec<u8>>;
+
+type Store<E> = LocalArchive<E, FixedBytes<32>>;
+
+/// Puts `items` (index, key, value) into `archive`, syncs it, then prunes the sections below
+/// index `prune_below` (none when 0). Returns the archive, or the first storage error.
+pub(crate) async fn put_sync_prune<E: commonware_storage::Context, K: Array>(
+    mut archive: LocalArchive<E, K>,
+    items: Vec<(u64, K, Vec<u8>)>,
+    prune_below: u64,
+) -> Result<LocalArchive<E, K>, String> {
+    for (index, key, value) in items {
+        archive = archive
+            .put(index, key, &value)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    archive = archive.sync().await.map_err(|e| e.to_string())?;
+    if prune_below > 0 {
+        archive = archive
+            .prune(prune_below)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(archive)
+}
 
 /// Configuration of a node-local prunable archive of byte values (not part of any state
 /// root) in partitions `{prefix}-{name}-*`.
@@ -89,33 +115,31 @@ impl<E: commonware_storage::Context> TxIndex<E> {
         if records.is_empty() {
             return;
         }
-        let Some(mut archive) = self.archive.take() else {
+        let Some(archive) = self.archive.take() else {
             return;
         };
-        let result: Result<Store<E>, String> = async {
-            for r in records {
+        let items: Result<Vec<_>, _> = (self.next..)
+            .zip(records)
+            .map(|(index, r)| {
                 let value = serde_json::to_vec(&Stored {
                     height: r.height,
                     block: r.block,
                     outcome: r.outcome.clone(),
-                })
-                .map_err(|e| e.to_string())?;
-                archive = archive
-                    .put(self.next, FixedBytes::new(r.outcome.tx_id.0), &value)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.next += 1;
+                })?;
+                Ok::<_, serde_json::Error>((index, FixedBytes::new(r.outcome.tx_id.0), value))
+            })
+            .collect();
+        let items = match items {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::error!("transaction record not indexed: {e}");
+                self.archive = Some(archive);
+                return;
             }
-            archive = archive.sync().await.map_err(|e| e.to_string())?;
-            if self.next > self.retain {
-                archive = archive
-                    .prune(self.next - self.retain)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok(archive)
-        }
-        .await;
+        };
+        self.next += items.len() as u64;
+        let prune_below = self.next.saturating_sub(self.retain);
+        let result = put_sync_prune(archive, items, prune_below).await;
         match result {
             Ok(a) => self.archive = Some(a),
             Err(e) => tracing::error!("transaction index write failed, index off: {e}"),
