@@ -449,7 +449,17 @@ impl NodeApi {
             };
         };
         let crosslink = crosslink_id(shard, closing);
-        if self.view.last_height(shard) >= closing {
+        // Crosslinked once the beacon accepted every receipt the transaction emitted: each
+        // stream's next expected seq is past it (a crosslink may be accepted after a higher
+        // one of the same shard, so the shard's last crosslinked height does not tell).
+        let accepted = self.view.with_view(|beacon| {
+            beacon.is_some_and(|b| {
+                streams
+                    .iter()
+                    .all(|(dst, seq)| b.next_seq(shard, *dst) > *seq)
+            })
+        });
+        if accepted {
             let beacon_height = self
                 .view
                 .since(0)
