@@ -54,6 +54,9 @@ pub const CHILD_STOP_TIMEOUT_MS: u64 = 20_000;
 pub const DEFAULT_API_PORT: u16 = 3030;
 /// File (in the devnet directory) listing the supervised processes, rewritten every second.
 pub const PROCESSES_FILE: &str = "processes.json";
+/// File in a process's home that keeps the supervisor from restarting it while it exists
+/// (maintenance: create it, stop the process, remove it to let the supervisor restart it).
+pub const HOLD_FILE: &str = "hold";
 
 /// `vision-node devnet`.
 #[derive(Debug, Args)]
@@ -161,6 +164,8 @@ struct Proc {
     backoff: Duration,
     restart_at: Option<Instant>,
     last_exit: Option<String>,
+    /// Exited while its hold file existed: not restarted until the file is removed.
+    held: bool,
 }
 
 /// A line of `processes.json` (read by the devnet's API node for `GET /status`).
@@ -187,7 +192,8 @@ pub struct ProcessEntry {
     pub log: PathBuf,
     /// Restarts so far.
     pub restarts: u32,
-    /// `running`, `restarting` or `stopped`.
+    /// `running`, `restarting`, `held` (exited while its hold file exists; restarted once the
+    /// file is removed) or `stopped`.
     pub state: String,
     /// How the last run ended.
     pub last_exit: Option<String>,
@@ -531,6 +537,8 @@ fn write_processes(dir: &Path, procs: &[Proc]) {
             restarts: p.restarts,
             state: if p.child.is_some() {
                 "running"
+            } else if p.held {
+                "held"
             } else if p.restart_at.is_some() {
                 "restarting"
             } else {
@@ -565,6 +573,7 @@ async fn supervise(
             backoff: min_backoff,
             restart_at: None,
             last_exit: None,
+            held: false,
         });
     }
     say("running; Ctrl-C stops every process");
@@ -606,7 +615,24 @@ async fn supervise(
                     Err(e) => say(format!("{}: waiting: {e}", p.v.name)),
                 }
             }
+            if p.child.is_none() && p.restart_at.is_some() {
+                let hold = dir.join(&p.v.home).join(HOLD_FILE);
+                let held = hold.exists();
+                if held != p.held {
+                    say(if held {
+                        format!(
+                            "{} held: not restarting it while {} exists",
+                            p.v.name,
+                            hold.display()
+                        )
+                    } else {
+                        format!("{} released: restarting it", p.v.name)
+                    });
+                    p.held = held;
+                }
+            }
             if p.child.is_none()
+                && !p.held
                 && let Some(at) = p.restart_at
                 && now >= at
             {
@@ -677,6 +703,7 @@ async fn supervise(
     }
     for p in &mut procs {
         p.restart_at = None;
+        p.held = false;
     }
     write_processes(&dir, &procs);
     say(format!(

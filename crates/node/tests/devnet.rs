@@ -732,22 +732,21 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     // No transaction submitted around the crash was lost, and each applied exactly once.
     load.check(&net, api_port);
 
-    // 2a. Two of a shard's four validators down (frozen with SIGSTOP, so the supervisor does
-    // not replace them): that shard's finality stops, the other shard goes on; it resumes
-    // when they come back (SIGCONT).
+    // 2a. kill -9 of two of a shard's four validators, held down (their `hold` file keeps the
+    // supervisor from restarting them): that shard's finality stops, the other shard goes on;
+    // when the holds are removed the supervisor restarts them and the shard resumes.
     let frozen_shard = before[VALIDATORS - 1].shard;
-    let mut frozen: Vec<&NodeStatus> = before
+    let mut held: Vec<&NodeStatus> = before
         .iter()
         .filter(|s| s.shard == frozen_shard && s.name != victim.name)
         .collect();
-    frozen.sort_by_key(|s| s.beacon_member); // non-beacon members first: keep the beacon live
-    let frozen: Vec<u32> = frozen
+    held.sort_by_key(|s| s.beacon_member); // non-beacon members first: keep the beacon live
+    let held: Vec<(usize, u32)> = held
         .iter()
         .take(2)
         .map(|s| {
-            read_status(&net.home(s.name[1..].parse().unwrap()))
-                .unwrap()
-                .pid
+            let i: usize = s.name[1..].parse().unwrap();
+            (i, read_status(&net.home(i)).unwrap().pid)
         })
         .collect();
     let shard_height = |port: u16, shard: u32| -> u64 {
@@ -759,9 +758,35 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     };
     let halted = frozen_shard.unwrap();
     let other_shard = (0..SHARDS as u32).find(|s| *s != halted).unwrap();
-    for pid in &frozen {
-        rustix::process::kill_process(pid_of(*pid), rustix::process::Signal::STOP).unwrap();
+    let hold_file = |i: usize| net.home(i).join(vision_node::devnet::HOLD_FILE);
+    for (i, pid) in &held {
+        fs::write(hold_file(*i), b"").unwrap();
+        rustix::process::kill_process(pid_of(*pid), rustix::process::Signal::KILL).unwrap();
     }
+    net.wait_until(
+        "both killed validators to be held",
+        CATCH_UP_TIMEOUT_S,
+        |n| {
+            let output = n.output();
+            held.iter().all(|(i, pid)| {
+                !alive(*pid) && output.contains(&format!("v{i:02} held: not restarting it"))
+            })
+        },
+    );
+    // GET /status shows them held.
+    net.wait_until(
+        "GET /status to show the held validators",
+        CATCH_UP_TIMEOUT_S,
+        |_| {
+            let st = http::get(api_port, "/status");
+            st["processes"].as_array().is_some_and(|p| {
+                held.iter().all(|(i, _)| {
+                    p.iter()
+                        .any(|p| p["name"] == format!("v{i:02}") && p["health"] == "held")
+                })
+            })
+        },
+    );
     // Let in-flight votes settle, then watch: the halted shard stays put, the other moves.
     std::thread::sleep(Duration::from_secs(3));
     let (halted_at, other_at) = (
@@ -771,8 +796,8 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     std::thread::sleep(Duration::from_secs(5));
     let halted_now = shard_height(api_port, halted);
     let other_now = shard_height(api_port, other_shard);
-    for pid in &frozen {
-        rustix::process::kill_process(pid_of(*pid), rustix::process::Signal::CONT).unwrap();
+    for (i, _) in &held {
+        fs::remove_file(hold_file(*i)).unwrap();
     }
     assert_eq!(
         halted_now, halted_at,
@@ -785,6 +810,28 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
     net.wait_until("the halted shard to resume", CATCH_UP_TIMEOUT_S, |_| {
         shard_height(api_port, halted) > halted_at + CATCH_UP_BLOCKS
     });
+    for (i, pid) in &held {
+        net.wait_until(
+            "a released validator to restart and catch up",
+            CATCH_UP_TIMEOUT_S,
+            |n| {
+                read_status(&n.home(*i)).is_ok_and(|s| {
+                    s.pid != *pid
+                        && s.state == "running"
+                        && s.shard_height > halted_at + CATCH_UP_BLOCKS
+                })
+            },
+        );
+        pids.push(read_status(&net.home(*i)).unwrap().pid);
+    }
+    assert!(
+        net.output()
+            .contains(&format!("v{:02} released: restarting it", held[0].0)),
+        "{}",
+        net.output()
+    );
+    let released: Vec<NodeStatus> = net.statuses().into_iter().map(Option::unwrap).collect();
+    assert_replicas_agree(&released);
 
     // 2b. kill -9 of the API node loses nothing: the supervisor restarts it, it resumes from
     // its own store and reports the same balances.
@@ -1175,4 +1222,365 @@ fn dashboard_in_the_browser(net: &Devnet, root: &std::path::Path, port: u16) {
         port,
         serde_json::json!({"batch_timeout_ms": 500, "crosslink_frequency": 10}),
     );
+}
+
+/// Two simulated hosts: network namespaces `a` and `b` made by this test, joined by a veth
+/// pair (10.77.0.1 in `a`, 10.77.0.2 in `b`); deleted (with the pair) on drop.
+struct TwoHosts {
+    a: String,
+    b: String,
+    veth: String,
+}
+
+/// Runs `ip ARGS`; the error names the command and what it printed.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("`ip` not runnable: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl TwoHosts {
+    /// Host address of namespace `a` (validators 0–2) and `b` (validator 3).
+    const ADDRS: [&'static str; 2] = ["10.77.0.1", "10.77.0.2"];
+
+    fn create() -> Result<Self, String> {
+        let tag = std::process::id();
+        let hosts = Self {
+            a: format!("vn{tag}a"),
+            b: format!("vn{tag}b"),
+            veth: format!("vn{tag}v"),
+        };
+        ip(&["netns", "add", &hosts.a])?;
+        // From here on, drop cleans up whatever was made.
+        ip(&["netns", "add", &hosts.b])?;
+        let peer = format!("{}p", hosts.veth);
+        ip(&[
+            "link",
+            "add",
+            &hosts.veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+        ])?;
+        ip(&["link", "set", &hosts.veth, "netns", &hosts.a])?;
+        ip(&["link", "set", &peer, "netns", &hosts.b])?;
+        for (ns, dev, addr) in [
+            (&hosts.a, &hosts.veth, Self::ADDRS[0]),
+            (&hosts.b, &peer, Self::ADDRS[1]),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        Ok(hosts)
+    }
+
+    /// Cuts (`false`) or restores (`true`) the only link between the two hosts.
+    fn link(&self, up: bool) {
+        ip(&[
+            "-n",
+            &self.a,
+            "link",
+            "set",
+            &self.veth,
+            if up { "up" } else { "down" },
+        ])
+        .unwrap();
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+/// Runs `f` on a thread inside network namespace `ns` (the test's own namespace for `None`),
+/// so that 127.0.0.1 is that host's loopback.
+fn on_host<T: Send + 'static>(ns: Option<&str>, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::os::fd::AsFd;
+    let path = ns.map(|n| PathBuf::from("/run/netns").join(n));
+    std::thread::spawn(move || {
+        if let Some(path) = path {
+            let file = fs::File::open(&path).unwrap();
+            rustix::thread::move_into_link_name_space(
+                file.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+        }
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+/// The procedure of docs/operations.md ("Several machines: init and run") on two hosts: four
+/// validators of one shard, each set up by `vision-node init`, one genesis file built from the
+/// entries `init` printed, each started with `vision-node run`. Three run on host `a`, one on
+/// host `b`. A signed transfer submitted on `a` is seen on `b`; then the link between the
+/// hosts is cut: `a` (3 of 4) keeps finalizing and takes another transfer while `b` stops;
+/// after the link comes back `b` catches up to the same blocks, state roots and balances.
+/// Where network namespaces cannot be made (not root, no `ip`), all four run on 127.0.0.1 and
+/// the partition is skipped with the reason printed.
+#[test]
+fn validators_on_two_hosts_partition_and_heal() {
+    let root = std::env::temp_dir().join(format!("vision-node-hosts-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    let hosts = match TwoHosts::create() {
+        Ok(h) => {
+            eprintln!(
+                "two hosts: network namespaces {} ({}) and {} ({})",
+                h.a,
+                TwoHosts::ADDRS[0],
+                h.b,
+                TwoHosts::ADDRS[1]
+            );
+            Some(h)
+        }
+        Err(why) => {
+            eprintln!(
+                "network namespaces unavailable ({why}): running all validators on 127.0.0.1, \
+                 partition step skipped"
+            );
+            None
+        }
+    };
+    let ns_of = |i: usize| -> Option<String> {
+        hosts
+            .as_ref()
+            .map(|h| if i < 3 { h.a.clone() } else { h.b.clone() })
+    };
+    // p2p and HTTP ports: fixed inside fresh namespaces, free ones on the shared loopback.
+    let base = if hosts.is_some() {
+        31_000
+    } else {
+        free_base_port(8)
+    };
+    let p2p = |i: usize| -> String {
+        let host = match &hosts {
+            Some(_) => TwoHosts::ADDRS[usize::from(i >= 3)],
+            None => "127.0.0.1",
+        };
+        format!("{host}:{}", base + i as u16)
+    };
+    let api_port = |i: usize| base + 4 + i as u16;
+
+    // 1. `init` on every "machine"; the genesis from the entries it printed.
+    let bin = env!("CARGO_BIN_EXE_vision-node");
+    let homes: Vec<PathBuf> = (0..4).map(|i| root.join(format!("h{i}"))).collect();
+    let mut validators = Vec::new();
+    for (i, home) in homes.iter().enumerate() {
+        let out = Command::new(bin)
+            .arg("init")
+            .arg("--home")
+            .arg(home)
+            .args(["--p2p-address", &p2p(i)])
+            .args(["--api-listen", &format!("127.0.0.1:{}", api_port(i))])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let entry: vision_types::GenesisValidator = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(entry.name, format!("h{i}"));
+        validators.push(entry);
+    }
+    let payer_key = vision_types::SecretKey::from_seed([0x11; 32]);
+    let payer = vision_types::AccountId::new("payer").unwrap();
+    let payee = vision_types::AccountId::new("payee").unwrap();
+    let genesis = vision_types::Genesis {
+        chain_id: vision_types::ChainId::new("two-hosts").unwrap(),
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+        shard_config: vision_types::ShardConfig {
+            num_shards: 1,
+            ..Default::default()
+        },
+        strategy: "hash".into(),
+        validators,
+        accounts: vec![
+            vision_types::GenesisAccount {
+                id: payer.clone(),
+                public_key: payer_key.public_key(),
+                balance: vision_types::Amount(1_000_000),
+            },
+            vision_types::GenesisAccount {
+                id: payee.clone(),
+                public_key: vision_types::SecretKey::from_seed([0x22; 32]).public_key(),
+                balance: vision_types::Amount(0),
+            },
+        ],
+        config_authority: payer.clone(),
+    };
+    let genesis_file = root.join("genesis.json");
+    fs::write(&genesis_file, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
+
+    // 2. `run` on every machine.
+    struct Procs(Vec<Child>);
+    impl Drop for Procs {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut procs = Procs(Vec::new());
+    for (i, home) in homes.iter().enumerate() {
+        let log = fs::File::create(root.join(format!("h{i}.log"))).unwrap();
+        let mut cmd = match ns_of(i) {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns, bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.arg("run")
+            .arg("--home")
+            .arg(home)
+            .arg("--genesis")
+            .arg(&genesis_file)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        procs.0.push(cmd.spawn().unwrap());
+    }
+    let logs = || -> String {
+        (0..4)
+            .map(|i| {
+                let log = fs::read_to_string(root.join(format!("h{i}.log"))).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(12).collect();
+                format!(
+                    "--- h{i} ---\n{}\n",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect()
+    };
+    let status = |i: usize| read_status(&homes[i]).ok();
+    let height = |i: usize| status(i).map_or(0, |s| s.shard_height);
+    let wait = |what: &str, ok: &mut dyn FnMut() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(STARTUP_TIMEOUT_S);
+        while Instant::now() < deadline {
+            if ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!(
+            "timed out after {STARTUP_TIMEOUT_S}s waiting for {what}; heights {:?}\n{}",
+            (0..4).map(height).collect::<Vec<_>>(),
+            logs()
+        );
+    };
+    wait("every validator to finalize", &mut || {
+        (0..4).all(|i| height(i) >= WARM_HEIGHT)
+    });
+    let get = |i: usize, path: String| -> serde_json::Value {
+        let port = api_port(i);
+        on_host(ns_of(i).as_deref(), move || http::get(port, &path))
+    };
+    let balance_at = |i: usize, who: &vision_types::AccountId| -> Option<u128> {
+        get(i, format!("/account/{who}"))["account"]["balance"]
+            .as_str()
+            .and_then(|b| b.parse().ok())
+    };
+    let mut nonce = 0;
+    let mut transfer = |i: usize, amount: u128| {
+        let tx = vision_types::Transaction {
+            chain_id: genesis.chain_id.clone(),
+            signer: payer.clone(),
+            nonce,
+            fee: vision_types::Amount(10),
+            action: vision_types::Action::Transfer {
+                to: payee.clone(),
+                amount: vision_types::Amount(amount),
+                priority: 0,
+            },
+        }
+        .sign(&payer_key);
+        nonce += 1;
+        let port = api_port(i);
+        let body = serde_json::to_value(&tx).unwrap();
+        let (code, reply) = on_host(ns_of(i).as_deref(), move || {
+            http::call(port, "POST", "/tx", Some(&body)).unwrap()
+        });
+        assert_eq!(code, 200, "{reply}");
+    };
+
+    // 3. A transfer submitted on host a reaches every replica, host b's included.
+    transfer(0, 1_000);
+    wait("the first transfer on every replica", &mut || {
+        (0..4).all(|i| balance_at(i, &payee) == Some(1_000))
+    });
+    assert_replicas_agree(&(0..4).filter_map(status).collect::<Vec<_>>());
+
+    match &hosts {
+        None => eprintln!("two hosts: partition and healing skipped (no network namespaces)"),
+        Some(hosts) => {
+            // 4. Cut the link: host a (3 of 4) keeps finalizing and takes a transfer, host b
+            // stops.
+            hosts.link(false);
+            std::thread::sleep(Duration::from_secs(3)); // votes already in flight land
+            let (a_at, b_at) = (height(0), height(3));
+            eprintln!("two hosts: link cut at heights {a_at} (a) and {b_at} (b)");
+            transfer(1, 2_000);
+            wait("host a to finalize without host b", &mut || {
+                (0..3).all(|i| height(i) >= a_at + 5 && balance_at(i, &payee) == Some(3_000))
+            });
+            assert_eq!(height(3), b_at, "host b finalized alone");
+            assert_eq!(
+                balance_at(3, &payee),
+                Some(1_000),
+                "host b alone saw the transfer"
+            );
+
+            // 5. Heal: host b catches up to the same blocks, state roots and balances.
+            hosts.link(true);
+            let target = (0..3).map(height).max().unwrap();
+            wait("host b to catch up after the partition healed", &mut || {
+                height(3) >= target + CATCH_UP_BLOCKS && balance_at(3, &payee) == Some(3_000)
+            });
+            let after: Vec<NodeStatus> = (0..4).filter_map(status).collect();
+            assert_eq!(after.len(), 4);
+            eprintln!(
+                "two hosts: healed at height {target}; b caught up to {}",
+                height(3)
+            );
+            assert_replicas_agree(&after);
+            assert_eq!(balance_at(3, &payer), balance_at(0, &payer));
+        }
+    }
+
+    // 6. SIGTERM stops every validator cleanly.
+    for c in &procs.0 {
+        rustix::process::kill_process(pid_of(c.id()), rustix::process::Signal::TERM).unwrap();
+    }
+    for (i, c) in procs.0.iter_mut().enumerate() {
+        let code = c.wait().unwrap();
+        assert!(code.success(), "h{i} exited {code:?}\n{}", logs());
+    }
+    drop(procs);
+    fs::remove_dir_all(&root).ok();
 }
