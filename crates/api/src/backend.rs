@@ -293,6 +293,34 @@ pub struct CommitteeMetrics {
     /// The workload type the committee serves (workload strategy only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
+    /// Mean of the members' observed reputation scores (see [`ValidatorReputation`]), in
+    /// [0, 1], from the beacon state this node holds.
+    pub observed_reputation: f64,
+}
+
+/// One validator's reputation in [`ConsensusMetrics`]: counters the beacon chain recorded
+/// and the score derived from them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ValidatorReputation {
+    /// The validator's genesis name.
+    pub name: String,
+    /// Its consensus key (hex).
+    pub consensus_key: String,
+    /// The shard whose committee it is in.
+    pub shard_id: ShardId,
+    /// The observed score in [0, 1]: `(prior × K + finalize_votes) / (K + finalize_votes +
+    /// missed)` with K = 100, computed in integer ppm.
+    pub reputation: f64,
+    /// Its genesis reputation (the score's prior), in [0, 1].
+    pub genesis_reputation: f64,
+    /// Crosslinked finalization certificates of its shard that carry its signature.
+    pub finalize_votes: u64,
+    /// Crosslinked finalization certificates of its shard that do not.
+    pub missed: u64,
+    /// Shard blocks it proposed that the beacon saw finalized.
+    pub blocks_finalized: u64,
+    /// Beacon blocks it proposed that were finalized.
+    pub beacon_blocks_finalized: u64,
 }
 
 /// The PRSM metrics (`GET /consensus/metrics`): the committee plan from genesis (strategy,
@@ -319,6 +347,8 @@ pub struct ConsensusMetrics {
     pub beacon_height: u64,
     /// One entry per shard, in shard order.
     pub shards: Vec<CommitteeMetrics>,
+    /// Every validator's observed reputation, by shard then name.
+    pub validators: Vec<ValidatorReputation>,
 }
 
 /// Where a PRSM proposal stands.

@@ -277,7 +277,8 @@ pub const ROUTES: &[ApiRoute] = &[
         "GET",
         "/consensus/metrics",
         "PRSM metrics: strategy, committees with members, coordinator and reputation, beacon \
-         committee, measured throughput and cross-shard operations.",
+         committee, measured throughput and cross-shard operations, and every validator's \
+         observed reputation (beacon-recorded votes, misses and blocks).",
     ),
     route(
         RouteId::Proposal,

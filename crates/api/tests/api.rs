@@ -1034,7 +1034,8 @@ async fn health_and_status() {
             "average_reputation",
             "beacon_committee",
             "beacon_height",
-            "shards"
+            "shards",
+            "validators"
         ])
     );
     assert_eq!(
@@ -1045,9 +1046,26 @@ async fn health_and_status() {
             "nodes",
             "coordinator",
             "avg_reputation",
-            "height"
+            "height",
+            "observed_reputation"
         ])
     );
+    assert_eq!(
+        keys(&v["validators"][0]),
+        set(&[
+            "name",
+            "consensus_key",
+            "shard_id",
+            "reputation",
+            "genesis_reputation",
+            "finalize_votes",
+            "missed",
+            "blocks_finalized",
+            "beacon_blocks_finalized"
+        ])
+    );
+    assert_eq!(v["validators"].as_array().map(Vec::len), Some(16), "{v}");
+    assert_eq!(v["validators"][0]["missed"], 10, "{v}");
 }
 
 #[tokio::test]
@@ -1249,6 +1267,8 @@ async fn dashboard_page_is_self_contained_html() {
         "id=\"pending-batches\"",
         "id=\"crosslinks-table\"",
         "id=\"contracts-list\"",
+        "id=\"reputation-table\"",
+        "/consensus/metrics",
         "id=\"throughput-tps\"",
         "data-config-field=\"batch_size\"",
         "/shard/dashboard",

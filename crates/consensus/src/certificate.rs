@@ -1,7 +1,7 @@
 //! Crosslink certificates: the encoded simplex finalization of a block, verifiable by any node
 //! that knows only the committee's public keys and the chain's namespace.
 
-use crate::keys::{KeyError, committee_set};
+use crate::keys::{KeyError, committee_set, from_cw_public_key};
 use commonware_codec::{Decode, Encode};
 use commonware_consensus::{Epochable, simplex::types::Finalization};
 use commonware_cryptography::sha256;
@@ -114,4 +114,22 @@ pub fn verify_finalization_certificate(
         return Err(CertError::BadSignatures);
     }
     Ok(())
+}
+
+/// The members of `committee` whose signatures `cert_bytes` (a finalization certificate for a
+/// committee of that size) carries, in committee key order. Decodes only: the signatures are
+/// not verified (use [`verify_finalization_certificate`] first on untrusted bytes).
+pub fn certificate_signers(
+    cert_bytes: &[u8],
+    committee: &[PublicKey],
+) -> Result<Vec<PublicKey>, CertError> {
+    let set = committee_set(committee)?;
+    let finalization = decode_certificate(cert_bytes, set.len())?;
+    Ok(finalization
+        .certificate
+        .signers
+        .iter()
+        .filter_map(|p| set.get(p.get() as usize))
+        .map(from_cw_public_key)
+        .collect())
 }

@@ -137,6 +137,7 @@ pub(crate) fn network_spec(users: &[User], config: ShardConfig) -> NetworkSpec {
         relay_resend: Duration::from_secs(1),
         config_authority: Some(authority_key().public_key()),
         workload_shards: BTreeMap::new(),
+        reputation_priors: BTreeMap::new(),
     }
 }
 
@@ -541,6 +542,77 @@ pub(crate) async fn random_transfers(
     }
 }
 
+/// Finalization certificates the crashed validators of the crash test stay down for.
+const CRASH_MISSES: u64 = 3;
+
+/// Waits (up to 120 s simulated) until the beacon, as the first running validator holds it,
+/// recorded `misses` more missed certificates (from now) for every validator of `down`.
+async fn wait_for_misses(net: &SimNet, down: &[usize], misses: u64) {
+    let missed_now = || -> Vec<u64> {
+        net.views()[0].beacon.with_view(|v| {
+            down.iter()
+                .map(|&i| {
+                    v.and_then(|v| v.reputation(&validator_key(i).public_key()))
+                        .map_or(0, |r| r.missed)
+                })
+                .collect()
+        })
+    };
+    let start = missed_now();
+    let deadline = net.ctx.current() + Duration::from_secs(120);
+    loop {
+        let missed = missed_now();
+        if missed.iter().zip(&start).all(|(m, s)| *m >= s + misses) {
+            return;
+        }
+        assert!(
+            net.ctx.current() < deadline,
+            "validators {down:?} down, the beacon recorded {start:?} -> {missed:?} misses"
+        );
+        net.ctx.sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks the beacon's reputation records (as the first running validator holds them) after a
+/// run in which each validator of `crashed` was down for a while: it missed finalization
+/// certificates, and its score is below the best score among the validators of its shard that
+/// never went down. Returns `((missed, score ppm) of the crashed one, (missed, score ppm) of
+/// the best always-up one)` per crashed validator.
+fn assert_crashed_lose_reputation(
+    net: &SimNet,
+    crashed: &[usize],
+) -> Vec<((u64, u32), (u64, u32))> {
+    let state = net.views()[0].beacon.state().expect("a beacon state");
+    let record = |i: usize| {
+        let r = state
+            .reputation(&validator_key(i).public_key())
+            .expect("every committee member has a record");
+        assert_eq!(r.shard, shard_of_validator(i));
+        (r.missed, r.score().ppm())
+    };
+    crashed
+        .iter()
+        .map(|&i| {
+            let down = record(i);
+            let shard = shard_of_validator(i);
+            let best_up = (0..VALIDATORS)
+                .filter(|j| shard_of_validator(*j) == shard && !crashed.contains(j))
+                .map(record)
+                .max_by_key(|(_, score)| *score)
+                .expect("an always-up validator in the shard");
+            assert!(
+                down.0 > 0,
+                "validator {i} was down but missed nothing: {down:?}"
+            );
+            assert!(
+                down.1 < best_up.1,
+                "validator {i} was down yet scores {down:?}, the best always-up one {best_up:?}"
+            );
+            (down, best_up)
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests.
 
@@ -570,15 +642,19 @@ fn sharded_network_transfers_with_loss_and_crashes() {
             }
             random_transfers(&net, &users, &mut rng, &mut nonces, 60, &mut log).await;
             ctx.sleep(Duration::from_secs(3)).await;
+            // Stay down until the beacon recorded a few certificates without them.
+            wait_for_misses(&net, &crashed, CRASH_MISSES).await;
             for &i in &crashed {
                 net.start_node(i).await;
             }
             random_transfers(&net, &users, &mut rng, &mut nonces, 60, &mut log).await;
             let height = settle_and_check(&net, &users, &log, Duration::from_secs(300)).await;
             let beacon = net.views()[0].beacon.beacon_height();
+            let reputation = assert_crashed_lose_reputation(&net, &crashed);
             eprintln!(
                 "sharded_network seed {seed}: {} transfers settled; shard heights >= {height}, \
-                 beacon {beacon}; {:.1}s simulated, {:.1}s wall",
+                 beacon {beacon}; reputation (missed, score ppm) crashed vs best up {reputation:?}; \
+                 {:.1}s simulated, {:.1}s wall",
                 log.len(),
                 ctx.current()
                     .duration_since(std::time::UNIX_EPOCH)

@@ -56,6 +56,10 @@ pub struct NetworkSpec {
     /// `vision_sharding::workload_shards`; empty unless the strategy is `workload`): what
     /// proposal targeting needs of the plan.
     pub workload_shards: BTreeMap<String, Vec<ShardId>>,
+    /// Genesis reputation of validators by consensus key: the prior of their beacon
+    /// reputation score (members without one get
+    /// [`crate::beacon::DEFAULT_REPUTATION_PRIOR_PPM`]).
+    pub reputation_priors: BTreeMap<PublicKey, vision_sharding::Reputation>,
 }
 
 impl NetworkSpec {
@@ -76,6 +80,7 @@ impl NetworkSpec {
             .collect();
         BeaconState::new(self.network.clone(), 0, committees, self.config.clone())
             .with_config_authority(self.config_authority)
+            .with_reputation_priors(&self.reputation_priors)
     }
 
     /// The shard `key` validates, if any.

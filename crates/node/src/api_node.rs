@@ -29,7 +29,7 @@ use vision_api::backend::{
     ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
     FlushOutcome, NetworkStats, NodeStatus, Performance, ProcessStatus, ProposalState,
     ProposalView, ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted,
-    SupplyReport, TxStatus,
+    SupplyReport, TxStatus, ValidatorReputation,
 };
 use vision_consensus::{
     FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, TxOutbox,
@@ -42,8 +42,8 @@ use vision_state::{
     Supply, TxOutcome, keys::Counter,
 };
 use vision_types::{
-    AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
-    ShardId, SignedTransaction, Transaction, Verified, block::crosslink_id,
+    AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, PublicKey, SecretKey,
+    ShardConfig, ShardId, SignedTransaction, Transaction, Verified, block::crosslink_id,
 };
 
 /// Fee the devnet signer puts on the transactions it signs.
@@ -71,6 +71,8 @@ pub struct Committees {
     pub plan: vision_sharding::CommitteePlan,
     /// Names of the beacon committee's members, sorted.
     pub beacon: Vec<String>,
+    /// Every validator's consensus key, by genesis name (to read its beacon reputation).
+    pub keys: BTreeMap<String, PublicKey>,
 }
 
 /// What an API node needs to change the network's configuration through the beacon.
@@ -933,17 +935,47 @@ impl vision_api::NodeBackend for NodeApi {
     async fn consensus_metrics(&self) -> Result<ConsensusMetrics, BackendError> {
         self.every_shard("the PRSM metrics (every shard's height)")?;
         let plan = &self.committees.plan;
-        let (beacon_height, cross_shard_operations) = self.view.with_view(|v| {
-            v.map_or((0, 0), |v| {
+        let (beacon_height, cross_shard_operations, records) = self.view.with_view(|v| {
+            v.map_or((0, 0, BTreeMap::new()), |v| {
                 let ops = v
                     .receipt_streams()
                     .iter()
                     .filter(|((src, dst), _)| src != dst)
                     .map(|(_, n)| *n)
                     .sum();
-                (v.height(), ops)
+                (v.height(), ops, v.reputations().clone())
             })
         });
+        // Every planned validator with its beacon record, by shard then name.
+        let mut validators: Vec<ValidatorReputation> = plan
+            .committees
+            .iter()
+            .flat_map(|c| c.members.iter().map(move |m| (c.shard, m)))
+            .filter_map(|(shard, name)| {
+                let key = self.committees.keys.get(name)?;
+                let r = records.get(key)?;
+                Some(ValidatorReputation {
+                    name: name.clone(),
+                    consensus_key: key.to_string(),
+                    shard_id: shard,
+                    reputation: r.score().as_f64(),
+                    genesis_reputation: r.prior.as_f64(),
+                    finalize_votes: r.finalize_votes,
+                    missed: r.missed,
+                    blocks_finalized: r.blocks_finalized,
+                    beacon_blocks_finalized: r.beacon_blocks_finalized,
+                })
+            })
+            .collect();
+        validators.sort_by(|a, b| (a.shard_id, &a.name).cmp(&(b.shard_id, &b.name)));
+        let observed = |shard: ShardId| {
+            let scores: Vec<f64> = validators
+                .iter()
+                .filter(|v| v.shard_id == shard)
+                .map(|v| v.reputation)
+                .collect();
+            scores.iter().sum::<f64>() / scores.len().max(1) as f64
+        };
         let reputations: Vec<f64> = plan.nodes.iter().map(|n| n.reputation.as_f64()).collect();
         Ok(ConsensusMetrics {
             active_shards: plan.committees.len(),
@@ -968,8 +1000,10 @@ impl vision_api::NodeBackend for NodeApi {
                         .get(&c.shard)
                         .map_or(0, ShardApp::finalized_height),
                     workload: c.workload.clone(),
+                    observed_reputation: observed(c.shard),
                 })
                 .collect(),
+            validators,
         })
     }
 

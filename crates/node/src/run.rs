@@ -481,10 +481,17 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
         None => None,
     };
     let committees = || -> anyhow::Result<Committees> {
+        let keys = plan
+            .genesis
+            .validators
+            .iter()
+            .map(|v| (v.name.clone(), v.consensus_key))
+            .collect();
         let (plan, beacon) = crate::network::committee_plan(&plan.genesis)?;
         Ok(Committees {
             plan,
             beacon: beacon.into_iter().collect(),
+            keys,
         })
     };
     let running = match plan.role {

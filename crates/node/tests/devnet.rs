@@ -618,6 +618,23 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         );
         assert!(s["height"].as_u64() >= Some(WARM_HEIGHT), "{prsm}");
     }
+    // Reputation recorded by the beacon: one entry per validator, scores in [0, 1].
+    let validators = prsm["validators"].as_array().expect("validators");
+    assert_eq!(validators.len(), VALIDATORS, "{prsm}");
+    for v in validators {
+        let score = v["reputation"].as_f64().expect("reputation");
+        assert!((0.0..=1.0).contains(&score), "{prsm}");
+        assert!(
+            v["finalize_votes"].is_u64() && v["missed"].is_u64(),
+            "{prsm}"
+        );
+    }
+    assert!(
+        validators
+            .iter()
+            .any(|v| v["finalize_votes"].as_u64() >= Some(1)),
+        "the beacon credited no finalization vote: {prsm}"
+    );
 
     // 1b'. A configuration change goes through the beacon and applies at the height the
     // reply states; a field that needs resharding is refused with a clear error.
@@ -1134,6 +1151,14 @@ fn dashboard_in_the_browser(net: &Devnet, root: &std::path::Path, port: u16) {
         &mut page,
         "shows every shard",
         &format!("document.querySelectorAll('#shards .shard-card').length === {SHARDS}"),
+        10,
+    );
+    step(
+        &mut page,
+        "shows every validator's reputation",
+        &format!(
+            "document.querySelectorAll('#reputation-table tr[data-validator]').length === {VALIDATORS}"
+        ),
         10,
     );
     let pending = format!(

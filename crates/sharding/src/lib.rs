@@ -25,7 +25,9 @@ mod proptests;
 
 pub use layout::{LayoutError, LayoutKey, Override, ShardLayout, ShardRange};
 pub use metrics::{ShardMetrics, ShardingMetrics};
-pub use node::{NodeError, NodeInfo, Reputation, generate_nodes, validate_nodes};
+pub use node::{
+    NodeError, NodeInfo, REPUTATION_PRIOR_WEIGHT, Reputation, generate_nodes, validate_nodes,
+};
 pub use params::*;
 pub use plan::{
     Committee, CommitteePlan, NodeMove, PlanError, SizeBounds, committee_count, plan, plan_fixed,

@@ -7,6 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::{collections::BTreeSet, fmt};
 use vision_types::Hash;
 
+/// Weight of the prior in [`Reputation::observed`], in participation events (finalization
+/// certificates): after this many events the observed ratio counts as much as the prior.
+pub const REPUTATION_PRIOR_WEIGHT: u64 = 100;
+
 /// A reputation in parts-per-million (`0..=1_000_000` for `0.0..=1.0`).
 ///
 /// Decisions only ever use the integer. JSON reads and writes it as a number such as
@@ -43,6 +47,26 @@ impl Reputation {
     /// The value as a fraction, for display and JSON only.
     pub fn as_f64(self) -> f64 {
         f64::from(self.0) / f64::from(PPM)
+    }
+
+    /// The reputation observed from consensus participation, with this one as the prior.
+    ///
+    /// `votes` counts finalization certificates the validator signed and `missed` those of
+    /// its committee it is absent from. The result is a smoothed participation ratio that
+    /// starts at the prior and moves towards the observed ratio as events accumulate:
+    ///
+    /// `score = (prior × K + votes × 1.0) / (K + votes + missed)` with
+    /// `K =` [`REPUTATION_PRIOR_WEIGHT`] (the prior counts as K events),
+    ///
+    /// in integer parts-per-million, rounded down (so every node computes the same value).
+    /// Always in `[0, 1]`; the prior when there are no events; never decreases with
+    /// `votes`, never increases with `missed`.
+    pub fn observed(self, votes: u64, missed: u64) -> Reputation {
+        let k = u128::from(REPUTATION_PRIOR_WEIGHT);
+        let num = u128::from(self.0) * k + u128::from(votes) * u128::from(PPM);
+        let den = k + u128::from(votes) + u128::from(missed);
+        // num <= PPM × (k + votes) <= PPM × den, so the quotient fits in 0..=PPM.
+        Reputation((num / den) as u32)
     }
 
     /// The mean of some reputations, rounded down to a whole ppm; zero for none.

@@ -555,4 +555,37 @@ proptest! {
         prop_assert_eq!(keys.len(), m.len());
         apply_moves(&layout, &m).unwrap().validate().unwrap();
     }
+
+    #[test]
+    fn observed_reputation_is_bounded_monotone_and_deterministic(
+        prior in 0u32..=PPM,
+        votes in 0u64..1_000_000_000,
+        missed in 0u64..1_000_000_000,
+        more in 1u64..1_000_000,
+    ) {
+        let prior = Reputation::from_ppm(prior).unwrap();
+        let r = prior.observed(votes, missed);
+        prop_assert!(r <= Reputation::MAX);
+        prop_assert_eq!(r, prior.observed(votes, missed), "deterministic");
+        prop_assert!(prior.observed(votes + more, missed) >= r, "monotone in votes");
+        prop_assert!(prior.observed(votes, missed + more) <= r, "anti-monotone in missed");
+        prop_assert_eq!(prior.observed(0, 0), prior, "the prior without events");
+        // Extremes cannot overflow and stay in range.
+        prop_assert!(prior.observed(u64::MAX, u64::MAX) <= Reputation::MAX);
+        prop_assert!(prior.observed(u64::MAX, 0) <= Reputation::MAX);
+        prop_assert!(prior.observed(0, u64::MAX) <= prior);
+    }
+}
+
+/// Worked examples of [`Reputation::observed`] (prior weight 100 events).
+#[test]
+fn observed_reputation_examples() {
+    let prior = Reputation::from_ppm(900_000).unwrap();
+    assert_eq!(prior.observed(0, 0).ppm(), 900_000);
+    // (0.9 × 100 + 100) / 200 = 0.95.
+    assert_eq!(prior.observed(100, 0).ppm(), 950_000);
+    // (0.9 × 100 + 75) / 200 = 0.825: three quarters participation pulls it down.
+    assert_eq!(prior.observed(75, 25).ppm(), 825_000);
+    // (0.9 × 100 + 0) / 200 = 0.45: down the whole time.
+    assert_eq!(prior.observed(0, 100).ppm(), 450_000);
 }

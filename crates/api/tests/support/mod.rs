@@ -13,7 +13,7 @@ use vision_api::backend::{
     ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
     FlushOutcome, NetworkStats, NodeBackend, NodeStatus, Performance, ProposalState, ProposalView,
     ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted, SupplyReport,
-    TxStatus,
+    TxStatus, ValidatorReputation,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
@@ -260,6 +260,22 @@ impl NodeBackend for FakeBackend {
                 avg_reputation: 0.75,
                 height: 100 + u64::from(s),
                 workload: None,
+                observed_reputation: 0.8,
+            })
+            .collect();
+        let validators: Vec<ValidatorReputation> = (0..self.num_shards())
+            .flat_map(|s| {
+                (0..4).map(move |i| ValidatorReputation {
+                    name: format!("v{}", 4 * s + i),
+                    consensus_key: format!("{:064x}", 4 * s + i),
+                    shard_id: ShardId(s),
+                    reputation: 0.8,
+                    genesis_reputation: 0.75,
+                    finalize_votes: 30,
+                    missed: 10,
+                    blocks_finalized: 12,
+                    beacon_blocks_finalized: u64::from(i == 0) * 5,
+                })
             })
             .collect();
         Ok(ConsensusMetrics {
@@ -272,6 +288,7 @@ impl NodeBackend for FakeBackend {
             beacon_committee: shards.iter().map(|s| s.coordinator.clone()).collect(),
             beacon_height: 50,
             shards,
+            validators,
         })
     }
 

@@ -391,6 +391,7 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
                 .accept_config_change(change, h.height)
                 .map_err(|e| format!("configuration change {}: {e}", change.seq))?;
         }
+        state.credit_beacon_proposer(&h.proposer);
         state.advance(block);
         if h.state_root != state.root() {
             return Err("state root mismatch".into());
@@ -498,7 +499,8 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             beacon_height: 0,
         };
         // The state root depends on the crosslinks and configuration changes (whose effective
-        // height follows from this height), not on the tip.
+        // height follows from this height) and the proposer's credit, not on the tip.
+        state.credit_beacon_proposer(&ctx.leader);
         header.state_root = state.root();
         let block = BeaconBlock {
             header,

@@ -11,6 +11,9 @@
 //!   the shard committee's epoch, and its certificate is a simplex finalization of the header
 //!   hash by ≥ 2/3 of that committee under the shard's namespace
 //!   (`vision/{network}/shard/{s}/{layout_version}`).
+//! - [`ReputationRecord`]: per committee member, counters of finalization certificates
+//!   signed and missed and of blocks proposed, credited from accepted crosslinks and beacon
+//!   headers, part of the state root; the score is derived from them (see [`reputation`]).
 //! - [`CrosslinkPool`]: verified submissions, deduplicated and ordered by (shard, height).
 //! - [`BeaconApp`]: the [`crate::ChainApp`]; propose takes pending crosslinks valid on the
 //!   parent's (speculative) state, verify re-checks every crosslink and the roots, finalized
@@ -25,6 +28,7 @@ mod app;
 mod block;
 mod config;
 mod pool;
+pub mod reputation;
 mod state;
 
 pub use app::{BeaconApp, FinalizedCrosslink, FinalizedCrosslinks, PUBLISHED_LOG};
@@ -34,6 +38,7 @@ pub use config::{
     ConfigRejection, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, ScheduledConfig, max_config_change_size,
 };
 pub use pool::{CrosslinkPool, DEFAULT_POOL_CAPACITY, PoolRejection};
+pub use reputation::{DEFAULT_REPUTATION_PRIOR_PPM, ReputationRecord};
 pub use state::{
     ApplyError, BEACON_STATE_NAMESPACE, BeaconState, CrosslinkRejection, DEFAULT_ROOT_RETENTION,
     ShardCommittee,

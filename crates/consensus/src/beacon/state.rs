@@ -5,14 +5,16 @@ use super::{
     config::{
         CONFIG_ACTIVATION_DELAY, CONFIG_HISTORY, ConfigChange, ConfigRejection, ScheduledConfig,
     },
+    reputation::{DEFAULT_REPUTATION_PRIOR_PPM, ReputationRecord},
 };
 use crate::{
-    certificate::{CertError, verify_finalization_certificate},
+    certificate::{CertError, certificate_signers, verify_finalization_certificate},
     chain::namespace,
 };
 use commonware_codec::Write;
 use rand_core::CryptoRng;
 use std::collections::{BTreeMap, VecDeque};
+use vision_sharding::Reputation;
 use vision_types::{
     ChainId as NetworkId, Hash, PublicKey, ShardId,
     block::{ChainRef, Crosslink, CrosslinkError},
@@ -111,7 +113,8 @@ pub enum ApplyError {
 /// and epoch, the last crosslinked height per shard) and what destination shards read (the
 /// receipts roots of finalized crosslinks, the last [`Self::retention`] per shard), plus the
 /// [`ShardConfig`] history: the genesis configuration and every change the beacon finalized,
-/// each with the beacon height from which it applies (see [`super::ConfigChange`]).
+/// each with the beacon height from which it applies (see [`super::ConfigChange`]), plus one
+/// [`ReputationRecord`] per shard committee member (see [`super::reputation`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BeaconState {
     network: NetworkId,
@@ -125,6 +128,10 @@ pub struct BeaconState {
     config_authority: Option<PublicKey>,
     /// Ascending by seq and effective height; never empty.
     config_history: VecDeque<ScheduledConfig>,
+    /// One record per shard committee member (created with the committees, never added to).
+    reputation: BTreeMap<PublicKey, ReputationRecord>,
+    /// Per shard, the height of the highest certified block whose certificate was credited.
+    credited_heights: BTreeMap<ShardId, u64>,
     height: u64,
     tip: Hash,
 }
@@ -138,6 +145,16 @@ impl BeaconState {
         committees: BTreeMap<ShardId, ShardCommittee>,
         config: ShardConfig,
     ) -> Self {
+        let default_prior =
+            Reputation::from_ppm(DEFAULT_REPUTATION_PRIOR_PPM).expect("a ppm value in range");
+        let mut reputation = BTreeMap::new();
+        for (shard, c) in &committees {
+            for m in &c.members {
+                reputation
+                    .entry(*m)
+                    .or_insert_with(|| ReputationRecord::new(*shard, default_prior));
+            }
+        }
         BeaconState {
             network,
             layout_version,
@@ -152,6 +169,8 @@ impl BeaconState {
                 effective_height: 0,
                 config,
             }]),
+            reputation,
+            credited_heights: BTreeMap::new(),
             height: 0,
             tip: Hash::ZERO,
         }
@@ -161,6 +180,27 @@ impl BeaconState {
     pub fn with_retention(mut self, retention: usize) -> Self {
         self.retention = retention.max(1);
         self
+    }
+
+    /// Sets the genesis reputation (the score's prior) of committee members; members not in
+    /// `priors` keep [`DEFAULT_REPUTATION_PRIOR_PPM`], keys of no committee are ignored.
+    pub fn with_reputation_priors(mut self, priors: &BTreeMap<PublicKey, Reputation>) -> Self {
+        for (key, prior) in priors {
+            if let Some(r) = self.reputation.get_mut(key) {
+                r.prior = *prior;
+            }
+        }
+        self
+    }
+
+    /// The reputation record of the committee member `key`.
+    pub fn reputation(&self, key: &PublicKey) -> Option<&ReputationRecord> {
+        self.reputation.get(key)
+    }
+
+    /// Every committee member's reputation record, by key.
+    pub fn reputations(&self) -> &BTreeMap<PublicKey, ReputationRecord> {
+        &self.reputation
     }
 
     /// Sets the key allowed to sign configuration changes (none: changes are refused).
@@ -313,8 +353,9 @@ impl BeaconState {
     }
 
     /// Commitment to the consensus-relevant state: network, layout version, committees, last
-    /// heights and configuration. The receipts roots are not hashed (they follow from the
-    /// crosslinks, which the body roots commit to).
+    /// heights, configuration and reputation records (with the credited heights). The
+    /// receipts roots are not hashed (they follow from the crosslinks, which the body roots
+    /// commit to).
     pub fn root(&self) -> Hash {
         let mut b = Vec::new();
         b.extend_from_slice(BEACON_STATE_NAMESPACE);
@@ -349,6 +390,16 @@ impl BeaconState {
             c.seq.write(&mut b);
             c.effective_height.write(&mut b);
             c.config.write(&mut b);
+        }
+        (self.credited_heights.len() as u64).write(&mut b);
+        for (shard, h) in &self.credited_heights {
+            shard.write(&mut b);
+            h.write(&mut b);
+        }
+        (self.reputation.len() as u64).write(&mut b);
+        for (key, r) in &self.reputation {
+            key.write(&mut b);
+            r.write_to(&mut b);
         }
         Hash::sha256(&b)
     }
@@ -434,8 +485,54 @@ impl BeaconState {
         Ok(())
     }
 
+    /// Credits the reputation records of `shard`'s committee from `cl` (see
+    /// [`super::reputation`]), once per certified height: only when the block `cl`'s
+    /// certificate certifies is above the highest one credited for the shard (so a replayed
+    /// or older crosslink credits nothing). Undecodable certificate bytes credit no vote (a
+    /// checked crosslink always decodes).
+    fn credit(&mut self, shard: ShardId, cl: &Crosslink) {
+        let certified_height = cl.ancestry.last().map_or(cl.header.height, |h| h.height);
+        let credited = self.credited_heights.get(&shard).copied().unwrap_or(0);
+        if certified_height <= credited {
+            return;
+        }
+        self.credited_heights.insert(shard, certified_height);
+        let Some(committee) = self.committees.get(&shard) else {
+            return;
+        };
+        if let Ok(signers) = certificate_signers(&cl.certificate, &committee.members) {
+            for m in &committee.members {
+                if let Some(r) = self.reputation.get_mut(m) {
+                    if signers.contains(m) {
+                        r.finalize_votes = r.finalize_votes.saturating_add(1);
+                    } else {
+                        r.missed = r.missed.saturating_add(1);
+                    }
+                }
+            }
+        }
+        for h in std::iter::once(&cl.header).chain(&cl.ancestry) {
+            if h.height <= credited || !committee.members.contains(&h.proposer) {
+                continue;
+            }
+            if let Some(r) = self.reputation.get_mut(&h.proposer) {
+                r.blocks_finalized = r.blocks_finalized.saturating_add(1);
+            }
+        }
+    }
+
+    /// Credits the proposer of a beacon block (a committee member's record, if it has one):
+    /// part of the state after the block, so call it before [`Self::root`] and
+    /// [`Self::advance`].
+    pub(crate) fn credit_beacon_proposer(&mut self, proposer: &PublicKey) {
+        if let Some(r) = self.reputation.get_mut(proposer) {
+            r.beacon_blocks_finalized = r.beacon_blocks_finalized.saturating_add(1);
+        }
+    }
+
     /// Records an accepted crosslink (the caller checked it).
     pub(crate) fn record(&mut self, shard: ShardId, cl: &Crosslink) {
+        self.credit(shard, cl);
         let height = cl.header.height;
         let last = self.last_heights.entry(shard).or_insert(0);
         *last = (*last).max(height);
@@ -508,6 +605,7 @@ impl BeaconState {
         for change in &block.config_changes {
             next.accept_config_change(change, block.header.height)?;
         }
+        next.credit_beacon_proposer(&block.header.proposer);
         next.advance(block);
         *self = next;
         Ok(())

@@ -1219,3 +1219,199 @@ fn crosslink_carrying_receipts_is_accepted_below_the_last_height() {
     assert!(state.may_accept(SHARD, &next));
     assert_eq!(state.check_sequence(&next), Ok(SHARD));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reputation records.
+
+/// An encoded finalization of `hash` (epoch 0, view 5) on `SHARD`'s namespace, signed by the
+/// validators `signers` of the committee `members(0..4)`.
+fn finalization_by(signers: &[usize], hash: &Hash) -> Vec<u8> {
+    use crate::certificate::{Scheme, encode_certificate, to_digest};
+    use commonware_consensus::{
+        simplex::types::{Finalization, Finalize, Proposal},
+        types::{Epoch, Round, View},
+    };
+    use commonware_parallel::Sequential;
+    let ns = namespace(&net_id(), ChainRef::Shard(SHARD), 0);
+    let set = crate::keys::committee_set(&members(0..4)).unwrap();
+    let proposal = Proposal::new(
+        Round::new(Epoch::new(0), View::new(5)),
+        View::new(4),
+        to_digest(hash),
+    );
+    let votes: Vec<_> = signers
+        .iter()
+        .map(|&i| {
+            let scheme =
+                Scheme::signer(&ns, set.clone(), crate::keys::to_cw_private_key(&key(i))).unwrap();
+            Finalize::sign(&scheme, proposal.clone()).unwrap()
+        })
+        .collect();
+    let verifier = Scheme::verifier(&ns, set);
+    let f = Finalization::from_finalizes(
+        &verifier,
+        commonware_utils::non_empty![@&votes],
+        &Sequential,
+    )
+    .unwrap();
+    encode_certificate(&f)
+}
+
+/// A crosslink of `SHARD` at `height` (parent `parent`, proposed by validator `proposer`),
+/// with `ancestry`, certified (the last header) by `signers`.
+fn signed_crosslink(
+    height: u64,
+    parent: Hash,
+    proposer: usize,
+    ancestry: Vec<BlockHeader>,
+    signers: &[usize],
+) -> Crosslink {
+    let header = shard_header(SHARD, 0, height, parent, height, key(proposer).public_key());
+    let certified = ancestry
+        .last()
+        .map_or_else(|| header.hash(), BlockHeader::hash);
+    Crosslink {
+        header,
+        destinations: dests(SHARD, height),
+        batched_txs: txs(height),
+        certificate: finalization_by(signers, &certified),
+        ancestry,
+    }
+}
+
+/// Counters `(finalize_votes, missed, blocks_finalized, beacon_blocks_finalized)` of validator
+/// `i`.
+fn counters(state: &BeaconState, i: usize) -> (u64, u64, u64, u64) {
+    let r = state.reputation(&key(i).public_key()).unwrap();
+    (
+        r.finalize_votes,
+        r.missed,
+        r.blocks_finalized,
+        r.beacon_blocks_finalized,
+    )
+}
+
+/// A certificate with 3 of 4 signers credits 3 votes and 1 miss, and the crosslinked block's
+/// proposer; a replay, or another crosslink carrying an already credited certificate, credits
+/// nothing; the counters enter the state root; replicas applying the same beacon block agree
+/// with the proposer's root; the score follows the counters and starts at the prior.
+#[test]
+fn reputation_is_credited_from_crosslink_certificates() {
+    runner(31).start(|mut ctx| async move {
+        let priors: BTreeMap<PublicKey, vision_sharding::Reputation> = [(
+            key(3).public_key(),
+            vision_sharding::Reputation::from_ppm(500_000).unwrap(),
+        )]
+        .into_iter()
+        .collect();
+        let genesis = initial_state().with_reputation_priors(&priors);
+        let genesis_block = BeaconBlock::genesis(genesis.root());
+        let genesis = genesis.with_tip(genesis_block.hash());
+        // Priors: stated, or the default; no events yet.
+        assert_eq!(genesis.reputations().len(), 4);
+        assert_eq!(
+            genesis.reputation(&key(3).public_key()).unwrap().score(),
+            priors[&key(3).public_key()]
+        );
+        assert_eq!(
+            genesis
+                .reputation(&key(0).public_key())
+                .unwrap()
+                .score()
+                .ppm(),
+            DEFAULT_REPUTATION_PRIOR_PPM
+        );
+        for i in 0..4 {
+            assert_eq!(counters(&genesis, i), (0, 0, 0, 0));
+        }
+
+        // Height 1, proposed by validator 2, certified by 0, 1 and 3.
+        let cl1 = signed_crosslink(1, Hash::ZERO, 2, Vec::new(), &[0, 1, 3]);
+        let mut proposer_state = genesis.clone();
+        proposer_state.accept_crosslink(&cl1, &mut ctx).unwrap();
+        assert_eq!(counters(&proposer_state, 0), (1, 0, 0, 0));
+        assert_eq!(counters(&proposer_state, 1), (1, 0, 0, 0));
+        assert_eq!(counters(&proposer_state, 2), (0, 1, 1, 0));
+        assert_eq!(counters(&proposer_state, 3), (1, 0, 0, 0));
+        assert_ne!(
+            proposer_state.root(),
+            genesis.root(),
+            "counters are committed"
+        );
+        // The same crosslink signed by another quorum gives another root.
+        let mut other = genesis.clone();
+        other
+            .accept_crosslink(
+                &signed_crosslink(1, Hash::ZERO, 2, Vec::new(), &[0, 1, 2]),
+                &mut ctx,
+            )
+            .unwrap();
+        assert_ne!(other.root(), proposer_state.root());
+        // Scores: more votes never lower it, a miss lowers it below the prior.
+        let score = |s: &BeaconState, i: usize| s.reputation(&key(i).public_key()).unwrap().score();
+        assert!(score(&proposer_state, 0) > score(&genesis, 0));
+        assert!(score(&proposer_state, 2) < score(&genesis, 2));
+
+        // A replay is refused and, recorded anyway, credits nothing.
+        let before = proposer_state.reputations().clone();
+        assert!(proposer_state.accept_crosslink(&cl1, &mut ctx).is_err());
+        let mut replayed = proposer_state.clone();
+        replayed.record(SHARD, &cl1);
+        assert_eq!(replayed.reputations(), &before);
+
+        // Height 2 finalized through height 3 (ancestry), all four signing: proposers of both
+        // headers are credited; the crosslink of height 3 itself carries the same
+        // certificate's height and credits nothing more.
+        let h2 = shard_header(SHARD, 0, 2, cl1.header.hash(), 2, key(0).public_key());
+        let h3 = shard_header(SHARD, 0, 3, h2.hash(), 3, key(1).public_key());
+        let cl2 = signed_crosslink(2, cl1.header.hash(), 0, vec![h3.clone()], &[0, 1, 2, 3]);
+        assert_eq!(cl2.header, h2);
+        proposer_state.accept_crosslink(&cl2, &mut ctx).unwrap();
+        assert_eq!(counters(&proposer_state, 0), (2, 0, 1, 0));
+        assert_eq!(counters(&proposer_state, 1), (2, 0, 1, 0));
+        assert_eq!(counters(&proposer_state, 2), (1, 1, 1, 0));
+        let cl3 = signed_crosslink(3, h2.hash(), 1, Vec::new(), &[0, 1, 2, 3]);
+        assert_eq!(cl3.header, h3);
+        let credited = proposer_state.reputations().clone();
+        proposer_state.accept_crosslink(&cl3, &mut ctx).unwrap();
+        assert_eq!(proposer_state.reputations(), &credited);
+
+        // A beacon block with the three crosslinks, proposed by validator 3, built the way
+        // `propose` builds it; two replicas apply it and agree with its state root.
+        let crosslinks = vec![cl1, cl2, cl3];
+        proposer_state.credit_beacon_proposer(&key(3).public_key());
+        let block = BeaconBlock {
+            header: BlockHeader {
+                chain: ChainRef::Beacon,
+                epoch: 0,
+                height: 1,
+                parent: genesis_block.hash(),
+                timestamp_ms: 1,
+                proposer: key(3).public_key(),
+                body_root: BeaconBlock::compute_body_root(&crosslinks, &[]),
+                state_root: proposer_state.root(),
+                receipts_root: Hash::ZERO,
+                batch_txs_root: Hash::ZERO,
+                beacon_height: 0,
+            },
+            crosslinks,
+            config_changes: Vec::new(),
+        };
+        let mut replicas = [genesis.clone(), genesis.clone()];
+        for r in &mut replicas {
+            r.apply_block(&block).unwrap();
+            assert_eq!(r.root(), block.header.state_root);
+            assert_eq!(counters(r, 3), (2, 0, 0, 1));
+        }
+        assert_eq!(replicas[0], replicas[1]);
+        // The full verify path (certificates re-checked) agrees too.
+        let mut app_state = genesis.clone();
+        for cl in &block.crosslinks {
+            app_state.accept_crosslink(cl, &mut ctx).unwrap();
+        }
+        app_state.credit_beacon_proposer(&block.header.proposer);
+        assert_eq!(app_state.root(), block.header.state_root);
+        // Memory stays one record per committee member.
+        assert_eq!(replicas[0].reputations().len(), 4);
+    });
+}
