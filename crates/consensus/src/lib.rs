@@ -59,6 +59,8 @@ pub use validator::{
 };
 
 #[cfg(test)]
+mod byzantine_leader_tests;
+#[cfg(test)]
 mod contract_sim_tests;
 #[cfg(test)]
 mod network_tests;
