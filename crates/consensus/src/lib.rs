@@ -61,6 +61,8 @@ pub use validator::{
 };
 
 #[cfg(test)]
+mod byzantine_leader_tests;
+#[cfg(test)]
 mod contract_sim_tests;
 #[cfg(test)]
 mod network_tests;

@@ -10,7 +10,8 @@ use crate::{
     relay_channel_quota,
     shard::{ShardApp, ShardBlockCfg, ShardChainBlock, uniform_layout},
     sim::{Ctx, base_channels_of, full_mesh, link},
-    start_follower, start_validator,
+    start_follower,
+    validator::start_validator_wrapped,
 };
 use commonware_cryptography::ed25519;
 use commonware_p2p::simulated::Oracle;
@@ -212,6 +213,18 @@ impl SimNet {
 
     /// Starts (or restarts, on the same storage) validator `i`.
     pub(crate) async fn start_node(&mut self, i: usize) {
+        self.start_node_wrapped(i, |app| app).await;
+    }
+
+    /// Starts (or restarts, on the same storage) validator `i` with its shard engine running
+    /// `wrap(app)` instead of its shard application (e.g. a faulty proposer).
+    pub(crate) async fn start_node_wrapped<W>(
+        &mut self,
+        i: usize,
+        wrap: impl FnOnce(ShardApp<Ctx>) -> W + Send + 'static,
+    ) where
+        W: crate::ChainApp<Block = ShardChainBlock>,
+    {
         assert!(self.nodes[i].is_none(), "validator {i} is running");
         let key = validator_key(i);
         let pk = key.public_key();
@@ -228,10 +241,18 @@ impl SimNet {
             .child("validator")
             .with_attribute("index", i)
             .spawn(move |ctx| async move {
-                let v: Validator<Ctx> =
-                    start_validator(ctx, &spec, key, &format!("node{i}"), base, relay, control)
-                        .await
-                        .unwrap();
+                let v: Validator<Ctx> = start_validator_wrapped(
+                    ctx,
+                    &spec,
+                    key,
+                    &format!("node{i}"),
+                    base,
+                    relay,
+                    control,
+                    wrap,
+                )
+                .await
+                .unwrap();
                 let view = NodeView {
                     shard: v
                         .shard
