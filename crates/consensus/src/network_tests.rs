@@ -11,7 +11,7 @@ use crate::{
     shard::{ShardApp, ShardBlockCfg, ShardChainBlock, uniform_layout},
     sim::{Ctx, base_channels_of, full_mesh, link},
     start_follower,
-    validator::start_validator_wrapped,
+    validator::start_validator_with,
 };
 use commonware_cryptography::ed25519;
 use commonware_p2p::simulated::Oracle;
@@ -241,7 +241,7 @@ impl SimNet {
             .child("validator")
             .with_attribute("index", i)
             .spawn(move |ctx| async move {
-                let v: Validator<Ctx> = start_validator_wrapped(
+                let v: Validator<Ctx> = start_validator_with(
                     ctx,
                     &spec,
                     key,

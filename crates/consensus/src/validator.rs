@@ -165,35 +165,11 @@ where
     start_validator_with(context, spec, signer, node, base, relay, blocker, |app| app).await
 }
 
-/// [`start_validator`] whose shard engine runs `wrap(app)` instead of the shard application
-/// itself (the relay and the returned [`Validator`] keep the real one): tests run a faulty
-/// proposer this way.
-#[cfg(test)]
+/// [`start_validator`] whose shard engine runs `shard_engine_app(app)` instead of the shard
+/// application itself (the relay and the returned [`Validator`] keep the real one): the
+/// application itself in production; tests run a faulty proposer this way.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn start_validator_wrapped<E, S, R, Bl, W>(
-    context: E,
-    spec: &NetworkSpec,
-    signer: SecretKey,
-    node: &str,
-    base: ChainChannels<S, R>,
-    relay: (S, R),
-    blocker: Bl,
-    wrap: impl FnOnce(ShardApp<E>) -> W,
-) -> Result<Validator<E>, ValidatorError>
-where
-    E: commonware_storage::Context + Clock + CryptoRng + Spawner + Storage + Metrics,
-    S: Sender<PublicKey = ed25519::PublicKey>,
-    R: Receiver<PublicKey = ed25519::PublicKey>,
-    Bl: Blocker<PublicKey = ed25519::PublicKey>,
-    W: ChainApp<Block = ShardChainBlock>,
-{
-    start_validator_with(context, spec, signer, node, base, relay, blocker, wrap).await
-}
-
-/// The body of [`start_validator`]: the shard engine runs `shard_engine_app(app)` (the
-/// application itself outside tests).
-#[allow(clippy::too_many_arguments)]
-async fn start_validator_with<E, S, R, Bl, W>(
+pub(crate) async fn start_validator_with<E, S, R, Bl, W>(
     context: E,
     spec: &NetworkSpec,
     signer: SecretKey,
