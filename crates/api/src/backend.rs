@@ -7,7 +7,7 @@
 //! (parsed ids, shard ids below `num_shards`, transactions whose signature verified and whose
 //! fields are within [`vision_types::limits`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, future::Future};
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, PublicKey, ShardConfig,
@@ -112,6 +112,15 @@ pub trait NodeBackend: Send + Sync + 'static {
         &self,
         update: ConfigUpdate,
     ) -> impl Future<Output = Result<ConfigApplied, ConfigChangeError>> + Send;
+
+    /// Moves accounts between shards through the beacon chain: the given `moves`, or, when
+    /// `None`, the node's plan from recent load (hottest accounts of shards whose load leaves
+    /// `rebalance_threshold` of the mean, to the coolest shard). Resolves once the beacon
+    /// finalized the moves (or when there is nothing to move).
+    fn rebalance(
+        &self,
+        moves: Option<Vec<MoveRequest>>,
+    ) -> impl Future<Output = Result<Rebalanced, ConfigChangeError>> + Send;
 
     /// Signs `action` for `signer` with the next nonce and the node's fee, if this node is a
     /// devnet API node holding that dev account's key. `Ok(None)` everywhere else.
@@ -760,6 +769,43 @@ pub struct ConfigApplied {
     pub effective_height: u64,
     /// The configuration from that height.
     pub config: ShardConfig,
+}
+
+/// One account move asked for in `POST /shard/rebalance`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    /// The user account.
+    pub account: AccountId,
+    /// The shard it should live on.
+    pub to: ShardId,
+}
+
+/// One account move scheduled by a rebalance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedMove {
+    /// The account.
+    pub account: AccountId,
+    /// Its shard before the move.
+    pub from: ShardId,
+    /// Its shard from `effective_height` on.
+    pub to: ShardId,
+    /// Its recent load (transactions it signed), 0 for a move asked for explicitly.
+    pub load: u64,
+}
+
+/// The outcome of `POST /shard/rebalance`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rebalanced {
+    /// Beacon height from which the moved accounts live on their new shards (`None` when
+    /// nothing moved).
+    pub effective_height: Option<u64>,
+    /// The moves (empty when the load is balanced).
+    pub moves: Vec<PlannedMove>,
+    /// Recent load per shard (transactions) the plan weighed.
+    pub shard_loads: BTreeMap<ShardId, u64>,
+    /// What happened, in words.
+    pub message: String,
 }
 
 /// An admitted contract deployment.

@@ -13,6 +13,7 @@
 //! | GET | `/shard/contracts` | `{count, contracts: [{id, name, owner, primary_shard, created_height}]}` |
 //! | GET | `/shard/dashboard` | the seed's complete dashboard object |
 //! | POST | `/shard/config` | a `ConfigUpdate` → `{effective_height, config}` (admin) |
+//! | POST | `/shard/rebalance` | `{}` or `{moves: [{account, to}]}` → `{effective_height, moves, shard_loads, message}` (admin) |
 //! | GET | `/shard/crosslinks` | recent beacon-finalized crosslinks (dashboard table) |
 //! | GET | `/shard/call/{call_id}` | a cross-shard call and its result |
 //! | POST | `/tx` | a `SignedTransaction`, or on a devnet `{signer, action}` → `{tx_id, shard_id}` |

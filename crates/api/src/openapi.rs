@@ -81,6 +81,12 @@ fn request_schema(id: RouteId) -> Option<Value> {
             json!({"oneOf": [schema_ref("ExecuteRequest"), schema_ref("SignedTransaction")]})
         }
         RouteId::Config => schema_ref("ConfigUpdate"),
+        RouteId::Rebalance => json!({
+            "type": "object", "additionalProperties": false,
+            "properties": {"moves": {"type": "array", "minItems": 1, "maxItems": 16, "items": {
+                "type": "object", "additionalProperties": false, "required": ["account", "to"],
+                "properties": {"account": str_t(), "to": int_t()}}}}
+        }),
         RouteId::Proposal => {
             json!({"oneOf": [schema_ref("ProposalRequest"), schema_ref("SignedTransaction")]})
         }
@@ -212,6 +218,16 @@ fn responses(id: RouteId) -> Value {
         RouteId::Config => obj(&[
             ("effective_height", int_t()),
             ("config", schema_ref("ShardConfig")),
+        ]),
+        RouteId::Rebalance => obj(&[
+            ("effective_height", json!({"type": ["integer", "null"]})),
+            (
+                "moves",
+                json!({"type": "array", "items": record(&[
+                    ("account", str_t()), ("from", int_t()), ("to", int_t()), ("load", int_t())])}),
+            ),
+            ("shard_loads", json!({"type": "object", "additionalProperties": int_t()})),
+            ("message", str_t()),
         ]),
         RouteId::SubmitTx => obj(&[("tx_id", hex_t()), ("shard_id", int_t())]),
         RouteId::SubmitBatch => obj(&[

@@ -7,8 +7,8 @@ use crate::{
     ApiConfig,
     backend::{
         AccountView, BatchStatus, CallView, ConfigApplied, ContractSummary, ContractView,
-        CrosslinkSummary, Executed, FlushOutcome, NetworkStats, NodeBackend, Performance,
-        ProposalView, ShardSummary, Submitted, TxStatus,
+        CrosslinkSummary, Executed, FlushOutcome, MoveRequest, NetworkStats, NodeBackend,
+        Performance, ProposalView, Rebalanced, ShardSummary, Submitted, TxStatus,
     },
     error::{ApiError, dev_signing_unavailable, unknown_shard},
     extract::{ApiJson, from_value},
@@ -70,6 +70,8 @@ pub enum RouteId {
     Call,
     /// `POST /shard/config`.
     Config,
+    /// `POST /shard/rebalance`.
+    Rebalance,
     /// `POST /tx`.
     SubmitTx,
     /// `POST /tx/batch`.
@@ -233,6 +235,12 @@ pub const ROUTES: &[ApiRoute] = &[
         "/shard/config",
         "Change sharding configuration through the beacon chain; returns the effective height.",
     ),
+    admin(
+        RouteId::Rebalance,
+        "POST",
+        "/shard/rebalance",
+        "Move hot accounts off overloaded shards (planned from recent load, or the given moves).",
+    ),
     route(
         RouteId::SubmitTx,
         "POST",
@@ -337,6 +345,7 @@ pub(crate) fn handler<B: NodeBackend>(id: RouteId) -> MethodRouter<AppState<B>> 
         RouteId::Contracts => get(contracts::<B>),
         RouteId::Call => get(call::<B>),
         RouteId::Config => post(config::<B>),
+        RouteId::Rebalance => post(rebalance::<B>),
         RouteId::SubmitTx => post(submit_tx::<B>),
         RouteId::SubmitBatch => post(submit_batch::<B>),
         RouteId::TxStatus => get(tx_status::<B>),
@@ -605,6 +614,7 @@ struct DashboardConfig {
     batch_size: u64,
     batch_timeout_ms: u64,
     smart_contracts: bool,
+    rebalance_threshold: f64,
 }
 
 impl From<&ShardConfig> for DashboardConfig {
@@ -616,6 +626,7 @@ impl From<&ShardConfig> for DashboardConfig {
             batch_size: c.batch_size,
             batch_timeout_ms: c.batch_timeout_ms,
             smart_contracts: c.smart_contracts_enabled,
+            rebalance_threshold: c.rebalance_threshold,
         }
     }
 }
@@ -1032,6 +1043,42 @@ async fn config<B: NodeBackend>(
     )
     .await??;
     ok(applied)
+}
+
+/// Most moves one `POST /shard/rebalance` may ask for (the beacon's per-change bound).
+pub const MAX_REBALANCE_MOVES: usize = 16;
+
+/// The body of `POST /shard/rebalance`: explicit moves, or none to plan from load.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RebalanceRequest {
+    #[serde(default)]
+    moves: Option<Vec<MoveRequest>>,
+}
+
+async fn rebalance<B: NodeBackend>(
+    State(st): St<B>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RebalanceRequest>,
+) -> ApiResult {
+    check_admin(&st.cfg, &headers)?;
+    if let Some(moves) = &req.moves {
+        if moves.is_empty() {
+            return Err(ApiError::bad_request(
+                "invalid_rebalance",
+                "moves is empty (leave it out to plan the moves from recent load)",
+            ));
+        }
+        if moves.len() > MAX_REBALANCE_MOVES {
+            return Err(ApiError::bad_request(
+                "invalid_rebalance",
+                format!("{} moves, at most {MAX_REBALANCE_MOVES}", moves.len()),
+            ));
+        }
+    }
+    let done: Rebalanced = bounded(&st.cfg, "the rebalance", st.backend.rebalance(req.moves))
+        .await??;
+    ok(done)
 }
 
 /// `POST /tx` unsigned (devnet) form.

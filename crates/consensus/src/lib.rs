@@ -65,6 +65,8 @@ mod byzantine_leader_tests;
 #[cfg(test)]
 mod contract_sim_tests;
 #[cfg(test)]
+mod migration_sim_tests;
+#[cfg(test)]
 mod network_tests;
 #[cfg(test)]
 mod sim;

@@ -380,10 +380,22 @@ pub(crate) struct ShardSnapshot {
     pub balances: BTreeMap<AccountId, u128>,
     pub outbox: BTreeMap<ShardId, u64>,
     pub inbox: BTreeMap<ShardId, u64>,
+    /// Users this shard should hold (by the latest layout) but does not (yet).
+    pub missing: Vec<AccountId>,
+    /// Users this shard holds although the latest layout places them elsewhere.
+    pub strays: Vec<AccountId>,
 }
 
 pub(crate) async fn snapshot(app: &ShardApp<Ctx>, users: &[User]) -> ShardSnapshot {
     let height = app.committed_height().await;
+    // Where each user lives under the latest layout this replica's beacon view holds (account
+    // moves included; the genesis layout before any).
+    let owners: Vec<ShardId> = app.beacon().with_view(|v| {
+        users
+            .iter()
+            .map(|u| v.map_or(u.shard, |v| v.latest_layout().shard_of_account(&u.id)))
+            .collect()
+    });
     app.with_state(|s: &QmdbStore<Ctx>| {
         let mut snap = ShardSnapshot {
             height,
@@ -392,11 +404,19 @@ pub(crate) async fn snapshot(app: &ShardApp<Ctx>, users: &[User]) -> ShardSnapsh
             balances: BTreeMap::new(),
             outbox: BTreeMap::new(),
             inbox: BTreeMap::new(),
+            missing: Vec::new(),
+            strays: Vec::new(),
         };
-        for u in users.iter().filter(|u| u.shard == app.shard()) {
-            let a = s.account(&u.id).expect("genesis account");
-            snap.nonces.insert(u.id.clone(), a.nonce);
-            snap.balances.insert(u.id.clone(), a.balance.0);
+        for (u, owner) in users.iter().zip(&owners) {
+            match (s.account(&u.id), *owner == app.shard()) {
+                (Some(a), true) => {
+                    snap.nonces.insert(u.id.clone(), a.nonce);
+                    snap.balances.insert(u.id.clone(), a.balance.0);
+                }
+                (None, true) => snap.missing.push(u.id.clone()),
+                (Some(_), false) => snap.strays.push(u.id.clone()),
+                (None, false) => {}
+            }
         }
         for other in 0..SHARDS {
             let other = ShardId(other);
@@ -492,7 +512,7 @@ pub(crate) async fn settle_and_check(
                     let snap = snapshot(&r.shard, users).await;
                     let nonces_ok = snap.nonces.iter().all(|(a, n)| expected_nonce[a] == *n);
                     let balances_ok = snap.balances.iter().all(|(a, b)| expected[a] == *b);
-                    if !nonces_ok || !balances_ok {
+                    if !nonces_ok || !balances_ok || !snap.missing.is_empty() {
                         return false;
                     }
                 }
@@ -512,8 +532,16 @@ pub(crate) async fn settle_and_check(
             assert_eq!(snap.nonces, first.nonces, "shard {s}: replica nonces");
         }
         assert!(first.supply.balanced(), "shard {s}: {:?}", first.supply);
+        assert!(
+            first.strays.is_empty(),
+            "shard {s} still holds moved accounts {:?}",
+            first.strays
+        );
         snaps.insert(ShardId(s), first);
     }
+    // Every account lives on exactly one shard.
+    let held: usize = snaps.values().map(|s| s.balances.len()).sum();
+    assert_eq!(held, users.len(), "accounts held across shards");
     // Exactly-once: every stream delivered entirely, nothing in flight.
     for (src, snap) in &snaps {
         for (dst, next) in &snap.outbox {

@@ -14,7 +14,7 @@
 //! (transactions, contracts, pending batches) come from the shards' committed state;
 //! latencies and throughput from what this node observed (see [`Stats`]).
 
-use crate::{devnet::ProcessEntry, files::read_json, status::read_status};
+use crate::{devnet::ProcessEntry, files::read_json, load::LoadTracker, status::read_status};
 use commonware_runtime::tokio::Context;
 use commonware_utils::sync::Mutex;
 use std::{
@@ -27,13 +27,15 @@ use vision_api::backend::{
     AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, CommitteeMetrics,
     ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
     ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
-    FlushOutcome, NetworkStats, NodeStatus, Performance, ProcessStatus, ProposalState,
-    ProposalView, ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted,
+    FlushOutcome, MoveRequest, NetworkStats, NodeStatus, Performance, PlannedMove, ProcessStatus,
+    ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted,
     SupplyReport, TxStatus, ValidatorReputation,
 };
 use vision_consensus::{
     FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, TxOutbox,
-    beacon::{ConfigChange, ConfigRejection},
+    beacon::{
+        AccountMoveOrder, ConfigChange, ConfigRejection, MAX_MOVES_PER_CHANGE, ScheduledConfig,
+    },
     relay::ConfigOutbox,
     shard::uniform_layout,
 };
@@ -41,6 +43,7 @@ use vision_state::{
     CallRecord, CallStatus, ProposalRecord, ProposalStatus, QmdbStore, ShardOf, StateReadExt,
     Supply, TxOutcome, keys::Counter,
 };
+use vision_sharding::{LayoutKey, ShardLayout};
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, PublicKey, SecretKey,
     ShardConfig, ShardId, SignedTransaction, Transaction, Verified, block::crosslink_id,
@@ -64,6 +67,17 @@ pub const PROCESS_STALE_MS: u64 = 5_000;
 pub const BEACON_SCAN_MS: u64 = 200;
 /// How often a configuration change is looked for in the beacon view, in milliseconds.
 pub const CONFIG_POLL_MS: u64 = 50;
+/// Layouts (configuration changes) back that `moving_error` looks for an account's move.
+const RECENT_LAYOUTS: usize = 8;
+/// How often an API node holding the configuration authority's key checks whether the
+/// recent load calls for moving accounts (automatic rebalancing).
+pub const AUTO_REBALANCE_CHECK_MS: u64 = 10_000;
+/// Automatic rebalancing waits for at least this many transactions of recent load, so a
+/// handful of transactions never moves an account.
+pub const MIN_AUTO_REBALANCE_LOAD: u64 = 1_000;
+/// Automatic rebalancing leaves this long between two rounds of moves, so the load it
+/// weighs reflects the last moves.
+pub const AUTO_REBALANCE_COOLDOWN_MS: u64 = 2 * crate::load::LOAD_WINDOW_MS;
 
 /// The genesis committee plan, for `GET /consensus/metrics`.
 pub struct Committees {
@@ -204,6 +218,8 @@ pub struct NodeApi {
     /// On a validator: where admitted transactions go to reach the rest of its committee
     /// (`None` on an API node, whose relay forwards its pools itself).
     validator_outbox: Option<TxOutbox>,
+    /// Recent transactions per shard and signer (what a rebalance plan weighs).
+    load: Arc<Mutex<LoadTracker>>,
 }
 
 impl NodeApi {
@@ -246,13 +262,16 @@ impl NodeApi {
             committees,
             config_lock: tokio::sync::Mutex::new(()),
             validator_outbox,
+            load: Arc::new(Mutex::new(LoadTracker::default())),
         });
         for app in api.shards.values() {
             let events = api.events.clone();
             let stats = api.stats.clone();
+            let load = api.load.clone();
             app.set_listener(Arc::new(move |e: &FinalizedEvent| {
                 let observed = now_ms();
                 stats.lock().on_block(e, observed);
+                load.lock().record(e.shard, &e.signers, observed);
                 let _ = events.send(block_event(e, observed));
             }));
         }
@@ -400,8 +419,248 @@ impl NodeApi {
         }
     }
 
+    /// The shard `id` lives on under the latest layout the beacon finalized (accounts moved
+    /// by a rebalance included), or the genesis layout before the first beacon state.
     fn shard_of_account(&self, id: &AccountId) -> ShardId {
-        self.layout.shard_of_account(id)
+        self.view
+            .with_view(|v| v.map(|v| v.latest_layout().shard_of_account(id)))
+            .unwrap_or_else(|| self.layout.shard_of_account(id))
+    }
+
+    /// The error for a transaction of an account unknown on `shard` while it is being moved
+    /// there (its old shard has not handed it over yet), if it is.
+    fn moving_error(&self, account: &AccountId, shard: ShardId) -> Option<SubmitError> {
+        // Named in the override table of one of the recent layouts (a move home leaves the
+        // latest table).
+        let key = LayoutKey::Account(account.clone());
+        let moved = self.view.with_view(|v| {
+            v.is_some_and(|v| {
+                v.config_history()
+                    .rev()
+                    .take(RECENT_LAYOUTS)
+                    .any(|c| c.layout.overrides().iter().any(|o| o.key == key))
+            })
+        });
+        moved.then(|| {
+            SubmitError::Backend(BackendError::Unavailable(format!(
+                "account {account} is being moved to shard {shard} by a rebalance; retry in a \
+                 few seconds"
+            )))
+        })
+    }
+
+    /// Signs a change to `config` with `moves` as the configuration authority, hands it to
+    /// the relay and waits until this node's beacon view holds it; returns the applied entry.
+    /// One change at a time.
+    async fn submit_change(
+        &self,
+        config_of: impl FnOnce(&ShardConfig) -> Result<ShardConfig, ConfigChangeError>,
+        moves: Vec<AccountMoveOrder>,
+    ) -> Result<ScheduledConfig, ConfigChangeError> {
+        let Some(key) = &self.authority.key else {
+            return Err(ConfigChangeError::Conflict(match self.validator_outbox {
+                Some(_) => format!(
+                    "a validator's API does not change the configuration: send the change to \
+                     an API node that holds the key of the configuration authority account {} \
+                     (--authority-key FILE)",
+                    self.authority.account
+                ),
+                None => format!(
+                    "this API node does not hold the key of the configuration authority account \
+                     {} (start it with --authority-key FILE)",
+                    self.authority.account
+                ),
+            }));
+        };
+        let _one_at_a_time = self.config_lock.lock().await;
+        let latest = self
+            .view
+            .with_view(|v| v.map(|v| v.latest_config().clone()))
+            .ok_or_else(|| BackendError::Unavailable("no beacon state yet".into()))?;
+        let config = config_of(&latest.config)?;
+        let seq = latest.seq + 1;
+        let change =
+            ConfigChange::sign_with_moves(&self.spec.network, seq, config.clone(), moves, key);
+        // The beacon's own rule, so this node refuses exactly what the beacon would.
+        match self
+            .view
+            .with_view(|v| v.map(|state| state.check_config_change(&change)))
+        {
+            Some(Ok(())) => {}
+            Some(Err(ConfigRejection::Fixed(field))) => {
+                return Err(ConfigChangeError::Conflict(format!(
+                    "{field} cannot be changed on a running network yet (live resharding does \
+                     not exist yet); only rebalance_threshold, batch_size, batch_timeout_ms, \
+                     crosslink_frequency, async_crosslinks_enabled and smart_contracts_enabled \
+                     can"
+                )));
+            }
+            Some(Err(e)) => return Err(ConfigChangeError::Conflict(e.to_string())),
+            None => return Err(BackendError::Unavailable("no beacon state yet".into()).into()),
+        }
+        let id = change.id();
+        let moves = change.moves.clone();
+        self.authority.outbox.set(change);
+        loop {
+            let applied = self
+                .view
+                .with_view(|v| v.and_then(|v| v.config_history().find(|c| c.seq == seq).cloned()));
+            if let Some(applied) = applied {
+                let mine = self.view.with_view(|v| {
+                    v.is_some_and(|v| {
+                        self.expected_layout(v, &applied, &moves).as_ref() == Some(&*applied.layout)
+                    })
+                });
+                if applied.config != config || !mine {
+                    return Err(ConfigChangeError::Conflict(format!(
+                        "another configuration change (seq {seq}) was finalized first; \
+                         GET /shard/dashboard shows the configuration, retry against it"
+                    )));
+                }
+                tracing::info!(
+                    seq,
+                    %id,
+                    effective_height = applied.effective_height,
+                    moves = moves.len(),
+                    "configuration change finalized"
+                );
+                return Ok(applied);
+            }
+            tokio::time::sleep(Duration::from_millis(CONFIG_POLL_MS)).await;
+        }
+    }
+
+    /// The layout `applied` should carry if it is the change with `moves`: the layout before
+    /// it with the moves applied.
+    fn expected_layout(
+        &self,
+        v: &vision_consensus::beacon::BeaconState,
+        applied: &ScheduledConfig,
+        moves: &[AccountMoveOrder],
+    ) -> Option<ShardLayout> {
+        let before = v.config_history().find(|c| c.seq + 1 == applied.seq)?;
+        moves.iter().try_fold((*before.layout).clone(), |l, m| {
+            l.move_account(&m.account, m.to).ok()
+        })
+    }
+
+    /// Plans moves from the recent load (`plan_rebalance` with the configuration's
+    /// `rebalance_threshold`) under the latest layout. Returns the moves and the shard loads.
+    fn plan_moves(&self) -> Result<(Vec<PlannedMove>, BTreeMap<ShardId, u64>), BackendError> {
+        let (layout, threshold) = self
+            .view
+            .with_view(|v| {
+                v.map(|v| {
+                    (
+                        v.latest_layout().clone(),
+                        v.latest_config().config.rebalance_threshold,
+                    )
+                })
+            })
+            .ok_or_else(|| BackendError::Unavailable("no beacon state yet".into()))?;
+        let now = now_ms();
+        let (shard_loads, account_loads) = {
+            let mut load = self.load.lock();
+            (load.shard_loads(now), load.account_loads(now))
+        };
+        let threshold_pct = (threshold * 100.0).round().clamp(0.0, 100.0) as u32;
+        let moves = vision_sharding::plan_rebalance(
+            &layout,
+            &shard_loads,
+            &account_loads,
+            threshold_pct,
+            MAX_MOVES_PER_CHANGE,
+        )
+        .map_err(|e| BackendError::Unavailable(format!("no rebalance plan: {e}")))?;
+        let planned = moves
+            .into_iter()
+            .filter_map(|m| match m.key {
+                LayoutKey::Account(account) => Some(PlannedMove {
+                    account,
+                    from: m.from,
+                    to: m.to,
+                    load: m.load,
+                }),
+                LayoutKey::Contract(_) => None,
+            })
+            .collect();
+        Ok((planned, shard_loads))
+    }
+
+    /// Schedules `moves` through the beacon chain (see [`NodeBackend::rebalance`]).
+    async fn apply_moves(
+        &self,
+        moves: Vec<PlannedMove>,
+        shard_loads: BTreeMap<ShardId, u64>,
+    ) -> Result<Rebalanced, ConfigChangeError> {
+        if moves.is_empty() {
+            return Ok(Rebalanced {
+                effective_height: None,
+                moves,
+                shard_loads,
+                message: "nothing to move: every shard's recent load is within \
+                          rebalance_threshold of the mean, or no single account's load would \
+                          narrow the gap"
+                    .into(),
+            });
+        }
+        let orders = moves
+            .iter()
+            .map(|m| AccountMoveOrder {
+                account: m.account.clone(),
+                to: m.to,
+            })
+            .collect();
+        let applied = self.submit_change(|c| Ok(c.clone()), orders).await?;
+        Ok(Rebalanced {
+            effective_height: Some(applied.effective_height),
+            message: format!(
+                "{} account(s) move at beacon height {}; their old shards hand them over with \
+                 migration receipts, and transactions they sign wait until the new shard has \
+                 them",
+                moves.len(),
+                applied.effective_height
+            ),
+            moves,
+            shard_loads,
+        })
+    }
+
+    /// Automatic rebalancing (an API node holding the configuration authority's key): every
+    /// [`AUTO_REBALANCE_CHECK_MS`], when the recent load is at least
+    /// [`MIN_AUTO_REBALANCE_LOAD`] transactions and the last moves are at least
+    /// [`AUTO_REBALANCE_COOLDOWN_MS`] old, plans moves from it and schedules them. Runs until
+    /// the process ends; does nothing on a node without the key.
+    pub async fn auto_rebalance(self: Arc<Self>) {
+        if self.authority.key.is_none() || self.validator_outbox.is_some() {
+            return;
+        }
+        let mut last_moves_ms = 0u64;
+        loop {
+            tokio::time::sleep(Duration::from_millis(AUTO_REBALANCE_CHECK_MS)).await;
+            let now = now_ms();
+            if now.saturating_sub(last_moves_ms) < AUTO_REBALANCE_COOLDOWN_MS {
+                continue;
+            }
+            let Ok((moves, loads)) = self.plan_moves() else {
+                continue;
+            };
+            if moves.is_empty() || loads.values().sum::<u64>() < MIN_AUTO_REBALANCE_LOAD {
+                continue;
+            }
+            match self.apply_moves(moves, loads).await {
+                Ok(done) => {
+                    last_moves_ms = now_ms();
+                    tracing::info!(
+                        moves = done.moves.len(),
+                        effective_height = done.effective_height,
+                        "automatic rebalance: {}",
+                        done.message
+                    );
+                }
+                Err(e) => tracing::warn!("automatic rebalance refused: {e}"),
+            }
+        }
     }
 
     async fn read<R>(
@@ -491,6 +750,11 @@ impl NodeApi {
         let shard = self.shard_of_account(&tx.tx.signer);
         let app = self.app(shard)?;
         let account = app.with_state(|s| s.account(&tx.tx.signer)).await;
+        if account.is_none()
+            && let Some(e) = self.moving_error(&tx.tx.signer, shard)
+        {
+            return Err(e);
+        }
         precheck(&self.spec, &tx, account.as_ref())?;
         let copy = self.validator_outbox.as_ref().map(|_| tx.get().clone());
         let id = app
@@ -1294,76 +1558,49 @@ impl vision_api::NodeBackend for NodeApi {
         &self,
         update: ConfigUpdate,
     ) -> Result<ConfigApplied, ConfigChangeError> {
-        let Some(key) = &self.authority.key else {
-            return Err(ConfigChangeError::Conflict(match self.validator_outbox {
-                Some(_) => format!(
-                    "a validator's API does not change the configuration: send the change to \
-                     an API node that holds the key of the configuration authority account {} \
-                     (--authority-key FILE)",
-                    self.authority.account
-                ),
-                None => format!(
-                    "this API node does not hold the key of the configuration authority account \
-                     {} (start it with --authority-key FILE)",
-                    self.authority.account
-                ),
-            }));
+        let applied = self
+            .submit_change(
+                |latest| {
+                    let config = latest.updated(&update)?;
+                    if config == *latest {
+                        return Err(ConfigChangeError::Conflict(
+                            "the update changes nothing: the latest configuration already has \
+                             these values"
+                                .into(),
+                        ));
+                    }
+                    Ok(config)
+                },
+                Vec::new(),
+            )
+            .await?;
+        Ok(ConfigApplied {
+            effective_height: applied.effective_height,
+            config: applied.config,
+        })
+    }
+
+    async fn rebalance(
+        &self,
+        moves: Option<Vec<MoveRequest>>,
+    ) -> Result<Rebalanced, ConfigChangeError> {
+        let (planned, loads) = match moves {
+            None => self.plan_moves()?,
+            Some(asked) => {
+                let (_, loads) = self.plan_moves()?;
+                let planned = asked
+                    .into_iter()
+                    .map(|m| PlannedMove {
+                        from: self.shard_of_account(&m.account),
+                        account: m.account,
+                        to: m.to,
+                        load: 0,
+                    })
+                    .collect();
+                (planned, loads)
+            }
         };
-        let _one_at_a_time = self.config_lock.lock().await;
-        let latest = self
-            .view
-            .with_view(|v| v.map(|v| v.latest_config().clone()))
-            .ok_or_else(|| BackendError::Unavailable("no beacon state yet".into()))?;
-        let config = latest.config.updated(&update)?;
-        if config == latest.config {
-            return Err(ConfigChangeError::Conflict(
-                "the update changes nothing: the latest configuration already has these values"
-                    .into(),
-            ));
-        }
-        let seq = latest.seq + 1;
-        let change = ConfigChange::sign(&self.spec.network, seq, config.clone(), key);
-        // The beacon's own rule, so this node refuses exactly what the beacon would.
-        match self
-            .view
-            .with_view(|v| v.map(|state| state.check_config_change(&change)))
-        {
-            Some(Ok(())) => {}
-            Some(Err(ConfigRejection::Fixed(field))) => {
-                return Err(ConfigChangeError::Conflict(format!(
-                    "{field} cannot be changed on a running network yet (live resharding and \
-                     rebalancing do not exist yet); only batch_size, batch_timeout_ms, \
-                     crosslink_frequency, async_crosslinks_enabled and smart_contracts_enabled \
-                     can"
-                )));
-            }
-            Some(Err(e)) => return Err(ConfigChangeError::Conflict(e.to_string())),
-            None => return Err(BackendError::Unavailable("no beacon state yet".into()).into()),
-        }
-        self.authority.outbox.set(change);
-        loop {
-            let applied = self
-                .view
-                .with_view(|v| v.and_then(|v| v.config_history().find(|c| c.seq == seq).cloned()));
-            if let Some(applied) = applied {
-                if applied.config != config {
-                    return Err(ConfigChangeError::Conflict(format!(
-                        "another configuration change (seq {seq}) was finalized first; \
-                         GET /shard/dashboard shows the configuration, retry against it"
-                    )));
-                }
-                tracing::info!(
-                    seq,
-                    effective_height = applied.effective_height,
-                    "configuration change finalized"
-                );
-                return Ok(ConfigApplied {
-                    effective_height: applied.effective_height,
-                    config,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(CONFIG_POLL_MS)).await;
-        }
+        self.apply_moves(planned, loads).await
     }
 
     async fn dev_sign(

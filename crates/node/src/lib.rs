@@ -10,6 +10,7 @@ pub mod devnet;
 pub mod files;
 pub mod init;
 pub mod keys;
+pub mod load;
 pub mod logging;
 pub mod netgen;
 pub mod network;

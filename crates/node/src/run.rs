@@ -589,6 +589,7 @@ async fn serve(context: cw_tokio::Context, plan: Plan) -> anyhow::Result<()> {
                 None,
             )?;
             tokio::spawn(api.clone().scan_beacon());
+            tokio::spawn(api.clone().auto_rebalance());
             let http = Http::serve(listener, api, api_plan.config.clone());
             info!(
                 name = %plan.name,

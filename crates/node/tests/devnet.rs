@@ -658,6 +658,10 @@ fn devnet_finalizes_survives_kill_9_and_stops_cleanly() {
         "{refused}"
     );
 
+    // 1b''. Rebalancing: a dev account moves to another shard through the beacon; its balance
+    // and nonce arrive there and it keeps transacting; the same move again is refused.
+    move_an_account(&net, api_port);
+
     // Every curl example of docs/api.md, in order, answers with its documented status.
     run_api_doc_examples(api_port);
 
@@ -1107,6 +1111,60 @@ fn change_config(net: &Devnet, port: u16, update: serde_json::Value) -> serde_js
         http::get(port, "/status")["beacon_height"].as_u64() >= Some(effective)
     });
     applied
+}
+
+/// Moves the last dev account (not one `dev_pair` uses) to the next shard with
+/// `POST /shard/rebalance`, waits until the account is on its new shard with the same balance
+/// and nonce, sends a transfer from it there, and checks that moving it again to the shard it
+/// now lives on is refused with 409.
+fn move_an_account(net: &Devnet, port: u16) {
+    let accounts: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(net.dir.join("accounts.json")).unwrap()).unwrap();
+    let dev = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|a| a["kind"] == "dev")
+        .expect("a dev account");
+    let id = dev["id"].as_str().unwrap().to_string();
+    let before = http::get(port, &format!("/account/{id}"))["account"].clone();
+    let from = before["shard_id"].as_u64().expect("shard_id");
+    let to = (from + 1) % SHARDS as u64;
+    let body = serde_json::json!({"moves": [{"account": id, "to": to}]});
+    let (code, moved) = http::call(port, "POST", "/shard/rebalance", Some(&body)).unwrap();
+    assert_eq!(code, 200, "{moved}");
+    assert_eq!(moved["moves"][0]["from"], from, "{moved}");
+    assert_eq!(moved["moves"][0]["to"], to, "{moved}");
+    assert!(moved["effective_height"].as_u64().is_some(), "{moved}");
+    net.wait_until("the moved account on its new shard", 60, |_| {
+        let (code, a) = http::call(port, "GET", &format!("/account/{id}"), None).unwrap();
+        code == 200 && a["account"]["shard_id"] == to
+    });
+    let after = http::get(port, &format!("/account/{id}"))["account"].clone();
+    assert_eq!(after["balance"], before["balance"], "{before} -> {after}");
+    assert_eq!(after["nonce"], before["nonce"], "{before} -> {after}");
+    let (first, _) = dev_pair(net);
+    let tx = dev_transfer(port, &id, &first, 1);
+    net.wait_until("the moved account's transfer", 60, |_| {
+        http::get(port, &format!("/tx/{tx}"))["status"]
+            .as_str()
+            .is_some_and(|s| s != "pending")
+    });
+    let sent = http::get(port, &format!("/account/{id}"))["account"].clone();
+    assert_eq!(sent["shard_id"], to, "{sent}");
+    assert_eq!(
+        sent["nonce"].as_u64(),
+        before["nonce"].as_u64().map(|n| n + 1),
+        "{sent}"
+    );
+    let (code, refused) = http::call(port, "POST", "/shard/rebalance", Some(&body)).unwrap();
+    assert_eq!(code, 409, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already lives")),
+        "{refused}"
+    );
 }
 
 /// The dashboard in a real browser against the live devnet: it shows every shard and a batch

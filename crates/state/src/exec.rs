@@ -71,6 +71,8 @@ pub struct BlockContext<'a> {
     pub height: u64,
     /// The block's time (proposer's clock, monotonic along the chain).
     pub timestamp_ms: u64,
+    /// The beacon height the block is stamped with (recorded in [`crate::ChainMeta`]).
+    pub beacon_height: u64,
     /// The network's chain id.
     pub chain_id: ChainId,
     /// The sharding configuration in force at this height.
@@ -764,6 +766,7 @@ impl Executor<'_, '_> {
             enc(&ChainMeta {
                 height: self.ctx.height,
                 timestamp_ms: self.ctx.timestamp_ms,
+                beacon_height: self.ctx.beacon_height,
             }),
         );
         let base = ov.base();

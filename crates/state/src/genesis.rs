@@ -65,6 +65,7 @@ pub fn genesis(
         Some(enc(&ChainMeta {
             height: 0,
             timestamp_ms,
+            beacon_height: 0,
         })),
     );
     Ok(w)

@@ -80,18 +80,22 @@ pub struct ChainMeta {
     pub height: u64,
     /// Its block time.
     pub timestamp_ms: u64,
+    /// The beacon height it was stamped with (the layout and configuration it executed
+    /// under; 0 at genesis).
+    pub beacon_height: u64,
 }
 
 impl Write for ChainMeta {
     fn write(&self, buf: &mut impl BufMut) {
         self.height.write(buf);
         self.timestamp_ms.write(buf);
+        self.beacon_height.write(buf);
     }
 }
 
 impl EncodeSize for ChainMeta {
     fn encode_size(&self) -> usize {
-        16
+        24
     }
 }
 
@@ -101,6 +105,7 @@ impl Read for ChainMeta {
         Ok(ChainMeta {
             height: u64::read_cfg(buf, &())?,
             timestamp_ms: u64::read_cfg(buf, &())?,
+            beacon_height: u64::read_cfg(buf, &())?,
         })
     }
 }

@@ -152,10 +152,11 @@ impl ShardConfig {
 
 impl ShardConfig {
     /// The first field of `other` that differs from `self` and cannot change on a running
-    /// network (`enabled` and `num_shards` need live resharding; `accounts_per_shard_target`
-    /// and `rebalance_threshold` drive rebalancing, which does not exist yet). `None` when only
-    /// the consensus-level fields differ: `batch_size`, `batch_timeout_ms`,
-    /// `crosslink_frequency`, `async_crosslinks_enabled`, `smart_contracts_enabled`.
+    /// network (`enabled`, `num_shards` and `accounts_per_shard_target` need live resharding,
+    /// which does not exist yet). `None` when only the fields that may change differ:
+    /// `rebalance_threshold` (read by the rebalance planner), `batch_size`,
+    /// `batch_timeout_ms`, `crosslink_frequency`, `async_crosslinks_enabled`,
+    /// `smart_contracts_enabled`.
     pub fn fixed_field_changed(&self, other: &ShardConfig) -> Option<&'static str> {
         if self.enabled != other.enabled {
             Some("enabled")
@@ -163,8 +164,6 @@ impl ShardConfig {
             Some("num_shards")
         } else if self.accounts_per_shard_target != other.accounts_per_shard_target {
             Some("accounts_per_shard_target")
-        } else if self.rebalance_threshold.to_bits() != other.rebalance_threshold.to_bits() {
-            Some("rebalance_threshold")
         } else {
             None
         }
@@ -347,6 +346,7 @@ mod tests {
             crosslink_frequency: Some(3),
             async_crosslinks_enabled: Some(false),
             smart_contracts_enabled: Some(false),
+            rebalance_threshold: Some(0.1),
             ..Default::default()
         };
         assert_eq!(
@@ -375,13 +375,6 @@ mod tests {
                     ..Default::default()
                 },
                 "enabled",
-            ),
-            (
-                ConfigUpdate {
-                    rebalance_threshold: Some(0.5),
-                    ..Default::default()
-                },
-                "rebalance_threshold",
             ),
             (
                 ConfigUpdate {

@@ -11,8 +11,8 @@ use vision_api::backend::{
     AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, CommitteeMetrics,
     ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
     ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
-    FlushOutcome, NetworkStats, NodeBackend, NodeStatus, Performance, ProposalState, ProposalView,
-    ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted, SupplyReport,
+    FlushOutcome, MoveRequest, NetworkStats, NodeBackend, NodeStatus, Performance, PlannedMove,
+    ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted, SupplyReport,
     TxStatus, ValidatorReputation,
 };
 use vision_types::{
@@ -473,6 +473,29 @@ impl NodeBackend for FakeBackend {
         Ok(ConfigApplied {
             effective_height: 50,
             config: next,
+        })
+    }
+
+    async fn rebalance(
+        &self,
+        moves: Option<Vec<MoveRequest>>,
+    ) -> Result<Rebalanced, ConfigChangeError> {
+        self.record("rebalance");
+        let moves: Vec<PlannedMove> = moves
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| PlannedMove {
+                account: m.account,
+                from: ShardId(0),
+                to: m.to,
+                load: 0,
+            })
+            .collect();
+        Ok(Rebalanced {
+            effective_height: (!moves.is_empty()).then_some(50),
+            message: format!("{} moves", moves.len()),
+            moves,
+            shard_loads: BTreeMap::new(),
         })
     }
 

@@ -34,13 +34,15 @@ mod state;
 pub use app::{BeaconApp, FinalizedCrosslink, FinalizedCrosslinks, PUBLISHED_LOG};
 pub use block::{BEACON_BODY_NAMESPACE, BeaconBlock, max_crosslink_size};
 pub use config::{
-    CONFIG_ACTIVATION_DELAY, CONFIG_CHANGE_NAMESPACE, CONFIG_HISTORY, ConfigChange,
-    ConfigRejection, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, ScheduledConfig, max_config_change_size,
+    AccountMoveOrder, CONFIG_ACTIVATION_DELAY, CONFIG_CHANGE_NAMESPACE, CONFIG_HISTORY,
+    ConfigChange, ConfigRejection, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, MAX_MOVES_PER_CHANGE,
+    ScheduledConfig, max_config_change_size,
 };
 pub use pool::{CrosslinkPool, DEFAULT_POOL_CAPACITY, PoolRejection};
 pub use reputation::{DEFAULT_REPUTATION_PRIOR_PPM, ReputationRecord};
 pub use state::{
     ApplyError, BEACON_STATE_NAMESPACE, BeaconState, CrosslinkRejection, DEFAULT_ROOT_RETENTION,
+    Migration,
     ShardCommittee,
 };
 

@@ -3,7 +3,8 @@
 use super::{
     block::BeaconBlock,
     config::{
-        CONFIG_ACTIVATION_DELAY, CONFIG_HISTORY, ConfigChange, ConfigRejection, ScheduledConfig,
+        AccountMoveOrder, CONFIG_ACTIVATION_DELAY, CONFIG_HISTORY, ConfigChange, ConfigRejection,
+        ScheduledConfig,
     },
     reputation::{DEFAULT_REPUTATION_PRIOR_PPM, ReputationRecord},
 };
@@ -13,16 +14,30 @@ use crate::{
 };
 use commonware_codec::Write;
 use rand_core::CryptoRng;
-use std::collections::{BTreeMap, VecDeque};
-use vision_sharding::Reputation;
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    sync::Arc,
+};
+use vision_sharding::{LayoutKey, Reputation, ShardLayout};
 use vision_types::{
-    ChainId as NetworkId, Hash, PublicKey, ShardId,
+    AccountId, ChainId as NetworkId, ContractId, Hash, PublicKey, ShardId,
     block::{ChainRef, Crosslink, CrosslinkError},
     config::ShardConfig,
 };
 
 /// The domain prefix of beacon state roots.
-pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v1\0";
+pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v2\0";
+
+/// TEMPORARY until vision_state::Migration lands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    /// account
+    pub account: AccountId,
+    /// from
+    pub from: ShardId,
+    /// to
+    pub to: ShardId,
+}
 
 /// Default number of finalized receipts roots kept per shard (only crosslinks that carry
 /// receipts have one).
@@ -167,6 +182,10 @@ impl BeaconState {
             config_history: VecDeque::from([ScheduledConfig {
                 seq: 0,
                 effective_height: 0,
+                layout: Arc::new(
+                    ShardLayout::uniform(config.num_shards as usize)
+                        .unwrap_or_else(|_| ShardLayout::uniform(1).expect("one shard")),
+                ),
                 config,
             }]),
             reputation,
@@ -288,6 +307,76 @@ impl BeaconState {
         found
     }
 
+    /// The shard layout (account and contract placement) shard blocks stamped with
+    /// `beacon_height` execute under (the oldest kept one for heights before it).
+    pub fn layout_at(&self, beacon_height: u64) -> &Arc<ShardLayout> {
+        let mut found = &self.config_history[0].layout;
+        for c in &self.config_history {
+            if c.effective_height > beacon_height {
+                break;
+            }
+            found = &c.layout;
+        }
+        found
+    }
+
+    /// The latest finalized shard layout (possibly not in force yet): where new
+    /// transactions should go.
+    pub fn latest_layout(&self) -> &Arc<ShardLayout> {
+        &self.latest_config().layout
+    }
+
+    /// The highest beacon height in `from..=to` a shard block whose parent is stamped `from`
+    /// may be stamped with: it crosses at most one layout change, so one block never hands
+    /// over more than [`super::MAX_MOVES_PER_CHANGE`] accounts.
+    pub fn stamp_limit(&self, from: u64, to: u64) -> u64 {
+        let mut crossed = false;
+        for c in &self.config_history {
+            if c.effective_height <= from || c.effective_height > to {
+                continue;
+            }
+            let prev = self.layout_at(c.effective_height - 1);
+            if Arc::ptr_eq(prev, &c.layout) || **prev == *c.layout {
+                continue;
+            }
+            if crossed {
+                return c.effective_height - 1;
+            }
+            crossed = true;
+        }
+        to
+    }
+
+    /// The accounts whose shard differs between the layouts at beacon heights `from` and
+    /// `to` (sorted by account): what a shard block stamped `to` whose parent is stamped
+    /// `from` hands over.
+    pub fn migrations(&self, from: u64, to: u64) -> Vec<Migration> {
+        let (old, new) = (self.layout_at(from), self.layout_at(to));
+        if Arc::ptr_eq(old, new) || old == new {
+            return Vec::new();
+        }
+        let accounts: BTreeSet<&AccountId> = old
+            .overrides()
+            .iter()
+            .chain(new.overrides())
+            .filter_map(|o| match &o.key {
+                LayoutKey::Account(a) => Some(a),
+                LayoutKey::Contract(_) => None,
+            })
+            .collect();
+        accounts
+            .into_iter()
+            .filter_map(|a| {
+                let (from, to) = (old.shard_of_account(a), new.shard_of_account(a));
+                (from != to).then(|| Migration {
+                    account: a.clone(),
+                    from,
+                    to,
+                })
+            })
+            .collect()
+    }
+
     /// The last finalized configuration (possibly not in force yet) and its seq.
     pub fn latest_config(&self) -> &ScheduledConfig {
         self.config_history.back().expect("history is never empty")
@@ -319,6 +408,7 @@ impl BeaconState {
         if let Some(field) = latest.config.fixed_field_changed(&change.config) {
             return Err(ConfigRejection::Fixed(field));
         }
+        self.moved_layout(&change.moves)?;
         if !change.signature_valid(&self.network) {
             return Err(ConfigRejection::BadSignature);
         }
@@ -333,16 +423,57 @@ impl BeaconState {
         block_height: u64,
     ) -> Result<(), ConfigRejection> {
         self.check_config_change(change)?;
+        let layout = self.moved_layout(&change.moves)?;
         self.config_history.push_back(ScheduledConfig {
             seq: change.seq,
             effective_height: block_height + CONFIG_ACTIVATION_DELAY,
             config: change.config.clone(),
+            layout,
         });
         while self.config_history.len() > CONFIG_HISTORY {
             self.config_history.pop_front();
         }
         Ok(())
     }
+    /// The latest layout with `moves` applied (the same `Arc` when there are none): each a
+    /// distinct user account (not a contract id) placed on a shard of the layout other than
+    /// its current one, at most [`super::MAX_MOVES_PER_CHANGE`], within the override table.
+    fn moved_layout(&self, moves: &[AccountMoveOrder]) -> Result<Arc<ShardLayout>, ConfigRejection> {
+        let latest = self.latest_layout();
+        if moves.is_empty() {
+            return Ok(latest.clone());
+        }
+        let bad = |m: String| Err(ConfigRejection::BadMove(m));
+        if moves.len() > super::MAX_MOVES_PER_CHANGE {
+            return bad(format!(
+                "{} moves, at most {} per change",
+                moves.len(),
+                super::MAX_MOVES_PER_CHANGE
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut layout = (**latest).clone();
+        for m in moves {
+            if !seen.insert(&m.account) {
+                return bad(format!("{} is moved twice", m.account));
+            }
+            if ContractId::new(m.account.as_str()).is_ok() {
+                return bad(format!("{} is a contract; contracts do not move", m.account));
+            }
+            if !layout.contains(m.to) {
+                return bad(format!("unknown shard {}", m.to));
+            }
+            let from = layout.shard_of_account(&m.account);
+            if from == m.to {
+                return bad(format!("{} already lives on shard {}", m.account, m.to));
+            }
+            layout = layout
+                .move_account(&m.account, m.to)
+                .map_err(|e| ConfigRejection::BadMove(e.to_string()))?;
+        }
+        Ok(Arc::new(layout))
+    }
+
     /// Beacon height of the last applied block.
     pub fn height(&self) -> u64 {
         self.height
@@ -390,6 +521,7 @@ impl BeaconState {
             c.seq.write(&mut b);
             c.effective_height.write(&mut b);
             c.config.write(&mut b);
+            c.layout.write(&mut b);
         }
         (self.credited_heights.len() as u64).write(&mut b);
         for (shard, h) in &self.credited_heights {

@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 use vision_types::{
-    ChainId as NetworkId, Hash, PublicKey, SecretKey, ShardId,
+    AccountId, ChainId as NetworkId, Hash, PublicKey, SecretKey, ShardId,
     block::{BlockHeader, ChainRef, Crosslink, CrosslinkError, DestinationBatch},
     config::ShardConfig,
 };
@@ -1010,6 +1010,7 @@ fn config_changes_apply_at_the_stated_height_only_when_authorized() {
             seq: 1,
             effective_height: effective,
             config: new.clone(),
+            layout: s.layout_at(0).clone(),
         }
     );
     assert_eq!(
@@ -1045,6 +1046,110 @@ fn config_changes_apply_at_the_stated_height_only_when_authorized() {
         &ShardConfig::default()
     );
     assert_eq!(s.config_history().count(), 3);
+}
+
+/// Account moves in a change place the accounts on their new shards from the effective
+/// height on (the layout, the migrations between two stamps, the state root), a block stamp
+/// may cross one layout change only, and bad moves are refused with their reason.
+#[test]
+fn account_moves_take_effect_at_the_stated_height() {
+    let authority = key(77);
+    let state = initial_state().with_config_authority(Some(authority.public_key()));
+    let genesis = BeaconBlock::genesis(state.root());
+    let mut s = state.clone().with_tip(genesis.hash());
+    let alice = AccountId::new("alice").unwrap();
+    let bob = AccountId::new("bob").unwrap();
+    let home = |a: &AccountId| s.layout_at(0).shard_of_account(a);
+    let (alice_home, bob_home) = (home(&alice), home(&bob));
+    let other = |h: ShardId| ShardId((h.0 + 1) % 4);
+    let order = |a: &AccountId, to: ShardId| AccountMoveOrder {
+        account: a.clone(),
+        to,
+    };
+    let sign = |seq, moves| {
+        ConfigChange::sign_with_moves(&net_id(), seq, ShardConfig::default(), moves, &authority)
+    };
+
+    // Refusals, each with its reason.
+    let refused = |moves: Vec<AccountMoveOrder>| match s.check_config_change(&sign(1, moves)) {
+        Err(ConfigRejection::BadMove(m)) => m,
+        other => panic!("expected a refused move, got {other:?}"),
+    };
+    assert!(refused(vec![order(&alice, alice_home)]).contains("already lives"));
+    assert!(refused(vec![order(&alice, ShardId(9))]).contains("unknown shard"));
+    assert!(
+        refused(vec![order(&alice, other(alice_home)), order(&alice, bob_home)])
+            .contains("twice")
+    );
+    let contract = vision_types::ContractId::from_deploy(&Hash::sha256(b"c"));
+    assert!(
+        refused(vec![order(&AccountId::new(contract.as_str()).unwrap(), ShardId(0))])
+            .contains("contract")
+    );
+    let many = (0..MAX_MOVES_PER_CHANGE + 1)
+        .map(|i| {
+            let a = AccountId::new(format!("user{i}")).unwrap();
+            let to = other(s.layout_at(0).shard_of_account(&a));
+            order(&a, to)
+        })
+        .collect();
+    assert!(refused(many).contains("at most"));
+    // A tampered move list breaks the signature.
+    let mut tampered = sign(1, vec![order(&alice, other(alice_home))]);
+    tampered.moves[0].to = other(other(alice_home));
+    assert_eq!(
+        s.check_config_change(&tampered),
+        Err(ConfigRejection::BadSignature)
+    );
+
+    // Applied at height 1: in force from 1 + delay.
+    let moves = vec![order(&alice, other(alice_home)), order(&bob, other(bob_home))];
+    let b1 = config_block(&s, &genesis, vec![sign(1, moves)]);
+    let before_root = s.root();
+    s.apply_block(&b1).unwrap();
+    assert_eq!(s.root(), b1.header.state_root);
+    assert_ne!(s.root(), before_root);
+    let effective = 1 + CONFIG_ACTIVATION_DELAY;
+    assert_eq!(s.layout_at(effective - 1).shard_of_account(&alice), alice_home);
+    assert_eq!(s.layout_at(effective).shard_of_account(&alice), other(alice_home));
+    assert_eq!(s.latest_layout().shard_of_account(&bob), other(bob_home));
+    assert!(s.migrations(0, effective - 1).is_empty());
+    let mut want = vec![
+        Migration {
+            account: alice.clone(),
+            from: alice_home,
+            to: other(alice_home),
+        },
+        Migration {
+            account: bob.clone(),
+            from: bob_home,
+            to: other(bob_home),
+        },
+    ];
+    want.sort_by(|a, b| a.account.cmp(&b.account));
+    assert_eq!(s.migrations(0, effective), want);
+    assert_eq!(s.migrations(effective, effective + 5), Vec::new());
+
+    // A second change moves alice back home: a stamp may cross only one of the two.
+    let b2 = config_block(&s, &b1, vec![sign(2, vec![order(&alice, alice_home)])]);
+    s.apply_block(&b2).unwrap();
+    let effective2 = 2 + CONFIG_ACTIVATION_DELAY;
+    assert_eq!(s.stamp_limit(0, effective2 + 3), effective2 - 1);
+    assert_eq!(s.stamp_limit(effective, effective2 + 3), effective2 + 3);
+    assert_eq!(
+        s.migrations(effective, effective2),
+        vec![Migration {
+            account: alice.clone(),
+            from: other(alice_home),
+            to: alice_home,
+        }]
+    );
+    // Moved home: the override is gone; a configuration-only change keeps the layout.
+    assert_eq!(s.layout_at(effective2).shard_of_account(&alice), alice_home);
+    let b3 = config_block(&s, &b2, vec![ConfigChange::sign(&net_id(), 3, ShardConfig::default(), &authority)]);
+    s.apply_block(&b3).unwrap();
+    assert!(std::sync::Arc::ptr_eq(s.latest_layout(), s.layout_at(effective2)));
+    assert_eq!(s.stamp_limit(effective, u64::MAX), u64::MAX);
 }
 
 /// The app pools a submitted change, its proposer includes it once, a verifier accepts that

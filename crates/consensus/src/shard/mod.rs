@@ -99,6 +99,8 @@ pub struct FinalizedEvent {
     pub timestamp_ms: u64,
     /// The outcome of every transaction the block included, in order.
     pub outcomes: Vec<TxOutcome>,
+    /// The signer of every transaction the block included, in the same order.
+    pub signers: Vec<AccountId>,
     /// Origin transaction ids of the incoming receipts the block applied.
     pub applied_origins: Vec<Hash>,
     /// Transactions in the batch this block closed (empty if it closed none).
@@ -380,7 +382,8 @@ struct Shared {
 pub struct ShardApp<E: commonware_storage::Context + Spawner> {
     context: Arc<E>,
     cfg: Arc<ShardAppConfig>,
-    layout: Arc<dyn ShardOf + Send + Sync>,
+    /// The genesis layout (used before this node has a beacon state).
+    layout: Arc<ShardLayout>,
     targets: Arc<PrsmTargets>,
     genesis: ShardChainBlock,
     inner: Arc<futures::lock::Mutex<Inner<E>>>,
@@ -423,6 +426,18 @@ pub fn uniform_layout(num_shards: u64) -> Result<Arc<dyn ShardOf + Send + Sync>,
         move |a: &AccountId| layout.shard_of_account(a),
         move |c: &ContractId| l2.shard_of_contract(c),
     )))
+}
+
+/// A PRSM [`ShardLayout`] as execution's [`ShardOf`].
+pub struct LayoutOf<'a>(pub &'a ShardLayout);
+
+impl ShardOf for LayoutOf<'_> {
+    fn shard_of_account(&self, account: &AccountId) -> ShardId {
+        self.0.shard_of_account(account)
+    }
+    fn shard_of_contract(&self, contract: &ContractId) -> ShardId {
+        self.0.shard_of_contract(contract)
+    }
 }
 
 /// The transactions in this node's pool had their signatures verified on admission.
@@ -481,14 +496,17 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         cfg: ShardAppConfig,
         beacon: FinalizedCrosslinks,
     ) -> Result<Self, ShardAppError> {
-        let layout = uniform_layout(cfg.config.num_shards).map_err(ShardAppError::Layout)?;
+        let layout = Arc::new(
+            ShardLayout::uniform(cfg.config.num_shards as usize)
+                .map_err(|e| ShardAppError::Layout(e.to_string()))?,
+        );
         let targets = Arc::new(
             PrsmTargets::new(cfg.config.num_shards, cfg.workload_shards.clone())
                 .map_err(ShardAppError::Layout)?,
         );
         let genesis_writes = genesis(
             cfg.shard,
-            layout.as_ref(),
+            &LayoutOf(&layout),
             &cfg.genesis_accounts,
             cfg.genesis_timestamp_ms,
         )?;
@@ -792,36 +810,66 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             .map_or(0, |d| d.as_millis() as u64)
     }
 
-    /// Runs `f` on the context of the block at `height` and `timestamp_ms` stamped with
-    /// `stamp(this node's beacon height)`, read under the beacon view's lock: every receipts
-    /// root it holds is final at the stamped height, and the configuration is the one in
-    /// force there (propose and verify must pick the same). Returns `f`'s result and the
-    /// stamped beacon height.
+    /// Runs `f` on the context of the block at `height` and `timestamp_ms` whose parent is
+    /// stamped `parent_beacon_height`, itself stamped with `stamp(this node's beacon view)`,
+    /// read under the beacon view's lock: every receipts root it holds is final at the stamped
+    /// height, and the configuration and the layout are the ones in force there (propose and
+    /// verify must pick the same); the accounts whose shard changed between the two stamps are
+    /// the block's migrations. Returns `f`'s result and the stamped beacon height, or why the
+    /// stamp is not acceptable (it crosses two layout changes).
     fn with_block_context<R>(
         &self,
         height: u64,
         timestamp_ms: u64,
-        stamp: impl FnOnce(u64) -> u64,
+        parent_beacon_height: u64,
+        stamp: impl FnOnce(Option<&BeaconState>) -> u64,
         f: impl FnOnce(&BlockContext<'_>) -> R,
-    ) -> (R, u64) {
+    ) -> Result<(R, u64), String> {
         self.beacon.with_view(|view| {
             let engine = TemplateEngine;
             let empty = BTreeMap::new();
-            let beacon_height = stamp(view.map_or(0, BeaconState::height));
+            let beacon_height = stamp(view);
+            let (layout, migrations) = match view {
+                Some(v) => {
+                    let limit = v.stamp_limit(parent_beacon_height, beacon_height);
+                    if limit != beacon_height {
+                        return Err(format!(
+                            "beacon height {beacon_height} crosses two layout changes after the \
+                             parent's {parent_beacon_height} (at most {limit})"
+                        ));
+                    }
+                    (
+                        v.layout_at(beacon_height).clone(),
+                        v.migrations(parent_beacon_height, beacon_height),
+                    )
+                }
+                None => (self.layout.clone(), Vec::new()),
+            };
             let ctx = BlockContext {
                 shard: self.cfg.shard,
                 height,
                 timestamp_ms,
+                beacon_height,
                 chain_id: self.cfg.chain_id.clone(),
                 config: view.map_or(&self.cfg.config, |v| v.config_at(beacon_height)),
-                layout: self.layout.as_ref(),
+                layout: &LayoutOf(&layout),
+                migrations: &migrations,
                 final_roots: view.map_or(&empty, |v| v.receipts_roots()),
                 engine: &engine,
                 proposal_targets: self.targets.as_ref(),
                 verified: &PoolVerified(&self.shared.mempool),
             };
-            (f(&ctx), beacon_height)
+            Ok((f(&ctx), beacon_height))
         })
+    }
+
+    /// The beacon height the parent of the next block after `chain` (speculative ancestors
+    /// of that parent, see [`Inner::chain_to`]) is stamped with.
+    fn parent_beacon_height(inner: &Inner<E>, chain: &[Hash]) -> u64 {
+        chain.last().map_or_else(
+            || inner.store.chain_meta().beacon_height,
+            |h| inner.spec[h].header.beacon_height,
+        )
     }
 
     /// Executes `block` on its parent's state (`chain` = speculative ancestors) and computes
@@ -841,9 +889,10 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             self.with_block_context(
                 block.header.height,
                 block.header.timestamp_ms,
+                Self::parent_beacon_height(inner, chain),
                 |_| block.header.beacon_height,
                 |ctx| execute_block(&ov, ctx, &block.txs, &block.incoming),
-            )
+            )?
             .0
             .map_err(|e| e.to_string())?
         };
@@ -1008,12 +1057,25 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             let incoming = self.incoming_candidates(&ov);
             // Stamped with this node's beacon height (never below the parent's).
             let parent_beacon_height = parent.header().beacon_height;
-            let (result, beacon_height) = self.with_block_context(
+            let stamped = self.with_block_context(
                 height,
                 timestamp_ms,
-                |view_height| view_height.max(parent_beacon_height),
+                parent_beacon_height,
+                |view| {
+                    view.map_or(parent_beacon_height, |v| {
+                        v.stamp_limit(parent_beacon_height, v.height().max(parent_beacon_height))
+                    })
+                },
                 |ctx| build_block(&ov, ctx, candidates, incoming, self.block_limits()),
             );
+            let stamped = match stamped {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(shard = self.cfg.shard.0, height, "block context: {e}");
+                    return None;
+                }
+            };
+            let (result, beacon_height) = stamped;
             match result.map(|b| (b, beacon_height)) {
                 Ok(b) => b,
                 Err(e) => {
@@ -1022,11 +1084,19 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 }
             }
         };
+        let moving_here = |t: &SignedTransaction| {
+            self.beacon.with_view(|v| {
+                v.is_some_and(|v| v.latest_layout().shard_of_account(&t.tx.signer) == self.cfg.shard)
+            })
+        };
         let evict: Vec<Hash> = built
             .dropped_txs
             .iter()
-            .filter(|(_, r)| {
-                permanently_invalid(r)
+            .filter(|(t, r)| {
+                // A signer a finalized rebalance moves here is not this shard's until the
+                // move takes effect: its transactions wait.
+                (permanently_invalid(r)
+                    && !(matches!(r, TxRejection::WrongShard { .. }) && moving_here(t)))
                     || (chain.is_empty() && matches!(r, TxRejection::NonceReplayed { .. }))
             })
             .map(|(t, _)| t.id())
@@ -1291,6 +1361,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 state_root: root,
                 timestamp_ms: block.timestamp_ms(),
                 outcomes: spec.exec.outcomes.clone(),
+                signers: block.0.txs.iter().map(|t| t.tx.signer.clone()).collect(),
                 applied_origins: block
                     .0
                     .incoming

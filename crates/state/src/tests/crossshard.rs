@@ -272,6 +272,7 @@ fn closure_layout_and_root_table_plug_in() {
         shard: S1,
         height: 1,
         timestamp_ms: 2_000,
+        beacon_height: 0,
         chain_id: chain(),
         config: &n.config,
         layout: &layout,

@@ -256,6 +256,7 @@ impl Net {
             shard,
             height: node.height + 1,
             timestamp_ms: node.time_ms + dt_ms,
+            beacon_height: 0,
             chain_id: chain(),
             config: &self.config,
             layout: &self.layout,
