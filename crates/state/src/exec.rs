@@ -63,6 +63,36 @@ impl FinalRoots for BTreeMap<(ShardId, u64), Hash> {
     }
 }
 
+/// Most [`Migration`]s one block may carry. Bounds the receipts emitted at the start of a block
+/// outside the pending batch's byte cap: each migration emits at most one receipt of at most
+/// [`MAX_MIGRATE_RECEIPT_BYTES`] (see [`BlockContext::migrations`]).
+pub const MAX_MIGRATIONS_PER_BLOCK: usize = 64;
+
+/// Largest encoded size of a receipt a migration emits (a `Migrate` with a key, or the
+/// `Transfer` forwarding coin credited meanwhile, between two longest account names).
+pub const MAX_MIGRATE_RECEIPT_BYTES: usize =
+    4 + 4 + 8 + (1 + 1 + 32 + 8) + 16 + 1 + 32 + 2 * (4 + limits::MAX_ACCOUNT_ID_BYTES);
+
+// The migration receipts of a block join a pending batch holding less than half the byte
+// cap (a batch at half the cap closes at the end of the block that reaches it), so even
+// exempt from the cap they cannot push a batch over it.
+const _: () = assert!(
+    limits::MAX_BATCH_RECEIPT_BYTES / 2 + MAX_MIGRATIONS_PER_BLOCK * MAX_MIGRATE_RECEIPT_BYTES
+        <= limits::MAX_BATCH_RECEIPT_BYTES
+);
+
+/// An account whose owning shard changed between the parent block's beacon height and this
+/// block's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    /// The account that moves.
+    pub account: AccountId,
+    /// Its shard under the parent block's layout.
+    pub from: ShardId,
+    /// Its shard under this block's layout ([`BlockContext::layout`]).
+    pub to: ShardId,
+}
+
 /// Everything execution needs besides the state and the block body.
 pub struct BlockContext<'a> {
     /// This shard.
@@ -87,6 +117,13 @@ pub struct BlockContext<'a> {
     pub proposal_targets: &'a dyn ProposalTargets,
     /// Signed transactions this node already verified (its pool): not verified again.
     pub verified: &'a dyn VerifiedSignatures,
+    /// Accounts whose shard changed between the parent block's beacon height and this
+    /// block's: sorted by account, without duplicates, at most [`MAX_MIGRATIONS_PER_BLOCK`],
+    /// each with `from != to` and `to` = its shard under `layout`; otherwise the block is
+    /// invalid ([`BlockError::BadMigrations`]). Applied at the start of the block, before
+    /// incoming receipts and transactions: an account moving out is removed and travels in
+    /// a `Migrate` receipt; an account moving in is marked awaiting until it arrives.
+    pub migrations: &'a [Migration],
 }
 
 /// Signed transactions a node has already verified, so executing a block that carries them
@@ -180,6 +217,15 @@ pub enum TxRejection {
     /// A batch would exceed its hard limit.
     #[error("the crosslink batch is full")]
     BatchFull,
+    /// The account is moving to this shard and its state (balance, nonce, key) has not
+    /// arrived yet: its transactions wait, so an old one cannot be replayed here at nonce 0.
+    #[error("account {account} is moving to this shard from shard {from}; retry shortly")]
+    Migrating {
+        /// The account.
+        account: AccountId,
+        /// The shard it moves from.
+        from: ShardId,
+    },
 }
 
 /// Why an incoming receipt batch cannot be applied. A block containing one is invalid.
@@ -270,6 +316,9 @@ pub enum BlockError {
     /// A cumulative counter overflowed (cannot happen with a bounded supply).
     #[error("counter overflow")]
     CounterOverflow,
+    /// The context's migration list is invalid (see [`BlockContext::migrations`]).
+    #[error("invalid migrations: {0}")]
+    BadMigrations(&'static str),
 }
 
 /// What became of an included transaction.
@@ -408,6 +457,43 @@ pub enum Event {
         /// The requested update.
         update: vision_types::ConfigUpdate,
     },
+    /// An account moved away from this shard: its balance (and, unless it was still
+    /// awaiting its own arrival here, its nonce and key) left in a receipt to its new shard.
+    AccountMigratedOut {
+        /// The account.
+        account: AccountId,
+        /// Its new shard.
+        to: ShardId,
+        /// The balance that left with it.
+        amount: Amount,
+    },
+    /// An account started moving to this shard: its transactions wait until its state
+    /// arrives ([`TxRejection::Migrating`]).
+    AccountMigrating {
+        /// The account.
+        account: AccountId,
+        /// The shard it moves from.
+        from: ShardId,
+    },
+    /// A moving account's state arrived and was restored here.
+    AccountMigratedIn {
+        /// The account.
+        account: AccountId,
+        /// The shard that sent its state.
+        from: ShardId,
+        /// The balance it brought.
+        amount: Amount,
+    },
+    /// An incoming receipt for an account that now lives on another shard was passed on
+    /// there unchanged (under a new id).
+    ReceiptForwarded {
+        /// The incoming receipt's id.
+        id: String,
+        /// The forwarded receipt's id.
+        forwarded_as: String,
+        /// The account's shard.
+        to: ShardId,
+    },
 }
 
 /// The result of executing a block.
@@ -484,6 +570,7 @@ pub fn execute_block(
     }
     let mut ov = Overlay::new(view);
     let mut fx = Effects::default();
+    ex.apply_migrations(&mut ov, &mut fx)?;
     let mut applied = 0;
     for (index, b) in incoming.iter().enumerate() {
         applied += ex
@@ -568,6 +655,7 @@ pub fn build_block(
     let mut body_bytes = 0usize;
     let mut ov = Overlay::new(view);
     let mut fx = Effects::default();
+    ex.apply_migrations(&mut ov, &mut fx)?;
     let mut applied = 0;
     let mut kept_incoming = Vec::new();
     let mut dropped_incoming = Vec::new();
@@ -749,7 +837,149 @@ impl Executor<'_, '_> {
         {
             return Err(BlockError::TooLarge("MAX_INCOMING_RECEIPTS_PER_BLOCK"));
         }
+        self.check_migrations()
+    }
+
+    fn check_migrations(&self) -> Result<(), BlockError> {
+        let m = self.ctx.migrations;
+        if m.len() > MAX_MIGRATIONS_PER_BLOCK {
+            return Err(BlockError::BadMigrations(
+                "more than MAX_MIGRATIONS_PER_BLOCK entries",
+            ));
+        }
+        if m.windows(2).any(|w| w[0].account >= w[1].account) {
+            return Err(BlockError::BadMigrations(
+                "not sorted by account, or an account twice",
+            ));
+        }
+        for x in m {
+            if x.from == x.to {
+                return Err(BlockError::BadMigrations(
+                    "an account moves to its own shard",
+                ));
+            }
+            if self.ctx.layout.shard_of_account(&x.account) != x.to {
+                return Err(BlockError::BadMigrations(
+                    "a destination is not the account's shard in the block's layout",
+                ));
+            }
+        }
         Ok(())
+    }
+
+    // ---- account migrations ----
+
+    /// Applies [`BlockContext::migrations`] (checked by [`Self::check_migrations`]).
+    ///
+    /// - Moving out of this shard: the account's entry is removed and a `Migrate` receipt
+    ///   carries its balance, nonce and key to the new shard (`public_key: None` if it did
+    ///   not exist). If the account was itself still awaiting its arrival here, its
+    ///   `Migrate` is still on the way to this shard and will be forwarded on arrival, so
+    ///   only the mark is cleared (and coin credited to it meanwhile follows it in a plain
+    ///   `Transfer`, which does not end the wait on the new shard).
+    /// - Moving in: the account is marked awaiting (a state entry) until its `Migrate`
+    ///   arrives.
+    ///
+    /// Each migration emits at most one receipt, exempt from the pending batch's caps so a
+    /// move is never delayed: with at most [`MAX_MIGRATIONS_PER_BLOCK`] of them they add at
+    /// most `64 × MAX_MIGRATE_RECEIPT_BYTES` to a batch holding less than half its cap (it
+    /// would have closed otherwise), which stays within the cap.
+    fn apply_migrations(&self, ov: &mut Overlay<'_>, fx: &mut Effects) -> Result<(), BlockError> {
+        let here = self.ctx.shard;
+        for m in self.ctx.migrations {
+            if m.to == here {
+                ov.put(keys::migrating(&m.account), enc(&m.from));
+                fx.events.push(Event::AccountMigrating {
+                    account: m.account.clone(),
+                    from: m.from,
+                });
+                continue;
+            }
+            if m.from != here {
+                continue;
+            }
+            let origin = migration_id(here, self.ctx.height, &m.account);
+            let existing = ov.account(&m.account);
+            let awaiting = ov.migrating_from(&m.account).is_some();
+            let amount = existing.as_ref().map_or(Amount::ZERO, |a| a.balance);
+            if existing.is_some() {
+                ov.delete(keys::account(&m.account));
+            }
+            let emitted = if awaiting {
+                ov.delete(keys::migrating(&m.account));
+                match existing {
+                    Some(a) if !a.balance.is_zero() => self
+                        .emit_receipt(
+                            ov,
+                            fx,
+                            m.to,
+                            ReceiptKind::Transfer,
+                            a.balance,
+                            PRIORITY_IMMEDIATE,
+                            origin,
+                            m.account.clone(),
+                            m.account.clone(),
+                            false,
+                        )
+                        .map(drop),
+                    _ => Ok(()),
+                }
+            } else {
+                let (public_key, nonce) =
+                    existing.map_or((None, 0), |a| (Some(a.public_key), a.nonce));
+                self.emit_receipt(
+                    ov,
+                    fx,
+                    m.to,
+                    ReceiptKind::Migrate { public_key, nonce },
+                    amount,
+                    PRIORITY_IMMEDIATE,
+                    origin,
+                    m.account.clone(),
+                    m.account.clone(),
+                    false,
+                )
+                .map(drop)
+            };
+            emitted.map_err(|e| match e {
+                Failure::Counter => BlockError::CounterOverflow,
+                _ => BlockError::BadMigrations("a migration receipt could not be emitted"),
+            })?;
+            fx.events.push(Event::AccountMigratedOut {
+                account: m.account.clone(),
+                to: m.to,
+                amount,
+            });
+        }
+        Ok(())
+    }
+
+    /// Where an incoming receipt must be passed on instead of applied: the shard of its
+    /// recipient account if that is not this shard. Only receipts delivered *to an account*
+    /// follow it (`Transfer`, `CreateAccount`, `CallResult`, `Refund`, `Migrate`);
+    /// contract-targeted receipts (`ContractCall`, `DeployContract`), proposal requests and
+    /// votes (addressed to a shard / to the proposal record on its coordinating shard, and
+    /// carrying no coin) and receipts to contracts are applied where they arrive, as before.
+    ///
+    /// Forwarding terminates: a receipt is applied under a layout at least as new as the one
+    /// of the block that emitted it (its crosslink is final at the receiving block's beacon
+    /// height, and beacon heights only grow along a chain), so each further hop happens under
+    /// a strictly newer layout (the account's shard changed since the previous hop's), and
+    /// there are finitely many layouts up to the current beacon height.
+    fn forward_target(&self, r: &Receipt) -> Option<ShardId> {
+        let to_account = matches!(
+            r.kind,
+            ReceiptKind::Transfer
+                | ReceiptKind::CreateAccount { .. }
+                | ReceiptKind::CallResult { .. }
+                | ReceiptKind::Refund { .. }
+                | ReceiptKind::Migrate { .. }
+        );
+        if !to_account || ContractId::new(r.recipient.as_str()).is_ok() {
+            return None;
+        }
+        let owner = self.ctx.layout.shard_of_account(&r.recipient);
+        (owner != self.ctx.shard).then_some(owner)
     }
 
     fn finish(
@@ -861,9 +1091,30 @@ impl Executor<'_, '_> {
         sender: AccountId,
         recipient: AccountId,
     ) -> Result<Receipt, Failure> {
+        self.emit_receipt(
+            ov, fx, dst, kind, amount, priority, origin_tx, sender, recipient, true,
+        )
+    }
+
+    /// [`Self::emit`]; `capped: false` skips the pending batch's count and byte caps (only
+    /// for the bounded receipts of [`Self::apply_migrations`]).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_receipt(
+        &self,
+        ov: &mut Overlay<'_>,
+        fx: &mut Effects,
+        dst: ShardId,
+        kind: ReceiptKind,
+        amount: Amount,
+        priority: u8,
+        origin_tx: Hash,
+        sender: AccountId,
+        recipient: AccountId,
+        capped: bool,
+    ) -> Result<Receipt, Failure> {
         debug_assert_ne!(dst, self.ctx.shard, "receipts go to other shards");
         let mut meta = ov.pending_meta();
-        if meta.count as usize >= limits::MAX_RECEIPTS_PER_BATCH {
+        if capped && meta.count as usize >= limits::MAX_RECEIPTS_PER_BATCH {
             return Err(TxRejection::BatchFull.into());
         }
         let seq = ov.outbox_next(dst);
@@ -880,7 +1131,7 @@ impl Executor<'_, '_> {
         };
         let size = r.encode_size() as u64;
         let bytes = ov.pending_bytes();
-        if bytes > 0 && bytes + size > limits::MAX_BATCH_RECEIPT_BYTES as u64 {
+        if capped && bytes > 0 && bytes + size > limits::MAX_BATCH_RECEIPT_BYTES as u64 {
             return Err(TxRejection::BatchFull.into());
         }
         ov.put(keys::pending_bytes(), enc(&(bytes + size)));
@@ -997,6 +1248,38 @@ impl Executor<'_, '_> {
         r: &Receipt,
     ) -> Result<(), Failure> {
         self.add_counter(ov, Counter::Received, r.amount)?;
+        if let Some(owner) = self.forward_target(r) {
+            if let ReceiptKind::CallResult {
+                call_id,
+                success,
+                output,
+            } = &r.kind
+            {
+                // The call's record stays on the shard that made the call: settle it here.
+                self.record_call_result(ov, fx, call_id, *success, output);
+            }
+            let f = self.emit(
+                ov,
+                fx,
+                owner,
+                r.kind.clone(),
+                r.amount,
+                r.priority,
+                r.origin_tx,
+                r.sender.clone(),
+                r.recipient.clone(),
+            )?;
+            fx.events.push(Event::ReceiptForwarded {
+                id: r.id(),
+                forwarded_as: f.id(),
+                to: owner,
+            });
+            fx.events.push(Event::ReceiptApplied {
+                id: r.id(),
+                ok: true,
+            });
+            return Ok(());
+        }
         let ok = match &r.kind {
             ReceiptKind::Transfer => {
                 let here = self.ctx.layout.shard_of_account(&r.recipient) == self.ctx.shard
@@ -1024,6 +1307,12 @@ impl Executor<'_, '_> {
             ReceiptKind::CreateAccount { public_key } => {
                 let reason = if self.ctx.layout.shard_of_account(&r.recipient) != self.ctx.shard {
                     Some(format!("{} does not live on this shard", r.recipient))
+                } else if let Some(from) = ov.migrating_from(&r.recipient) {
+                    // It may exist on its old shard: whether creating it is right is unknown.
+                    Some(format!(
+                        "account {} is moving to this shard from shard {from}",
+                        r.recipient
+                    ))
                 } else if ov.account(&r.recipient).is_some() {
                     Some(format!("account {} already exists", r.recipient))
                 } else if !name_matches_key(&r.recipient, public_key) {
@@ -1176,19 +1465,7 @@ impl Executor<'_, '_> {
                 success,
                 output,
             } => {
-                if let Some(mut rec) = ov.call_record(call_id) {
-                    rec.status = if *success {
-                        CallStatus::Completed
-                    } else {
-                        CallStatus::Failed
-                    };
-                    rec.output = Some(output.clone());
-                    ov.put(keys::call(call_id), enc_json(&rec));
-                }
-                fx.events.push(Event::CallFinished {
-                    call_id: *call_id,
-                    success: *success,
-                });
+                self.record_call_result(ov, fx, call_id, *success, output);
                 self.credit_or_unclaimed(ov, &r.recipient, r.amount)?
             }
             ReceiptKind::Refund { .. } => self.credit_or_unclaimed(ov, &r.recipient, r.amount)?,
@@ -1200,9 +1477,88 @@ impl Executor<'_, '_> {
                 reason,
                 height,
             } => self.apply_proposal_vote(ov, fx, r, (*accepted, reason, *height)),
+            ReceiptKind::Migrate { public_key, nonce } => {
+                self.apply_migrate(ov, fx, r, *public_key, *nonce)?
+            }
         };
         fx.events.push(Event::ReceiptApplied { id: r.id(), ok });
         Ok(())
+    }
+
+    /// Settles the caller-side record of a cross-shard call, if it is on this shard (it is
+    /// not when the result was forwarded after the caller moved).
+    fn record_call_result(
+        &self,
+        ov: &mut Overlay<'_>,
+        fx: &mut Effects,
+        call_id: &CallId,
+        success: bool,
+        output: &str,
+    ) {
+        let Some(mut rec) = ov.call_record(call_id) else {
+            return;
+        };
+        rec.status = if success {
+            CallStatus::Completed
+        } else {
+            CallStatus::Failed
+        };
+        rec.output = Some(output.to_string());
+        ov.put(keys::call(call_id), enc_json(&rec));
+        fx.events.push(Event::CallFinished {
+            call_id: *call_id,
+            success,
+        });
+    }
+
+    /// Restores a moving account on its new shard (this one): clears its awaiting mark and
+    /// merges what arrived with whatever was credited meanwhile — balance added, nonce the
+    /// larger, key the migrated one. Never loses coin: what cannot be credited (no key and
+    /// no account to credit) is counted unclaimed.
+    fn apply_migrate(
+        &self,
+        ov: &mut Overlay<'_>,
+        fx: &mut Effects,
+        r: &Receipt,
+        public_key: Option<vision_types::PublicKey>,
+        nonce: u64,
+    ) -> Result<bool, Failure> {
+        let who = &r.recipient;
+        ov.delete(keys::migrating(who));
+        let ok = match (ov.account(who), public_key) {
+            (existing, Some(public_key)) => {
+                let (balance, nonce) = match existing {
+                    Some(a) => (a.balance.checked_add(r.amount), a.nonce.max(nonce)),
+                    None => (Ok(r.amount), nonce),
+                };
+                match balance {
+                    Ok(balance) => {
+                        self.put_account(
+                            ov,
+                            who,
+                            &Account {
+                                balance,
+                                nonce,
+                                public_key,
+                            },
+                        );
+                        true
+                    }
+                    Err(_) => {
+                        self.add_counter(ov, Counter::Unclaimed, r.amount)?;
+                        false
+                    }
+                }
+            }
+            (_, None) if r.amount.is_zero() => true,
+            (_, None) => self.credit_or_unclaimed(ov, who, r.amount)?,
+        };
+        fx.events.push(Event::AccountMigratedIn {
+            account: who.clone(),
+            from: r.src,
+            amount: r.amount,
+        });
+        Ok(ok)
     }
 
     // ---- contracts ----
@@ -1378,6 +1734,13 @@ impl Executor<'_, '_> {
             }
             .into());
         }
+        if let Some(from) = ov.migrating_from(&tx.signer) {
+            return Err(TxRejection::Migrating {
+                account: tx.signer.clone(),
+                from,
+            }
+            .into());
+        }
         let mut signer = ov
             .account(&tx.signer)
             .ok_or_else(|| TxRejection::UnknownAccount(tx.signer.clone()))?;
@@ -1432,6 +1795,13 @@ impl Executor<'_, '_> {
                 let dst = ctx.layout.shard_of_account(account);
                 self.debit(ov, &tx.signer, *amount)?;
                 if dst == ctx.shard {
+                    if let Some(from) = ov.migrating_from(account) {
+                        return Err(TxRejection::Migrating {
+                            account: account.clone(),
+                            from,
+                        }
+                        .into());
+                    }
                     if ov.account(account).is_some() {
                         return Err(TxRejection::AccountExists(account.clone()).into());
                     }
@@ -1712,6 +2082,17 @@ impl Executor<'_, '_> {
         self.put_account(ov, who, &a);
         Ok(())
     }
+}
+
+/// The `origin_tx` of the receipt a migration emits: not a transaction, but a deterministic
+/// id naming the move (`sha256("vision-migrate" ‖ shard ‖ height ‖ account)`).
+fn migration_id(shard: ShardId, height: u64, account: &AccountId) -> Hash {
+    Hash::sha256_parts(&[
+        b"vision-migrate",
+        &shard.0.to_be_bytes(),
+        &height.to_be_bytes(),
+        account.as_str().as_bytes(),
+    ])
 }
 
 /// Whether `name` may be bound to `key`: not a reserved contract-like name, and an implicit

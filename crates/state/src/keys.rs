@@ -11,6 +11,7 @@
 //! | `0x05 ‖ call_id` | [`CallRecord`](crate::model::CallRecord) (JSON) | caller-side record of an outgoing cross-shard call |
 //! | `0x07 ‖ proposal id` | [`ProposalRecord`](crate::model::ProposalRecord) (JSON) | a PRSM proposal this shard coordinates: targets, votes, result |
 //! | `0x08 ‖ proposal id` | [`ShardVote`](crate::model::ShardVote) (JSON) | this shard's own decision on a proposal it was asked about |
+//! | `0x09 ‖ account` | [`ShardId`](vision_types::ShardId) (codec) | an account moving to this shard whose `Migrate` receipt has not arrived yet (from that shard) |
 //! | `0x14` | `[(deadline_ms, proposal id)]` (JSON) | proposals this shard coordinates that are still undecided, oldest first |
 //! | `0x15` | u64 BE | encoded bytes of the pending batch's receipts |
 //! | `0x10 ‖ dst (u32 BE)` | u64 BE | next outbox seq for `dst` |
@@ -41,6 +42,8 @@ pub const TAG_CONTRACT_CALL_COUNT: u8 = 0x06;
 pub const TAG_PROPOSAL: u8 = 0x07;
 /// Tag of this shard's own votes on PRSM proposals.
 pub const TAG_PROPOSAL_VOTE: u8 = 0x08;
+/// Tag of accounts awaiting their `Migrate` receipt (moving in).
+pub const TAG_MIGRATING: u8 = 0x09;
 /// Tag of the undecided-proposals index.
 pub const TAG_PENDING_PROPOSALS: u8 = 0x14;
 /// Tag of the pending batch's byte count.
@@ -138,6 +141,12 @@ pub fn proposal(id: &Hash) -> Vec<u8> {
 /// The key of this shard's own vote on a proposal.
 pub fn proposal_vote(id: &Hash) -> Vec<u8> {
     tagged(TAG_PROPOSAL_VOTE, &[&id.0])
+}
+
+/// The key of an account's awaiting mark: it is moving to this shard and its `Migrate`
+/// receipt has not arrived yet.
+pub fn migrating(id: &AccountId) -> Vec<u8> {
+    tagged(TAG_MIGRATING, &[id.as_str().as_bytes()])
 }
 
 /// The key of the undecided-proposals index.

@@ -78,8 +78,9 @@ pub use engine::{
 };
 pub use exec::{
     BlockContext, BlockError, BlockExecution, BlockLimits, BuiltBlock, Event, FinalRoots, FnLayout,
-    IncomingRejection, MAX_PENDING_PROPOSALS, NoneVerified, ProposalTargets, ShardOf, TxOutcome,
-    TxRejection, TxStatus, VALIDATE_TRANSACTION, VerifiedSignatures, build_block, execute_block,
+    IncomingRejection, MAX_MIGRATE_RECEIPT_BYTES, MAX_MIGRATIONS_PER_BLOCK, MAX_PENDING_PROPOSALS,
+    Migration, NoneVerified, ProposalTargets, ShardOf, TxOutcome, TxRejection, TxStatus,
+    VALIDATE_TRANSACTION, VerifiedSignatures, build_block, execute_block,
 };
 pub use genesis::{GenesisError, genesis};
 pub use model::{

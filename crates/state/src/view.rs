@@ -291,6 +291,12 @@ pub trait StateReadExt: StateView {
             .map_or(0, |b| dec(&b))
     }
 
+    /// If `id` is moving to this shard and its `Migrate` receipt has not arrived yet: the
+    /// shard it moves from.
+    fn migrating_from(&self, id: &AccountId) -> Option<ShardId> {
+        self.get(&keys::migrating(id)).map(|b| dec(&b))
+    }
+
     /// The next outbox seq for `dst`.
     fn outbox_next(&self, dst: ShardId) -> u64 {
         self.get(&keys::outbox(dst)).map_or(0, |b| dec(&b))

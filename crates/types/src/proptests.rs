@@ -191,6 +191,12 @@ fn receipt_kind() -> impl Strategy<Value = ReceiptKind> {
                 height,
             }
         }),
+        (proptest::option::of(any::<[u8; 32]>()), any::<u64>()).prop_map(|(pk, nonce)| {
+            ReceiptKind::Migrate {
+                public_key: pk.map(PublicKey),
+                nonce,
+            }
+        }),
     ]
 }
 

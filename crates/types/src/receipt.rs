@@ -166,6 +166,16 @@ pub enum ReceiptKind {
         /// The deciding shard's block height that decided it.
         height: u64,
     },
+    /// An account moved to the destination shard (a beacon-scheduled account move): restore
+    /// it there. `amount` is its balance, `sender` = `recipient` = the account. Emitted with
+    /// priority 255, so the source's batch closes at once.
+    Migrate {
+        /// The account's key, or `None` if the account did not exist on the old shard (the
+        /// receipt then only ends the move; `amount` is zero).
+        public_key: Option<PublicKey>,
+        /// The account's next nonce on the old shard.
+        nonce: u64,
+    },
 }
 
 /// A receipt: `(src, dst, seq, kind, amount, priority)` plus who sent it to whom and which
@@ -269,6 +279,17 @@ impl Write for ReceiptKind {
                 write_str(reason, buf);
                 height.write(buf);
             }
+            ReceiptKind::Migrate { public_key, nonce } => {
+                8u8.write(buf);
+                match public_key {
+                    None => 0u8.write(buf),
+                    Some(k) => {
+                        1u8.write(buf);
+                        k.write(buf);
+                    }
+                }
+                nonce.write(buf);
+            }
         }
     }
 }
@@ -301,6 +322,9 @@ impl EncodeSize for ReceiptKind {
             }
             ReceiptKind::ProposalRequest { action, data } => str_size(action) + str_size(data),
             ReceiptKind::ProposalVote { reason, .. } => 1 + str_size(reason) + 8,
+            ReceiptKind::Migrate { public_key, .. } => {
+                1 + if public_key.is_some() { 32 } else { 0 } + 8
+            }
         }
     }
 }
@@ -343,6 +367,14 @@ impl Read for ReceiptKind {
                 accepted: bool::read_cfg(buf, &())?,
                 reason: read_str(buf, limits::MAX_RESULT_BYTES, "proposal vote reason")?,
                 height: u64::read_cfg(buf, &())?,
+            },
+            8 => ReceiptKind::Migrate {
+                public_key: match u8::read_cfg(buf, &())? {
+                    0 => None,
+                    1 => Some(PublicKey::read_cfg(buf, &())?),
+                    t => return Err(CodecError::InvalidEnum(t)),
+                },
+                nonce: u64::read_cfg(buf, &())?,
             },
             t => return Err(CodecError::InvalidEnum(t)),
         })

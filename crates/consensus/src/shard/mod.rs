@@ -858,6 +858,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
                 engine: &engine,
                 proposal_targets: self.targets.as_ref(),
                 verified: &PoolVerified(&self.shared.mempool),
+                migrations: &[],
             };
             Ok((f(&ctx), beacon_height))
         })

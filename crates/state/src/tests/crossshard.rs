@@ -280,6 +280,7 @@ fn closure_layout_and_root_table_plug_in() {
         engine: &engine,
         proposal_targets: &n.layout,
         verified: &crate::NoneVerified,
+        migrations: &[],
     };
     let ex = execute_block(&n.nodes[1].state, &ctx, &[], &n.deliverable(S1)).unwrap();
     assert_eq!(ex.applied_receipts, 1);

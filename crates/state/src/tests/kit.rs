@@ -3,8 +3,8 @@
 
 use crate::{
     BlockContext, BlockError, BlockExecution, BlockLimits, BuiltBlock, CallInput, CallOutcome,
-    ContractEngine, ContractInfo, DeployInput, Event, FinalRoots, MemState, NativePayment, ShardOf,
-    StateReadExt, Supply, build_block, execute_block, genesis,
+    ContractEngine, ContractInfo, DeployInput, Event, FinalRoots, MemState, Migration,
+    NativePayment, ShardOf, StateReadExt, Supply, build_block, execute_block, genesis,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -33,6 +33,7 @@ pub fn key(name: &str) -> SecretKey {
 }
 
 /// Layout: explicit placements, otherwise by hash modulo `n`.
+#[derive(Clone)]
 pub struct Layout {
     pub n: u32,
     pub fixed: BTreeMap<String, ShardId>,
@@ -184,6 +185,22 @@ pub struct Node {
     pub height: u64,
     pub time_ms: u64,
     pub nonces: BTreeMap<AccountId, u64>,
+    /// The node's own layout once account moves are scheduled ([`Net::schedule_move`]):
+    /// `(beacon height, layout)` of its last block; `None`: [`Net::layout`].
+    pub layout: Option<(u64, Layout)>,
+    /// The beacon height, layout and migrations of its next block ([`Net::advance_beacon`]).
+    pub next: Option<(u64, Layout, Vec<Migration>)>,
+}
+
+impl Node {
+    /// The beacon height its next block is stamped with.
+    pub fn block_beacon(&self) -> u64 {
+        match (&self.next, &self.layout) {
+            (Some((b, _, _)), _) => *b,
+            (None, Some((b, _))) => *b,
+            (None, None) => 0,
+        }
+    }
 }
 
 /// Several shards wired together; closed batches become deliverable incoming batches.
@@ -200,6 +217,10 @@ pub struct Net {
     /// How many times each receipt was applied.
     pub applied: BTreeMap<String, u32>,
     pub engine: Box<dyn ContractEngine>,
+    /// Layouts by beacon height, once account moves are scheduled (index = beacon height).
+    pub versions: Vec<Layout>,
+    /// The beacon height each closed batch's block was stamped with: `(source, height)`.
+    pub batch_beacon: BTreeMap<(ShardId, u64), u64>,
 }
 
 impl Net {
@@ -218,6 +239,8 @@ impl Net {
                     height: 0,
                     time_ms: 1_000,
                     nonces: BTreeMap::new(),
+                    layout: None,
+                    next: None,
                 }
             })
             .collect();
@@ -231,7 +254,71 @@ impl Net {
             in_flight: BTreeMap::new(),
             applied: BTreeMap::new(),
             engine: Box::new(TestEngine),
+            versions: Vec::new(),
+            batch_beacon: BTreeMap::new(),
         }
+    }
+
+    /// Schedules a beacon move of `name` to shard `to`: a new beacon height whose layout
+    /// overrides it. Returns that height. Shards see it once [`Self::advance_beacon`]d;
+    /// [`Self::layout`] becomes the newest layout (for the helpers).
+    pub fn schedule_move(&mut self, name: &str, to: u32) -> u64 {
+        if self.versions.is_empty() {
+            self.versions.push(self.layout.clone());
+            for n in &mut self.nodes {
+                n.layout = Some((0, self.layout.clone()));
+            }
+        }
+        self.layout.fixed.insert(name.to_string(), ShardId(to));
+        self.versions.push(self.layout.clone());
+        self.versions.len() as u64 - 1
+    }
+
+    /// The newest scheduled beacon height.
+    pub fn beacon_tip(&self) -> u64 {
+        self.versions.len().saturating_sub(1) as u64
+    }
+
+    /// Stamps `shard`'s next block with beacon height `b`: its layout is the one at `b`, and
+    /// its migrations are the accounts whose shard differs from its last block's layout.
+    pub fn advance_beacon(&mut self, shard: ShardId, b: u64) {
+        let node = &mut self.nodes[shard.index()];
+        let (old_b, old) = node.layout.clone().expect("moves scheduled");
+        assert!(b >= old_b, "beacon heights only grow along a chain");
+        let new = self.versions[b as usize].clone();
+        let mut names: Vec<&String> = old.fixed.keys().chain(new.fixed.keys()).collect();
+        names.sort();
+        names.dedup();
+        let mut migrations: Vec<Migration> = names
+            .into_iter()
+            .filter_map(|name| {
+                let (from, to) = (old.place(name), new.place(name));
+                (from != to).then(|| Migration {
+                    account: acct(name),
+                    from,
+                    to,
+                })
+            })
+            .collect();
+        migrations.sort_by(|a, b| a.account.cmp(&b.account));
+        node.next = Some((b, new, migrations));
+    }
+
+    /// [`Self::advance_beacon`] of every shard to the newest beacon height.
+    pub fn advance_all(&mut self) {
+        let tip = self.beacon_tip();
+        for s in 0..self.nodes.len() {
+            self.advance_beacon(ShardId(s as u32), tip);
+        }
+    }
+
+    /// Where `name`'s account is held: the shards whose state has it.
+    pub fn holders(&self, name: &str) -> Vec<ShardId> {
+        self.nodes
+            .iter()
+            .filter(|n| n.state.account(&acct(name)).is_some())
+            .map(|n| n.shard)
+            .collect()
     }
 
     pub fn shard_of(&self, name: &str) -> ShardId {
@@ -252,6 +339,11 @@ impl Net {
 
     pub fn ctx<'a>(&'a self, shard: ShardId, dt_ms: u64) -> BlockContext<'a> {
         let node = &self.nodes[shard.index()];
+        let (layout, migrations): (&Layout, &[Migration]) = match (&node.next, &node.layout) {
+            (Some((_, l, m)), _) => (l, m),
+            (None, Some((_, l))) => (l, &[]),
+            (None, None) => (&self.layout, &[]),
+        };
         BlockContext {
             shard,
             height: node.height + 1,
@@ -259,20 +351,27 @@ impl Net {
             beacon_height: 0,
             chain_id: chain(),
             config: &self.config,
-            layout: &self.layout,
+            layout,
             final_roots: &self.roots,
             engine: self.engine.as_ref(),
             proposal_targets: &self.layout,
             verified: &crate::NoneVerified,
+            migrations,
         }
     }
 
-    /// The next deliverable batch from each source (what an honest proposer includes).
+    /// The next deliverable batch from each source (what an honest proposer includes): only
+    /// batches of blocks stamped with a beacon height at most this block's (a crosslink is
+    /// final only at a later beacon height).
     pub fn deliverable(&self, shard: ShardId) -> Vec<IncomingBatch> {
         let node = &self.nodes[shard.index()];
+        let beacon = node.block_beacon();
         let mut out = Vec::new();
         let mut next: BTreeMap<ShardId, u64> = BTreeMap::new();
         for b in self.mailbox.get(&shard).into_iter().flatten() {
+            if self.batch_beacon[&(b.source, b.crosslink_height)] > beacon {
+                continue;
+            }
             let expected = *next
                 .entry(b.source)
                 .or_insert_with(|| node.state.inbox_next(b.source));
@@ -363,6 +462,10 @@ impl Net {
         node.state.apply(&ex.writes);
         node.height += 1;
         node.time_ms += dt_ms;
+        if let Some((b, l, _)) = node.next.take() {
+            node.layout = Some((b, l));
+        }
+        let beacon = node.block_beacon();
         for r in &ex.emitted {
             assert!(self.in_flight.insert(r.id(), r.amount).is_none());
         }
@@ -383,6 +486,7 @@ impl Net {
         if let Some(b) = &ex.closed_batch {
             assert!(b.check());
             self.roots.0.insert((shard, b.height), b.receipts_root);
+            self.batch_beacon.insert((shard, b.height), beacon);
             for d in &b.destinations {
                 let inc = b.incoming_for(d.dst).unwrap();
                 self.mailbox.entry(d.dst).or_default().push(inc);

@@ -3,6 +3,7 @@
 mod batching;
 mod crossshard;
 mod kit;
+mod migration;
 mod proposals;
 mod props;
 mod rejections;
