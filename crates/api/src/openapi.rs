@@ -226,7 +226,10 @@ fn responses(id: RouteId) -> Value {
                 json!({"type": "array", "items": record(&[
                     ("account", str_t()), ("from", int_t()), ("to", int_t()), ("load", int_t())])}),
             ),
-            ("shard_loads", json!({"type": "object", "additionalProperties": int_t()})),
+            (
+                "shard_loads",
+                json!({"type": "object", "additionalProperties": int_t()}),
+            ),
             ("message", str_t()),
         ]),
         RouteId::SubmitTx => obj(&[("tx_id", hex_t()), ("shard_id", int_t())]),

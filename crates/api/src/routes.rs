@@ -1076,8 +1076,8 @@ async fn rebalance<B: NodeBackend>(
             ));
         }
     }
-    let done: Rebalanced = bounded(&st.cfg, "the rebalance", st.backend.rebalance(req.moves))
-        .await??;
+    let done: Rebalanced =
+        bounded(&st.cfg, "the rebalance", st.backend.rebalance(req.moves)).await??;
     ok(done)
 }
 

@@ -17,9 +17,11 @@ use vision_types::{AccountId, Hash, ShardConfig, ShardId, SignedTransaction};
 /// The shard `id` lives on under the latest layout the first running validator's beacon view
 /// holds.
 fn owner(net: &SimNet, id: &AccountId) -> ShardId {
-    net.views()[0]
-        .beacon
-        .with_view(|v| v.expect("a beacon state").latest_layout().shard_of_account(id))
+    net.views()[0].beacon.with_view(|v| {
+        v.expect("a beacon state")
+            .latest_layout()
+            .shard_of_account(id)
+    })
 }
 
 /// The client's side of the workload: every signed transfer with its sender index.

@@ -28,8 +28,8 @@ use vision_api::backend::{
     ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
     ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
     FlushOutcome, MoveRequest, NetworkStats, NodeStatus, Performance, PlannedMove, ProcessStatus,
-    ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted,
-    SupplyReport, TxStatus, ValidatorReputation,
+    ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary, ShardSupply,
+    SubmitError, Submitted, SupplyReport, TxStatus, ValidatorReputation,
 };
 use vision_consensus::{
     FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, TxOutbox,
@@ -39,11 +39,11 @@ use vision_consensus::{
     relay::ConfigOutbox,
     shard::uniform_layout,
 };
+use vision_sharding::{LayoutKey, ShardLayout};
 use vision_state::{
     CallRecord, CallStatus, ProposalRecord, ProposalStatus, QmdbStore, ShardOf, StateReadExt,
     Supply, TxOutcome, keys::Counter,
 };
-use vision_sharding::{LayoutKey, ShardLayout};
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, PublicKey, SecretKey,
     ShardConfig, ShardId, SignedTransaction, Transaction, Verified, block::crosslink_id,

@@ -12,8 +12,8 @@ use vision_api::backend::{
     ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
     ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
     FlushOutcome, MoveRequest, NetworkStats, NodeBackend, NodeStatus, Performance, PlannedMove,
-    ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary, ShardSupply, SubmitError, Submitted, SupplyReport,
-    TxStatus, ValidatorReputation,
+    ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary, ShardSupply,
+    SubmitError, Submitted, SupplyReport, TxStatus, ValidatorReputation,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,

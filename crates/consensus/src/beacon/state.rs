@@ -19,6 +19,7 @@ use std::{
     sync::Arc,
 };
 use vision_sharding::{LayoutKey, Reputation, ShardLayout};
+use vision_state::Migration;
 use vision_types::{
     AccountId, ChainId as NetworkId, ContractId, Hash, PublicKey, ShardId,
     block::{ChainRef, Crosslink, CrosslinkError},
@@ -27,17 +28,6 @@ use vision_types::{
 
 /// The domain prefix of beacon state roots.
 pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v2\0";
-
-/// TEMPORARY until vision_state::Migration lands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Migration {
-    /// account
-    pub account: AccountId,
-    /// from
-    pub from: ShardId,
-    /// to
-    pub to: ShardId,
-}
 
 /// Default number of finalized receipts roots kept per shard (only crosslinks that carry
 /// receipts have one).
@@ -383,7 +373,7 @@ impl BeaconState {
     }
 
     /// The kept configuration history, oldest first.
-    pub fn config_history(&self) -> impl Iterator<Item = &ScheduledConfig> {
+    pub fn config_history(&self) -> impl DoubleEndedIterator<Item = &ScheduledConfig> {
         self.config_history.iter()
     }
 
@@ -438,7 +428,10 @@ impl BeaconState {
     /// The latest layout with `moves` applied (the same `Arc` when there are none): each a
     /// distinct user account (not a contract id) placed on a shard of the layout other than
     /// its current one, at most [`super::MAX_MOVES_PER_CHANGE`], within the override table.
-    fn moved_layout(&self, moves: &[AccountMoveOrder]) -> Result<Arc<ShardLayout>, ConfigRejection> {
+    fn moved_layout(
+        &self,
+        moves: &[AccountMoveOrder],
+    ) -> Result<Arc<ShardLayout>, ConfigRejection> {
         let latest = self.latest_layout();
         if moves.is_empty() {
             return Ok(latest.clone());
@@ -458,7 +451,10 @@ impl BeaconState {
                 return bad(format!("{} is moved twice", m.account));
             }
             if ContractId::new(m.account.as_str()).is_ok() {
-                return bad(format!("{} is a contract; contracts do not move", m.account));
+                return bad(format!(
+                    "{} is a contract; contracts do not move",
+                    m.account
+                ));
             }
             if !layout.contains(m.to) {
                 return bad(format!("unknown shard {}", m.to));

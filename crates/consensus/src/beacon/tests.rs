@@ -16,6 +16,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
+use vision_state::Migration;
 use vision_types::{
     AccountId, ChainId as NetworkId, Hash, PublicKey, SecretKey, ShardId,
     block::{BlockHeader, ChainRef, Crosslink, CrosslinkError, DestinationBatch},
@@ -1078,13 +1079,19 @@ fn account_moves_take_effect_at_the_stated_height() {
     assert!(refused(vec![order(&alice, alice_home)]).contains("already lives"));
     assert!(refused(vec![order(&alice, ShardId(9))]).contains("unknown shard"));
     assert!(
-        refused(vec![order(&alice, other(alice_home)), order(&alice, bob_home)])
-            .contains("twice")
+        refused(vec![
+            order(&alice, other(alice_home)),
+            order(&alice, bob_home)
+        ])
+        .contains("twice")
     );
     let contract = vision_types::ContractId::from_deploy(&Hash::sha256(b"c"));
     assert!(
-        refused(vec![order(&AccountId::new(contract.as_str()).unwrap(), ShardId(0))])
-            .contains("contract")
+        refused(vec![order(
+            &AccountId::new(contract.as_str()).unwrap(),
+            ShardId(0)
+        )])
+        .contains("contract")
     );
     let many = (0..MAX_MOVES_PER_CHANGE + 1)
         .map(|i| {
@@ -1103,15 +1110,24 @@ fn account_moves_take_effect_at_the_stated_height() {
     );
 
     // Applied at height 1: in force from 1 + delay.
-    let moves = vec![order(&alice, other(alice_home)), order(&bob, other(bob_home))];
+    let moves = vec![
+        order(&alice, other(alice_home)),
+        order(&bob, other(bob_home)),
+    ];
     let b1 = config_block(&s, &genesis, vec![sign(1, moves)]);
     let before_root = s.root();
     s.apply_block(&b1).unwrap();
     assert_eq!(s.root(), b1.header.state_root);
     assert_ne!(s.root(), before_root);
     let effective = 1 + CONFIG_ACTIVATION_DELAY;
-    assert_eq!(s.layout_at(effective - 1).shard_of_account(&alice), alice_home);
-    assert_eq!(s.layout_at(effective).shard_of_account(&alice), other(alice_home));
+    assert_eq!(
+        s.layout_at(effective - 1).shard_of_account(&alice),
+        alice_home
+    );
+    assert_eq!(
+        s.layout_at(effective).shard_of_account(&alice),
+        other(alice_home)
+    );
     assert_eq!(s.latest_layout().shard_of_account(&bob), other(bob_home));
     assert!(s.migrations(0, effective - 1).is_empty());
     let mut want = vec![
@@ -1146,9 +1162,21 @@ fn account_moves_take_effect_at_the_stated_height() {
     );
     // Moved home: the override is gone; a configuration-only change keeps the layout.
     assert_eq!(s.layout_at(effective2).shard_of_account(&alice), alice_home);
-    let b3 = config_block(&s, &b2, vec![ConfigChange::sign(&net_id(), 3, ShardConfig::default(), &authority)]);
+    let b3 = config_block(
+        &s,
+        &b2,
+        vec![ConfigChange::sign(
+            &net_id(),
+            3,
+            ShardConfig::default(),
+            &authority,
+        )],
+    );
     s.apply_block(&b3).unwrap();
-    assert!(std::sync::Arc::ptr_eq(s.latest_layout(), s.layout_at(effective2)));
+    assert!(std::sync::Arc::ptr_eq(
+        s.latest_layout(),
+        s.layout_at(effective2)
+    ));
     assert_eq!(s.stamp_limit(effective, u64::MAX), u64::MAX);
 }
 

@@ -858,7 +858,6 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
                 engine: &engine,
                 proposal_targets: self.targets.as_ref(),
                 verified: &PoolVerified(&self.shared.mempool),
-                migrations: &[],
             };
             Ok((f(&ctx), beacon_height))
         })
@@ -1087,7 +1086,9 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
         };
         let moving_here = |t: &SignedTransaction| {
             self.beacon.with_view(|v| {
-                v.is_some_and(|v| v.latest_layout().shard_of_account(&t.tx.signer) == self.cfg.shard)
+                v.is_some_and(|v| {
+                    v.latest_layout().shard_of_account(&t.tx.signer) == self.cfg.shard
+                })
             })
         };
         let evict: Vec<Hash> = built
