@@ -446,6 +446,6 @@ mod tests {
             assert_eq!(serde_json::from_value::<ReceiptKind>(json).unwrap(), kind);
         }
         // An unknown key-presence byte is refused.
-        assert!(ReceiptKind::decode(&[8u8, 2, 0, 0, 0, 0, 0, 0, 0, 0][..]).is_err());
+        assert!(ReceiptKind::decode(vec![8u8, 2, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
 }
