@@ -5,7 +5,9 @@ use crate::{
     contracts::MAX_CALL_HISTORY,
     engine::{CallInput, CallOutcome, ContractEngine, ContractInfo, DeployInput},
     keys::{self, Counter},
-    model::{Account, CallRecord, CallStatus, ChainMeta, ContractMeta, enc, enc_json},
+    model::{
+        Account, CallRecord, CallStatus, ChainMeta, ContractMeta, MigratingMark, enc, enc_json,
+    },
     view::{Overlay, StateReadExt, StateView, WriteSet},
 };
 use commonware_codec::EncodeSize;
@@ -68,8 +70,13 @@ impl FinalRoots for BTreeMap<(ShardId, u64), Hash> {
 /// [`MAX_MIGRATE_RECEIPT_BYTES`] (see [`BlockContext::migrations`]).
 pub const MAX_MIGRATIONS_PER_BLOCK: usize = 64;
 
+/// The reason of the `Refund` an account sends itself when it moves on while still awaiting
+/// its state (carrying coin credited or held for it meanwhile).
+pub const MOVED_ON_REASON: &str = "moved on before its state arrived";
+
 /// Largest encoded size of a receipt a migration emits (a `Migrate` with a key, or the
-/// `Transfer` forwarding coin credited meanwhile, between two longest account names).
+/// `Refund` with [`MOVED_ON_REASON`] that carries coin received meanwhile, between two
+/// longest account names).
 pub const MAX_MIGRATE_RECEIPT_BYTES: usize =
     4 + 4 + 8 + (1 + 1 + 32 + 8) + 16 + 1 + 32 + 2 * (4 + limits::MAX_ACCOUNT_ID_BYTES);
 
@@ -875,8 +882,9 @@ impl Executor<'_, '_> {
     ///   carries its balance, nonce and key to the new shard (`public_key: None` if it did
     ///   not exist). If the account was itself still awaiting its arrival here, its
     ///   `Migrate` is still on the way to this shard and will be forwarded on arrival, so
-    ///   only the mark is cleared (and coin credited to it meanwhile follows it in a plain
-    ///   `Transfer`, which does not end the wait on the new shard).
+    ///   only the mark is cleared (and coin credited or held for it meanwhile follows it in a
+    ///   `Refund` to itself, which does not end the wait on the new shard and is never
+    ///   bounced).
     /// - Moving in: the account is marked awaiting (a state entry) until its `Migrate`
     ///   arrives.
     ///
@@ -888,7 +896,13 @@ impl Executor<'_, '_> {
         let here = self.ctx.shard;
         for m in self.ctx.migrations {
             if m.to == here {
-                ov.put(keys::migrating(&m.account), enc(&m.from));
+                let held = ov
+                    .migrating_mark(&m.account)
+                    .map_or(Amount::ZERO, |k| k.held);
+                ov.put(
+                    keys::migrating(&m.account),
+                    enc(&MigratingMark { from: m.from, held }),
+                );
                 fx.events.push(Event::AccountMigrating {
                     account: m.account.clone(),
                     from: m.from,
@@ -900,29 +914,35 @@ impl Executor<'_, '_> {
             }
             let origin = migration_id(here, self.ctx.height, &m.account);
             let existing = ov.account(&m.account);
-            let awaiting = ov.migrating_from(&m.account).is_some();
-            let amount = existing.as_ref().map_or(Amount::ZERO, |a| a.balance);
+            let mark = ov.migrating_mark(&m.account);
+            let mut amount = existing.as_ref().map_or(Amount::ZERO, |a| a.balance);
             if existing.is_some() {
                 ov.delete(keys::account(&m.account));
             }
-            let emitted = if awaiting {
+            let emitted = if let Some(mark) = mark {
                 ov.delete(keys::migrating(&m.account));
-                match existing {
-                    Some(a) if !a.balance.is_zero() => self
-                        .emit_receipt(
-                            ov,
-                            fx,
-                            m.to,
-                            ReceiptKind::Transfer,
-                            a.balance,
-                            PRIORITY_IMMEDIATE,
-                            origin,
-                            m.account.clone(),
-                            m.account.clone(),
-                            false,
-                        )
-                        .map(drop),
-                    _ => Ok(()),
+                amount = amount
+                    .checked_add(mark.held)
+                    .map_err(|_| BlockError::CounterOverflow)?;
+                if amount.is_zero() {
+                    Ok(())
+                } else {
+                    // A returning kind: credited (or held again) on arrival, never bounced.
+                    self.emit_receipt(
+                        ov,
+                        fx,
+                        m.to,
+                        ReceiptKind::Refund {
+                            reason: MOVED_ON_REASON.to_string(),
+                        },
+                        amount,
+                        PRIORITY_IMMEDIATE,
+                        origin,
+                        m.account.clone(),
+                        m.account.clone(),
+                        false,
+                    )
+                    .map(drop)
                 }
             } else {
                 let (public_key, nonce) =
@@ -1235,6 +1255,14 @@ impl Executor<'_, '_> {
         match self.credit(ov, to, amount) {
             Ok(_) => Ok(true),
             Err(_) => {
+                if let Some(mut mark) = ov.migrating_mark(to) {
+                    // Moving in and not here yet: keep it for when its state arrives.
+                    if let Ok(held) = mark.held.checked_add(amount) {
+                        mark.held = held;
+                        ov.put(keys::migrating(to), enc(&mark));
+                        return Ok(true);
+                    }
+                }
                 self.add_counter(ov, Counter::Unclaimed, amount)?;
                 Ok(false)
             }
@@ -1524,6 +1552,7 @@ impl Executor<'_, '_> {
         nonce: u64,
     ) -> Result<bool, Failure> {
         let who = &r.recipient;
+        let held = ov.migrating_mark(who).map_or(Amount::ZERO, |m| m.held);
         ov.delete(keys::migrating(who));
         let ok = match (ov.account(who), public_key) {
             (existing, Some(public_key)) => {
@@ -1553,6 +1582,11 @@ impl Executor<'_, '_> {
             (_, None) if r.amount.is_zero() => true,
             (_, None) => self.credit_or_unclaimed(ov, who, r.amount)?,
         };
+        if !held.is_zero() {
+            // Unclaimed if there is nothing to credit it to (the account exists nowhere), as
+            // it would have been without the move.
+            self.credit_or_unclaimed(ov, who, held)?;
+        }
         fx.events.push(Event::AccountMigratedIn {
             account: who.clone(),
             from: r.src,

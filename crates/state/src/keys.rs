@@ -11,7 +11,7 @@
 //! | `0x05 ‖ call_id` | [`CallRecord`](crate::model::CallRecord) (JSON) | caller-side record of an outgoing cross-shard call |
 //! | `0x07 ‖ proposal id` | [`ProposalRecord`](crate::model::ProposalRecord) (JSON) | a PRSM proposal this shard coordinates: targets, votes, result |
 //! | `0x08 ‖ proposal id` | [`ShardVote`](crate::model::ShardVote) (JSON) | this shard's own decision on a proposal it was asked about |
-//! | `0x09 ‖ account` | [`ShardId`](vision_types::ShardId) (codec) | an account moving to this shard whose `Migrate` receipt has not arrived yet (from that shard) |
+//! | `0x09 ‖ account` | [`MigratingMark`](crate::model::MigratingMark) (codec) | an account moving to this shard whose `Migrate` receipt has not arrived yet: where from, and returning coin held for it |
 //! | `0x14` | `[(deadline_ms, proposal id)]` (JSON) | proposals this shard coordinates that are still undecided, oldest first |
 //! | `0x15` | u64 BE | encoded bytes of the pending batch's receipts |
 //! | `0x10 ‖ dst (u32 BE)` | u64 BE | next outbox seq for `dst` |

@@ -79,12 +79,13 @@ pub use engine::{
 pub use exec::{
     BlockContext, BlockError, BlockExecution, BlockLimits, BuiltBlock, Event, FinalRoots, FnLayout,
     IncomingRejection, MAX_MIGRATE_RECEIPT_BYTES, MAX_MIGRATIONS_PER_BLOCK, MAX_PENDING_PROPOSALS,
-    Migration, NoneVerified, ProposalTargets, ShardOf, TxOutcome, TxRejection, TxStatus,
-    VALIDATE_TRANSACTION, VerifiedSignatures, build_block, execute_block,
+    MOVED_ON_REASON, Migration, NoneVerified, ProposalTargets, ShardOf, TxOutcome, TxRejection,
+    TxStatus, VALIDATE_TRANSACTION, VerifiedSignatures, build_block, execute_block,
 };
 pub use genesis::{GenesisError, genesis};
 pub use model::{
-    Account, CallRecord, CallStatus, ContractMeta, ProposalRecord, ProposalStatus, ShardVote,
+    Account, CallRecord, CallStatus, ContractMeta, MigratingMark, ProposalRecord, ProposalStatus,
+    ShardVote,
 };
 pub use store::{QmdbStore, ShardStore, StateProof, StoreError, verify_state_proof};
 pub use supply::Supply;

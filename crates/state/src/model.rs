@@ -41,6 +41,39 @@ impl Read for Account {
     }
 }
 
+/// The mark of an account moving to this shard whose `Migrate` receipt has not arrived yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigratingMark {
+    /// The shard it moves from.
+    pub from: ShardId,
+    /// Returning coin (refunds, call results) that arrived for it while it did not exist
+    /// here yet: credited when its `Migrate` arrives. Part of the shard's supply.
+    pub held: Amount,
+}
+
+impl Write for MigratingMark {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.from.write(buf);
+        self.held.write(buf);
+    }
+}
+
+impl EncodeSize for MigratingMark {
+    fn encode_size(&self) -> usize {
+        4 + 16
+    }
+}
+
+impl Read for MigratingMark {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(MigratingMark {
+            from: ShardId::read_cfg(buf, &())?,
+            held: Amount::read_cfg(buf, &())?,
+        })
+    }
+}
+
 /// The pending crosslink batch: receipts emitted since the last close.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PendingMeta {

@@ -10,7 +10,7 @@
 
 use crate::{
     keys::{self, Counter},
-    model::{Account, ContractMeta, dec, dec_json},
+    model::{Account, ContractMeta, MigratingMark, dec, dec_json},
     view::{StateReadExt, StateView, WriteSet},
 };
 use vision_types::Amount;
@@ -18,7 +18,7 @@ use vision_types::Amount;
 /// A shard's supply ledger.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Supply {
-    /// Σ balances of accounts and contracts.
+    /// Σ balances of accounts and contracts (and coin held for accounts moving in).
     pub balances: u128,
     /// Σ fees burned.
     pub burned: u128,
@@ -66,6 +66,7 @@ pub fn conserves(base: &dyn StateView, writes: &WriteSet) -> bool {
             match k.first() {
                 Some(&keys::TAG_ACCOUNT) => dec::<Account>(b).balance.0 as i128,
                 Some(&keys::TAG_CONTRACT) => dec_json::<ContractMeta>(b).balance.0 as i128,
+                Some(&keys::TAG_MIGRATING) => dec::<MigratingMark>(b).held.0 as i128,
                 Some(&keys::TAG_COUNTER) => {
                     let v = dec::<u128>(b) as i128;
                     match k.get(1).copied() {

@@ -4,8 +4,8 @@
 use crate::{
     keys::{self, Counter},
     model::{
-        Account, CallRecord, ChainMeta, ContractMeta, PendingMeta, ProposalRecord, ShardVote, dec,
-        dec_json,
+        Account, CallRecord, ChainMeta, ContractMeta, MigratingMark, PendingMeta, ProposalRecord,
+        ShardVote, dec, dec_json,
     },
 };
 use std::collections::BTreeMap;
@@ -294,6 +294,11 @@ pub trait StateReadExt: StateView {
     /// If `id` is moving to this shard and its `Migrate` receipt has not arrived yet: the
     /// shard it moves from.
     fn migrating_from(&self, id: &AccountId) -> Option<ShardId> {
+        self.migrating_mark(id).map(|m| m.from)
+    }
+
+    /// The awaiting mark of an account moving to this shard, if any.
+    fn migrating_mark(&self, id: &AccountId) -> Option<MigratingMark> {
         self.get(&keys::migrating(id)).map(|b| dec(&b))
     }
 
@@ -337,11 +342,20 @@ pub trait StateReadExt: StateView {
             .map_or_else(ChainMeta::default, |b| dec(&b))
     }
 
-    /// Σ balances of accounts and contracts on this shard.
+    /// Σ balances of accounts and contracts on this shard, plus coin held for accounts
+    /// moving in ([`MigratingMark::held`]).
     fn total_balances(&self) -> Amount {
         let accounts: Amount = self.accounts().into_iter().map(|(_, a)| a.balance).sum();
         let contracts: Amount = self.contracts().into_iter().map(|c| c.balance).sum();
-        accounts.checked_add(contracts).expect("supply overflow")
+        let held: Amount = self
+            .scan_prefix(&[keys::TAG_MIGRATING])
+            .into_iter()
+            .map(|(_, v)| dec::<MigratingMark>(&v).held)
+            .sum();
+        accounts
+            .checked_add(contracts)
+            .and_then(|a| a.checked_add(held))
+            .expect("supply overflow")
     }
 }
 

@@ -424,3 +424,28 @@ impl Read for Receipt {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::DecodeExt;
+
+    #[test]
+    fn migrate_kind_round_trips_in_codec_and_json() {
+        for public_key in [None, Some(PublicKey([7; 32]))] {
+            let kind = ReceiptKind::Migrate {
+                public_key,
+                nonce: 42,
+            };
+            let bytes = kind.encode();
+            assert_eq!(bytes.len(), kind.encode_size());
+            assert_eq!(bytes[0], 8, "the next free codec tag");
+            assert_eq!(ReceiptKind::decode(bytes).unwrap(), kind);
+            let json = serde_json::to_value(&kind).unwrap();
+            assert_eq!(json["type"], "migrate");
+            assert_eq!(serde_json::from_value::<ReceiptKind>(json).unwrap(), kind);
+        }
+        // An unknown key-presence byte is refused.
+        assert!(ReceiptKind::decode(vec![8u8, 2, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+}

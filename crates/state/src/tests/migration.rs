@@ -421,11 +421,11 @@ fn coin_credited_to_an_awaiting_implicit_account_follows_it_when_it_moves_on() {
     let ex = n.exec(S1, 10, &[], &[]).unwrap();
     assert!(n.nodes[1].state.account(&acct(&implicit)).is_none());
     assert_eq!(migrating(&n, S1, &implicit), None);
-    assert!(
-        ex.emitted
-            .iter()
-            .any(|r| r.kind == ReceiptKind::Transfer && r.amount == Amount(70))
-    );
+    assert!(ex.emitted.iter().any(|r| r.kind
+        == ReceiptKind::Refund {
+            reason: crate::MOVED_ON_REASON.into()
+        }
+        && r.amount == Amount(70)));
     n.advance_all();
     n.settle();
     assert_eq!(n.holders(&implicit), vec![S2]);
@@ -587,4 +587,55 @@ fn invalid_migration_lists_are_rejected() {
         .unwrap_err();
         assert!(matches!(err, BlockError::BadMigrations(_)), "{err:?}");
     }
+}
+
+#[test]
+fn a_refund_reaching_the_new_shard_before_the_account_is_held_then_credited() {
+    let mut n = Net::new(
+        3,
+        Layout::new(3, &[("alice", 0), ("erin", 0), ("bob", 1), ("nobody", 2)]),
+        &["alice", "erin", "bob"],
+        ShardConfig::default(),
+    );
+    let t = sign(
+        "alice",
+        0,
+        2,
+        vision_types::Action::Transfer {
+            to: acct("nobody"),
+            amount: Amount(300),
+            priority: PRIORITY_IMMEDIATE,
+        },
+    );
+    step(&mut n, S0, &[t]);
+    let b1 = n.schedule_move("alice", 1);
+    let b2 = n.schedule_move("alice", 2);
+    n.advance_beacon(S0, b1);
+    step(&mut n, S0, &[]); // Migrate to shard 1
+    let ex = step(&mut n, S2, &[]); // nobody is unknown: refund to shard 0
+    assert!(
+        ex.emitted
+            .iter()
+            .any(|r| matches!(r.kind, ReceiptKind::Refund { .. }))
+    );
+    n.advance_beacon(S0, b2);
+    let ex = step(&mut n, S0, &[]); // the refund follows alice straight to shard 2
+    assert!(
+        ex.events
+            .iter()
+            .any(|e| matches!(e, Event::ReceiptForwarded { to: S2, .. }))
+    );
+    n.advance_beacon(S2, b2);
+    step(&mut n, S2, &[]); // awaiting; the refund arrives first: held
+    let mark = n.nodes[2].state.migrating_mark(&acct("alice")).unwrap();
+    assert_eq!((mark.from, mark.held), (S0, Amount(300)));
+    assert!(n.holders("alice").is_empty());
+    assert_eq!(n.nodes[2].state.counter(crate::keys::Counter::Unclaimed), 0);
+    n.advance_beacon(S1, b1);
+    n.exec(S1, 10, &[], &[]).unwrap();
+    n.advance_all();
+    n.settle();
+    assert_eq!(n.holders("alice"), vec![S2]);
+    assert_eq!(n.balance("alice"), GENESIS_BALANCE - 2);
+    assert_eq!(n.nodes[2].state.migrating_mark(&acct("alice")), None);
 }

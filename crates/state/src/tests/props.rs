@@ -158,3 +158,187 @@ proptest! {
         });
     }
 }
+
+/// A model of every account's balance and nonce, updated from what blocks report.
+#[derive(Default)]
+struct Model {
+    balance: std::collections::BTreeMap<String, i128>,
+    nonce: std::collections::BTreeMap<String, u64>,
+    receipts: std::collections::BTreeMap<String, vision_types::Receipt>,
+}
+
+impl Model {
+    fn absorb(&mut self, built: &crate::BuiltBlock) {
+        use crate::Event;
+        use vision_types::ReceiptKind;
+        let ex = &built.execution;
+        for r in &ex.emitted {
+            self.receipts.insert(r.id(), r.clone());
+        }
+        for tx in &built.txs {
+            let signer = tx.tx.signer.to_string();
+            *self.nonce.entry(signer.clone()).or_default() += 1;
+            let spent = tx.tx.fee.0 + tx.tx.action.value().0;
+            *self.balance.entry(signer).or_default() -= spent as i128;
+        }
+        let forwarded: Vec<&String> = ex
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ReceiptForwarded { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect();
+        for e in &ex.events {
+            match e {
+                Event::Transfer { to, amount, .. } => {
+                    *self.balance.entry(to.to_string()).or_default() += amount.0 as i128;
+                }
+                Event::ReceiptApplied { id, ok: true } if !forwarded.contains(&id) => {
+                    let r = &self.receipts[id];
+                    if matches!(r.kind, ReceiptKind::Transfer | ReceiptKind::Refund { .. })
+                        && r.sender != r.recipient
+                    {
+                        *self.balance.entry(r.recipient.to_string()).or_default() +=
+                            r.amount.0 as i128;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Random transfers plus random account moves, stamped on each shard at random (growing)
+/// beacon heights; receipts delivered in order per stream. Afterwards: supply conserved,
+/// every receipt applied exactly once (checked after every block by the harness), every
+/// account on exactly one shard — its shard in the newest layout — with the balance and
+/// nonce the model expects, and no awaiting mark left.
+fn run_migrations(seed: u64, steps: usize) {
+    let mut rng = Rng(seed);
+    let mut net = Net::new(
+        3,
+        Layout::new(3, &[("alice", 0), ("bob", 1), ("carol", 2)]),
+        &ACCOUNTS,
+        ShardConfig {
+            batch_size: 4,
+            batch_timeout_ms: 500,
+            crosslink_frequency: 5,
+            ..ShardConfig::default()
+        },
+    );
+    net.schedule_move("alice", 0); // start versioned layouts (a no-op move)
+    let mut model = Model::default();
+    for a in ACCOUNTS {
+        model.balance.insert(a.to_string(), GENESIS_BALANCE as i128);
+    }
+    let mut moves = 0;
+    for _ in 0..steps {
+        if rng.below(4) == 0 {
+            let a = ACCOUNTS[rng.below(ACCOUNTS.len() as u64) as usize];
+            let to = rng.below(3) as u32;
+            if net.layout.place_pub(a) != ShardId(to) {
+                net.schedule_move(a, to);
+                moves += 1;
+            }
+        }
+        let s = ShardId(rng.below(3) as u32);
+        let node = &net.nodes[s.index()];
+        let (at, _) = node.layout.clone().unwrap();
+        let tip = net.beacon_tip();
+        if at < tip && rng.below(2) == 0 {
+            let b = at + 1 + rng.below(tip - at);
+            net.advance_beacon(s, b);
+        }
+        let layout = match &net.nodes[s.index()].next {
+            Some((_, l, _)) => l.clone(),
+            None => net.nodes[s.index()].layout.clone().unwrap().1,
+        };
+        let mut txs = Vec::new();
+        for a in ACCOUNTS {
+            if layout.place_pub(a) != s || rng.below(2) == 0 {
+                continue;
+            }
+            let Some(acc) = net.nodes[s.index()].state.account(&acct(a)) else {
+                continue;
+            };
+            for i in 0..rng.below(3) {
+                let to = ACCOUNTS[rng.below(ACCOUNTS.len() as u64) as usize];
+                let action = match rng.below(8) {
+                    0 => transfer("nobody", rng.below(100) as u128),
+                    1 => Action::Transfer {
+                        to: acct(to),
+                        amount: Amount(rng.below(5_000) as u128),
+                        priority: PRIORITY_IMMEDIATE,
+                    },
+                    _ => transfer(to, rng.below(5_000) as u128),
+                };
+                // Sometimes an old nonce: a replay must be dropped.
+                let nonce = if rng.below(10) == 0 && acc.nonce > 0 {
+                    0
+                } else {
+                    acc.nonce + i
+                };
+                txs.push(sign(a, nonce, rng.below(3) as u128, action));
+            }
+        }
+        let incoming = net.deliverable(s);
+        let built = net.propose(s, rng.below(400), txs, incoming);
+        model.absorb(&built);
+    }
+    net.advance_all();
+    for _ in 0..60 {
+        let quiet = net.in_flight.is_empty()
+            && net
+                .nodes
+                .iter()
+                .all(|n| n.state.pending_receipts().is_empty() && n.next.is_none());
+        if quiet {
+            break;
+        }
+        for s in 0..3u32 {
+            let s = ShardId(s);
+            let incoming = net.deliverable(s);
+            let dt = net.config.batch_timeout_ms + 1;
+            let built = net.propose(s, dt, vec![], incoming);
+            model.absorb(&built);
+        }
+    }
+    assert!(net.in_flight.is_empty(), "did not settle");
+    assert!(net.applied.values().all(|&n| n == 1));
+    net.check_supply();
+    if std::env::var("VISION_PROPS_VERBOSE").is_ok() {
+        eprintln!(
+            "seed {seed}: {moves} moves, {} receipts applied",
+            net.applied.len()
+        );
+    }
+    for a in ACCOUNTS {
+        let home = net.layout.place_pub(a);
+        assert_eq!(
+            net.holders(a),
+            vec![home],
+            "{a} held exactly once, on its shard"
+        );
+        let acc = net.nodes[home.index()].state.account(&acct(a)).unwrap();
+        assert_eq!(acc.balance.0 as i128, model.balance[a], "{a}'s balance");
+        assert_eq!(
+            acc.nonce,
+            model.nonce.get(a).copied().unwrap_or(0),
+            "{a}'s nonce"
+        );
+        assert_eq!(acc.public_key, key(a).public_key());
+        for n in &net.nodes {
+            assert_eq!(n.state.migrating_mark(&acct(a)), None, "{a} still awaiting");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn migrations_conserve_supply_and_keep_every_account_once(seed in any::<u64>(), steps in 20usize..70) {
+        run_migrations(seed, steps);
+    }
+}
