@@ -348,7 +348,7 @@ impl Net {
             shard,
             height: node.height + 1,
             timestamp_ms: node.time_ms + dt_ms,
-            beacon_height: 0,
+            beacon_height: node.block_beacon(),
             chain_id: chain(),
             config: &self.config,
             layout,
