@@ -614,7 +614,6 @@ struct DashboardConfig {
     batch_size: u64,
     batch_timeout_ms: u64,
     smart_contracts: bool,
-    rebalance_threshold: f64,
 }
 
 impl From<&ShardConfig> for DashboardConfig {
@@ -626,7 +625,6 @@ impl From<&ShardConfig> for DashboardConfig {
             batch_size: c.batch_size,
             batch_timeout_ms: c.batch_timeout_ms,
             smart_contracts: c.smart_contracts_enabled,
-            rebalance_threshold: c.rebalance_threshold,
         }
     }
 }

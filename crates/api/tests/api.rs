@@ -673,6 +673,67 @@ async fn config_seed_body_and_validation() {
 }
 
 #[tokio::test]
+async fn rebalance_plans_or_moves_and_refuses_bad_bodies() {
+    let b = FakeBackend::devnet();
+    let r = post(app(&b), "/shard/rebalance", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "success",
+            "effective_height",
+            "moves",
+            "shard_loads",
+            "message"
+        ])
+    );
+    assert_eq!(v["effective_height"], Value::Null);
+    let r = post(
+        app(&b),
+        "/shard/rebalance",
+        json!({"moves": [{"account": "whale", "to": 2}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["moves"][0]["account"], "whale");
+    assert_eq!(v["moves"][0]["to"], 2);
+    assert_eq!(v["effective_height"], 50);
+    assert_eq!(b.seen(), vec!["rebalance", "rebalance"]);
+
+    let b = FakeBackend::devnet();
+    let too_many: Vec<Value> = (0..17)
+        .map(|i| json!({"account": format!("user{i}"), "to": 1}))
+        .collect();
+    for (body, code) in [
+        (json!({"moves": []}), "invalid_rebalance"),
+        (json!({"moves": too_many}), "invalid_rebalance"),
+        (json!({"moves": [{"account": "whale"}]}), "invalid_request"),
+        (
+            json!({"moves": [{"account": "whale", "to": -1}]}),
+            "invalid_request",
+        ),
+        (
+            json!({"moves": [{"account": "x y", "to": 1}]}),
+            "invalid_request",
+        ),
+        (json!({"plan": true}), "invalid_request"),
+    ] {
+        let r = post(app(&b), "/shard/rebalance", body.clone()).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, code);
+    }
+    assert!(b.seen().is_empty(), "{:?}", b.seen());
+    let cfg = ApiConfig {
+        admin_token: Some("s3cret".into()),
+        ..ApiConfig::default()
+    };
+    let r = post(router(b.clone(), cfg), "/shard/rebalance", json!({})).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(b.seen().is_empty(), "{:?}", b.seen());
+}
+
+#[tokio::test]
 async fn clients_over_the_request_rate_get_429_and_others_do_not() {
     let b = FakeBackend::devnet();
     let cfg = ApiConfig {
@@ -1214,6 +1275,7 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
         RouteId::ConsensusMetrics,
         RouteId::Proposal,
         RouteId::ProposalStatus,
+        RouteId::Rebalance,
     ];
     for id in all {
         assert!(ROUTES.iter().any(|r| r.id == id), "{id:?} not in ROUTES");
