@@ -67,7 +67,7 @@ pub const PROCESS_STALE_MS: u64 = 5_000;
 pub const BEACON_SCAN_MS: u64 = 200;
 /// How often a configuration change is looked for in the beacon view, in milliseconds.
 pub const CONFIG_POLL_MS: u64 = 50;
-/// Layouts (configuration changes) back that `moving_error` looks for an account's move.
+/// Layouts (configuration changes) back that `recent_shards_of` looks for an account's move.
 const RECENT_LAYOUTS: usize = 8;
 /// How often an API node holding the configuration authority's key checks whether the
 /// recent load calls for moving accounts (automatic rebalancing).
@@ -427,21 +427,28 @@ impl NodeApi {
             .unwrap_or_else(|| self.layout.shard_of_account(id))
     }
 
+    /// The shards `id` lived on under the recent layouts (newest first, without repeats):
+    /// more than one while it is being moved or was moved lately.
+    fn recent_shards_of(&self, id: &AccountId) -> Vec<ShardId> {
+        let mut out: Vec<ShardId> = Vec::new();
+        self.view.with_view(|v| {
+            for c in v
+                .into_iter()
+                .flat_map(|v| v.config_history().rev().take(RECENT_LAYOUTS))
+            {
+                let s = c.layout.shard_of_account(id);
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        });
+        out
+    }
+
     /// The error for a transaction of an account unknown on `shard` while it is being moved
     /// there (its old shard has not handed it over yet), if it is.
     fn moving_error(&self, account: &AccountId, shard: ShardId) -> Option<SubmitError> {
-        // Named in the override table of one of the recent layouts (a move home leaves the
-        // latest table).
-        let key = LayoutKey::Account(account.clone());
-        let moved = self.view.with_view(|v| {
-            v.is_some_and(|v| {
-                v.config_history()
-                    .rev()
-                    .take(RECENT_LAYOUTS)
-                    .any(|c| c.layout.overrides().iter().any(|o| o.key == key))
-            })
-        });
-        moved.then(|| {
+        (self.recent_shards_of(account).len() > 1).then(|| {
             SubmitError::Backend(BackendError::Unavailable(format!(
                 "account {account} is being moved to shard {shard} by a rebalance; retry in a \
                  few seconds"
@@ -1455,8 +1462,20 @@ impl vision_api::NodeBackend for NodeApi {
     }
 
     async fn account(&self, id: AccountId) -> Result<Option<AccountView>, BackendError> {
-        let shard = self.shard_of_account(&id);
-        let account = self.read(shard, |s| s.account(&id)).await?;
+        let mut shard = self.shard_of_account(&id);
+        let mut account = self.read(shard, |s| s.account(&id)).await?;
+        // Moved lately: until the new shard has it, the old one may still hold it.
+        if account.is_none() {
+            for old in self.recent_shards_of(&id) {
+                if old == shard {
+                    continue;
+                }
+                if let Ok(Some(a)) = self.read(old, |s| s.account(&id)).await {
+                    (shard, account) = (old, Some(a));
+                    break;
+                }
+            }
+        }
         Ok(account.map(|a| AccountView {
             id,
             shard_id: shard,
