@@ -928,7 +928,7 @@ impl Executor<'_, '_> {
                     Ok(())
                 } else {
                     // A returning kind: credited (or held again) on arrival, never bounced.
-                    self.emit_receipt(
+                    self.emit(
                         ov,
                         fx,
                         m.to,
@@ -947,7 +947,7 @@ impl Executor<'_, '_> {
             } else {
                 let (public_key, nonce) =
                     existing.map_or((None, 0), |a| (Some(a.public_key), a.nonce));
-                self.emit_receipt(
+                self.emit(
                     ov,
                     fx,
                     m.to,
@@ -1097,29 +1097,11 @@ impl Executor<'_, '_> {
         }
     }
 
-    /// Appends a receipt to the outbox of `dst` and the pending batch.
+    /// Appends a receipt to the outbox of `dst` and the pending batch; `capped: false` skips
+    /// the pending batch's count and byte caps (only for the bounded receipts of
+    /// [`Self::apply_migrations`]).
     #[allow(clippy::too_many_arguments)]
     fn emit(
-        &self,
-        ov: &mut Overlay<'_>,
-        fx: &mut Effects,
-        dst: ShardId,
-        kind: ReceiptKind,
-        amount: Amount,
-        priority: u8,
-        origin_tx: Hash,
-        sender: AccountId,
-        recipient: AccountId,
-    ) -> Result<Receipt, Failure> {
-        self.emit_receipt(
-            ov, fx, dst, kind, amount, priority, origin_tx, sender, recipient, true,
-        )
-    }
-
-    /// [`Self::emit`]; `capped: false` skips the pending batch's count and byte caps (only
-    /// for the bounded receipts of [`Self::apply_migrations`]).
-    #[allow(clippy::too_many_arguments)]
-    fn emit_receipt(
         &self,
         ov: &mut Overlay<'_>,
         fx: &mut Effects,
@@ -1240,6 +1222,7 @@ impl Executor<'_, '_> {
             r.origin_tx,
             r.recipient.clone(),
             r.sender.clone(),
+            true,
         )?;
         Ok(())
     }
@@ -1296,6 +1279,7 @@ impl Executor<'_, '_> {
                 r.origin_tx,
                 r.sender.clone(),
                 r.recipient.clone(),
+                true,
             )?;
             fx.events.push(Event::ReceiptForwarded {
                 id: r.id(),
@@ -1485,6 +1469,7 @@ impl Executor<'_, '_> {
                     r.origin_tx,
                     r.recipient.clone(),
                     r.sender.clone(),
+                    true,
                 )?;
                 success
             }
@@ -1724,6 +1709,7 @@ impl Executor<'_, '_> {
                             origin_tx,
                             sender.clone(),
                             p.to.clone(),
+                            true,
                         )
                         .map_err(|_| "crosslink batch full".to_string())?;
                     }
@@ -1864,6 +1850,7 @@ impl Executor<'_, '_> {
                         tx_id,
                         tx.signer.clone(),
                         account.clone(),
+                        true,
                     )?;
                     out.status = TxStatus::CrossShardPending;
                 }
@@ -1908,6 +1895,7 @@ impl Executor<'_, '_> {
                         tx_id,
                         tx.signer.clone(),
                         to.clone(),
+                        true,
                     )?;
                     out.status = TxStatus::CrossShardPending;
                 }
@@ -1965,6 +1953,7 @@ impl Executor<'_, '_> {
                         tx_id,
                         tx.signer.clone(),
                         tx.signer.clone(),
+                        true,
                     )?;
                     out.status = TxStatus::CrossShardPending;
                 }
@@ -2043,6 +2032,7 @@ impl Executor<'_, '_> {
                         tx_id,
                         tx.signer.clone(),
                         tx.signer.clone(),
+                        true,
                     )?;
                     let record = CallRecord {
                         id: call_id,

@@ -124,6 +124,7 @@ impl Executor<'_, '_> {
                     p.tx_id,
                     p.proposer.clone(),
                     p.proposer.clone(),
+                    true,
                 )?;
             }
         }
@@ -160,6 +161,7 @@ impl Executor<'_, '_> {
             r.origin_tx,
             r.recipient.clone(),
             r.sender.clone(),
+            true,
         )?;
         Ok(vote.accepted)
     }
