@@ -919,22 +919,27 @@ impl Executor<'_, '_> {
             if existing.is_some() {
                 ov.delete(keys::account(&m.account));
             }
-            let emitted = if let Some(mark) = mark {
+            let kind = if let Some(mark) = mark {
                 ov.delete(keys::migrating(&m.account));
                 amount = amount
                     .checked_add(mark.held)
                     .map_err(|_| BlockError::CounterOverflow)?;
-                if amount.is_zero() {
-                    Ok(())
-                } else {
-                    // A returning kind: credited (or held again) on arrival, never bounced.
-                    self.emit(
+                // A returning kind: credited (or held again) on arrival, never bounced.
+                (!amount.is_zero()).then(|| ReceiptKind::Refund {
+                    reason: MOVED_ON_REASON.to_string(),
+                })
+            } else {
+                let (public_key, nonce) =
+                    existing.map_or((None, 0), |a| (Some(a.public_key), a.nonce));
+                Some(ReceiptKind::Migrate { public_key, nonce })
+            };
+            let emitted = match kind {
+                Some(kind) => self
+                    .emit(
                         ov,
                         fx,
                         m.to,
-                        ReceiptKind::Refund {
-                            reason: MOVED_ON_REASON.to_string(),
-                        },
+                        kind,
                         amount,
                         PRIORITY_IMMEDIATE,
                         origin,
@@ -942,24 +947,8 @@ impl Executor<'_, '_> {
                         m.account.clone(),
                         false,
                     )
-                    .map(drop)
-                }
-            } else {
-                let (public_key, nonce) =
-                    existing.map_or((None, 0), |a| (Some(a.public_key), a.nonce));
-                self.emit(
-                    ov,
-                    fx,
-                    m.to,
-                    ReceiptKind::Migrate { public_key, nonce },
-                    amount,
-                    PRIORITY_IMMEDIATE,
-                    origin,
-                    m.account.clone(),
-                    m.account.clone(),
-                    false,
-                )
-                .map(drop)
+                    .map(drop),
+                None => Ok(()),
             };
             emitted.map_err(|e| match e {
                 Failure::Counter => BlockError::CounterOverflow,
