@@ -1606,7 +1606,7 @@ impl vision_api::NodeBackend for NodeApi {
         let (planned, loads) = match moves {
             None => self.plan_moves()?,
             Some(asked) => {
-                let (_, loads) = self.plan_moves()?;
+                let loads = self.load.lock().shard_loads(now_ms());
                 let planned = asked
                     .into_iter()
                     .map(|m| PlannedMove {

@@ -287,25 +287,23 @@ impl BeaconState {
     /// The configuration shard blocks stamped with `beacon_height` execute under (the oldest
     /// kept one for heights before it).
     pub fn config_at(&self, beacon_height: u64) -> &ShardConfig {
-        let mut found = &self.config_history[0].config;
-        for c in &self.config_history {
-            if c.effective_height > beacon_height {
-                break;
-            }
-            found = &c.config;
-        }
-        found
+        &self.scheduled_at(beacon_height).config
     }
 
     /// The shard layout (account and contract placement) shard blocks stamped with
     /// `beacon_height` execute under (the oldest kept one for heights before it).
     pub fn layout_at(&self, beacon_height: u64) -> &Arc<ShardLayout> {
-        let mut found = &self.config_history[0].layout;
+        &self.scheduled_at(beacon_height).layout
+    }
+
+    /// The history entry in force at `beacon_height` (the oldest kept one before it).
+    fn scheduled_at(&self, beacon_height: u64) -> &ScheduledConfig {
+        let mut found = &self.config_history[0];
         for c in &self.config_history {
             if c.effective_height > beacon_height {
                 break;
             }
-            found = &c.layout;
+            found = c;
         }
         found
     }
@@ -321,12 +319,17 @@ impl BeaconState {
     /// over more than [`super::MAX_MOVES_PER_CHANGE`] accounts.
     pub fn stamp_limit(&self, from: u64, to: u64) -> u64 {
         let mut crossed = false;
-        for c in &self.config_history {
+        // Entries are ascending by effective height (one change per beacon block), so the
+        // layout in force just before an entry is the previous entry's.
+        let pairs = self
+            .config_history
+            .iter()
+            .zip(self.config_history.iter().skip(1));
+        for (prev, c) in pairs {
             if c.effective_height <= from || c.effective_height > to {
                 continue;
             }
-            let prev = self.layout_at(c.effective_height - 1);
-            if Arc::ptr_eq(prev, &c.layout) || **prev == *c.layout {
+            if Arc::ptr_eq(&prev.layout, &c.layout) || *prev.layout == *c.layout {
                 continue;
             }
             if crossed {
@@ -380,6 +383,11 @@ impl BeaconState {
     /// Whether `change` is acceptable as the next configuration change: signed by the
     /// authority, next in sequence, in range, and changing only consensus-level fields.
     pub fn check_config_change(&self, change: &ConfigChange) -> Result<(), ConfigRejection> {
+        self.checked_layout(change).map(drop)
+    }
+
+    /// [`Self::check_config_change`], returning the layout the change leads to.
+    fn checked_layout(&self, change: &ConfigChange) -> Result<Arc<ShardLayout>, ConfigRejection> {
         let authority = self.config_authority.ok_or(ConfigRejection::NoAuthority)?;
         if change.signer != authority {
             return Err(ConfigRejection::NotAuthority(change.signer));
@@ -398,11 +406,11 @@ impl BeaconState {
         if let Some(field) = latest.config.fixed_field_changed(&change.config) {
             return Err(ConfigRejection::Fixed(field));
         }
-        self.moved_layout(&change.moves)?;
+        let layout = self.moved_layout(&change.moves)?;
         if !change.signature_valid(&self.network) {
             return Err(ConfigRejection::BadSignature);
         }
-        Ok(())
+        Ok(layout)
     }
 
     /// Checks and records `change`, finalized by the block at `block_height`: it applies from
@@ -412,8 +420,7 @@ impl BeaconState {
         change: &ConfigChange,
         block_height: u64,
     ) -> Result<(), ConfigRejection> {
-        self.check_config_change(change)?;
-        let layout = self.moved_layout(&change.moves)?;
+        let layout = self.checked_layout(change)?;
         self.config_history.push_back(ScheduledConfig {
             seq: change.seq,
             effective_height: block_height + CONFIG_ACTIVATION_DELAY,

@@ -1057,7 +1057,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             let incoming = self.incoming_candidates(&ov);
             // Stamped with this node's beacon height (never below the parent's).
             let parent_beacon_height = parent.header().beacon_height;
-            let stamped = self.with_block_context(
+            let context = self.with_block_context(
                 height,
                 timestamp_ms,
                 parent_beacon_height,
@@ -1068,14 +1068,13 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 },
                 |ctx| build_block(&ov, ctx, candidates, incoming, self.block_limits()),
             );
-            let stamped = match stamped {
-                Ok(s) => s,
+            let (result, beacon_height) = match context {
+                Ok(c) => c,
                 Err(e) => {
                     tracing::error!(shard = self.cfg.shard.0, height, "block context: {e}");
                     return None;
                 }
             };
-            let (result, beacon_height) = stamped;
             match result.map(|b| (b, beacon_height)) {
                 Ok(b) => b,
                 Err(e) => {
