@@ -158,6 +158,13 @@ pub trait ChainApp: Clone + Send + 'static {
         async { None }
     }
 
+    /// Read access to the chain's archive of finalized blocks and certificates, handed over
+    /// once when the engine starts, for serving followers heights older than the application
+    /// keeps in memory. Default: ignored.
+    fn attach_archive(&self, archive: crate::archive::ChainArchive<Self::Block>) {
+        let _ = archive;
+    }
+
     /// A finalized block, in height order starting at height 1, at least once (a restart can
     /// redeliver blocks): apply idempotently. The engine acknowledges the block to marshal
     /// when this returns; until then no later block is delivered.

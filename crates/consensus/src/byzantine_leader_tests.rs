@@ -198,6 +198,10 @@ impl ChainApp for FaultyProposer {
         self.inner.has_pending_work()
     }
 
+    fn attach_archive(&self, archive: crate::archive::ChainArchive<ShardChainBlock>) {
+        self.inner.attach_archive(archive);
+    }
+
     async fn propose(
         &mut self,
         parent: &ShardChainBlock,

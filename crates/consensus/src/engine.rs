@@ -4,6 +4,7 @@
 use crate::{
     adapter::{AppAdapter, Envelope, Progress, SingleEpoch, Sink, deliver},
     app::{ChainApp, ChainBlock},
+    archive::ChainArchive,
     certificate::Scheme,
     chain::{ChainId, Partitions},
     keys::{KeyError, committee_set, to_cw_private_key, to_cw_public_key},
@@ -324,6 +325,8 @@ where
         },
     )
     .await;
+
+    app.attach_archive(ChainArchive::new(marshal_mailbox.clone()));
 
     // Ordered finalized delivery.
     let (sink_tx, sink_rx) = mpsc::unbounded_channel();

@@ -27,6 +27,7 @@
 
 mod adapter;
 pub mod app;
+pub mod archive;
 pub mod beacon;
 pub mod certificate;
 pub mod chain;

@@ -49,6 +49,17 @@ impl<B: ChainBlock> ServedBlocks<B> {
         }
     }
 
+    /// Whether a follower asking for blocks from `from` must be served from the archive: `from`
+    /// is at or below `finalized` (something to send) but below the window (not retained,
+    /// e.g. after a restart or a long absence of the follower).
+    pub(crate) fn is_older(&self, from: u64, finalized: u64) -> bool {
+        from <= finalized
+            && self
+                .blocks
+                .front()
+                .is_none_or(|(b, _, _)| from < b.height())
+    }
+
     /// `(height, block)` of the retained blocks, ascending.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &B> {
         self.blocks.iter().map(|(b, _, _)| b)

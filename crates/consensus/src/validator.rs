@@ -60,6 +60,9 @@ pub struct NetworkSpec {
     /// reputation score (members without one get
     /// [`crate::beacon::DEFAULT_REPUTATION_PRIOR_PPM`]).
     pub reputation_priors: BTreeMap<PublicKey, vision_sharding::Reputation>,
+    /// Recent finalized blocks of each chain a validator keeps in memory to serve followers
+    /// (older ones are read from its archive). A node-local choice, not consensus.
+    pub served_blocks: usize,
 }
 
 impl NetworkSpec {
@@ -199,6 +202,8 @@ where
             &beacon_genesis,
             CrosslinkPool::default(),
         );
+        app.finalized_crosslinks()
+            .set_served_blocks(spec.served_blocks);
         engines.push(
             start_engine(
                 context.child("beacon"),
@@ -224,7 +229,11 @@ where
     };
     let view = match &beacon {
         Some(app) => app.finalized_crosslinks(),
-        None => FinalizedCrosslinks::new(initial.with_tip(beacon_genesis.header.hash())),
+        None => {
+            let view = FinalizedCrosslinks::new(initial.with_tip(beacon_genesis.header.hash()));
+            view.set_served_blocks(spec.served_blocks);
+            view
+        }
     };
 
     let shard = match spec.shard_of(&me) {
@@ -325,6 +334,7 @@ where
     let initial = spec.beacon_genesis_state();
     let beacon_genesis = BeaconBlock::genesis(initial.root());
     let view = FinalizedCrosslinks::new(initial.with_tip(beacon_genesis.header.hash()));
+    view.set_served_blocks(spec.served_blocks);
     let mut shards = BTreeMap::new();
     for &shard in spec.shard_committees.keys() {
         let mut cfg = shard_app_config(spec, shard, node);
@@ -370,6 +380,7 @@ fn shard_app_config(spec: &NetworkSpec, shard: ShardId, node: &str) -> ShardAppC
     cfg.genesis_timestamp_ms = spec.genesis_timestamp_ms;
     cfg.workload_shards = spec.workload_shards.clone();
     cfg.max_block_bytes = spec.shard_block_cfg.max_bytes;
+    cfg.served_blocks = spec.served_blocks;
     cfg
 }
 

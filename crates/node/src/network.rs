@@ -141,6 +141,7 @@ pub fn network_spec(genesis: &Genesis) -> anyhow::Result<NetworkSpec> {
         relay_resend: Duration::from_millis(RELAY_RESEND_MS),
         config_authority: config_authority_key(genesis),
         workload_shards: vision_sharding::workload_shards(&plan),
+        served_blocks: vision_consensus::shard::SERVED_BLOCKS,
         reputation_priors: plan
             .nodes
             .iter()

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::{
     app::{ChainApp, ChainBlock, Finalized, ProposeCtx, StateAfter, VerifyCtx},
+    archive::{ArchiveRead, ChainArchive},
     served::ServedBlocks,
 };
 use commonware_runtime::Clock;
@@ -56,6 +57,8 @@ struct Published {
     entries: BTreeMap<(ShardId, ShardId, u64), (u64, DestinationBatch)>,
     /// Recent finalized blocks with their own certificate when known.
     blocks: ServedBlocks<BeaconBlock>,
+    /// The beacon chain's archive (on beacon members), for followers asking below `blocks`.
+    archive: Option<ChainArchive<BeaconBlock>>,
 }
 
 impl Default for Published {
@@ -65,6 +68,7 @@ impl Default for Published {
             log: VecDeque::new(),
             entries: BTreeMap::new(),
             blocks: ServedBlocks::new(SERVED_BLOCKS, SERVED_BLOCK_BYTES),
+            archive: None,
         }
     }
 }
@@ -168,6 +172,21 @@ impl FinalizedCrosslinks {
             .lock()
             .blocks
             .segment_from(from, max_blocks, max_bytes)
+    }
+
+    /// A read of the beacon chain's archive for a follower asking from `from`, when the
+    /// in-memory window no longer holds it but this node finalized it (`None` otherwise, on
+    /// a node that is not a beacon member, or while other archive reads are running).
+    pub fn archive_read(&self, from: u64) -> Option<ArchiveRead<BeaconBlock>> {
+        let p = self.0.lock();
+        let finalized = p.state.as_ref().map_or(0, BeaconState::height);
+        ChainArchive::read_for(&p.archive, &p.blocks, from, finalized)
+    }
+
+    /// Keeps at most `blocks` recent finalized blocks in memory for followers (older ones
+    /// come from the archive); call before the first block is published.
+    pub fn set_served_blocks(&self, blocks: usize) {
+        self.0.lock().blocks = ServedBlocks::new(blocks, SERVED_BLOCK_BYTES);
     }
 
     /// Publishes the state after `block` (called in height order).
@@ -409,6 +428,10 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             || inner
                 .configs
                 .contains_key(&(inner.committed.latest_config().seq + 1))
+    }
+
+    fn attach_archive(&self, archive: ChainArchive<BeaconBlock>) {
+        self.published.0.lock().archive = Some(archive);
     }
 
     /// The beacon state lives in memory: after a restart the engine replays the finalized

@@ -343,16 +343,41 @@ where
                         certificate,
                     };
                     send(&mut sender, vec![from], &reply);
+                } else if let Some(read) = relay.view.archive_read(height) {
+                    let mut sender = sender.clone();
+                    context.child("archive").spawn(move |_| async move {
+                        if let Some((blocks, certificate)) = read
+                            .segment_from(height, MAX_SEGMENT_BLOCKS, RELAY_MAX_MESSAGE_BYTES / 2)
+                            .await
+                        {
+                            let reply = RelayMsg::Beacon {
+                                blocks,
+                                certificate,
+                            };
+                            send(&mut sender, vec![from], &reply);
+                        }
+                    });
                 }
             }
             RelayMsg::Beacon {
                 blocks,
                 certificate,
             } => {
-                if let Some(f) = &relay.follower
-                    && let Err(e) = f.apply_segment(&blocks, &certificate, &mut context)
-                {
-                    tracing::debug!("beacon segment refused: {e}");
+                if let Some(f) = &relay.follower {
+                    match f.apply_segment(&blocks, &certificate, &mut context) {
+                        // A full segment: more are likely waiting; ask the same peer at once
+                        // rather than at the next tick (catching up after a long absence).
+                        Ok(applied) if applied > 0 && blocks.len() >= MAX_SEGMENT_BLOCKS => {
+                            let from_height = relay.view.beacon_height() + 1;
+                            send(
+                                &mut sender,
+                                vec![from],
+                                &RelayMsg::GetBeacon { from: from_height },
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!("beacon segment refused: {e}"),
+                    }
                 }
             }
             RelayMsg::GetReceipts { src, height, dst } => {
@@ -374,20 +399,39 @@ where
                 shard: s,
                 from: height,
             } => {
-                if let Some(shard) = &relay.shard
-                    && shard.shard() == s
-                    && let Some((blocks, certificate)) = shard.segment_from(
-                        height,
-                        MAX_SHARD_SEGMENT_BLOCKS,
-                        RELAY_MAX_MESSAGE_BYTES / 2,
-                    )
-                {
+                let Some(shard) = relay.shard.as_ref().filter(|a| a.shard() == s) else {
+                    continue;
+                };
+                if let Some((blocks, certificate)) = shard.segment_from(
+                    height,
+                    MAX_SHARD_SEGMENT_BLOCKS,
+                    RELAY_MAX_MESSAGE_BYTES / 2,
+                ) {
                     let reply = RelayMsg::Shard {
                         shard: s,
                         blocks,
                         certificate,
                     };
                     send(&mut sender, vec![from], &reply);
+                } else if let Some(read) = shard.archive_read(height) {
+                    let mut sender = sender.clone();
+                    context.child("archive").spawn(move |_| async move {
+                        if let Some((blocks, certificate)) = read
+                            .segment_from(
+                                height,
+                                MAX_SHARD_SEGMENT_BLOCKS,
+                                RELAY_MAX_MESSAGE_BYTES / 2,
+                            )
+                            .await
+                        {
+                            let reply = RelayMsg::Shard {
+                                shard: s,
+                                blocks: blocks.into_iter().map(|b| b.0).collect(),
+                                certificate,
+                            };
+                            send(&mut sender, vec![from], &reply);
+                        }
+                    });
                 }
             }
             RelayMsg::Shard {

@@ -51,6 +51,7 @@ pub use mempool::{Mempool, MempoolConfig, MempoolError};
 
 use crate::{
     app::{ChainApp, ChainBlock, Finalized, ProposeCtx, StateAfter, VerifyCtx},
+    archive::{ArchiveRead, ChainArchive},
     beacon::{BeaconState, FinalizedCrosslinks},
     served::ServedBlocks,
 };
@@ -145,6 +146,9 @@ pub struct ShardAppConfig {
     /// Which shards serve each workload type (the committee plan's, under the workload
     /// strategy; empty otherwise): the part of the plan proposal targeting needs.
     pub workload_shards: BTreeMap<String, Vec<ShardId>>,
+    /// Recent finalized blocks kept in memory to serve followers (older ones are read from
+    /// the chain's archive, more slowly); default [`SERVED_BLOCKS`].
+    pub served_blocks: usize,
 }
 
 impl ShardAppConfig {
@@ -171,6 +175,7 @@ impl ShardAppConfig {
             recent_outcomes: 100_000,
             tx_index_records: 0,
             workload_shards: BTreeMap::new(),
+            served_blocks: SERVED_BLOCKS,
         }
     }
 }
@@ -372,6 +377,8 @@ struct Shared {
     inbox: Mutex<BTreeMap<ShardId, u64>>,
     /// Recent finalized blocks with certificates (to serve followers).
     served: Mutex<ServedBlocks<ShardChainBlock>>,
+    /// The chain's archive, for followers asking below `served` (set when the engine starts).
+    archive: Mutex<Option<ChainArchive<ShardChainBlock>>>,
     /// The committed height (readable without the state lock).
     finalized_height: Mutex<u64>,
     /// Told about every finalized block.
@@ -558,7 +565,8 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             closed: Mutex::new(closed),
             incoming: Mutex::new(BTreeMap::new()),
             inbox: Mutex::new(inbox),
-            served: Mutex::new(ServedBlocks::new(SERVED_BLOCKS, SERVED_BLOCK_BYTES)),
+            served: Mutex::new(ServedBlocks::new(cfg.served_blocks, SERVED_BLOCK_BYTES)),
+            archive: Mutex::new(None),
             finalized_height: Mutex::new(committed_height),
             listener: Mutex::new(None),
         };
@@ -729,6 +737,19 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             .lock()
             .segment_from(from, max_blocks, max_bytes)?;
         Some((blocks.into_iter().map(|b| b.0).collect(), cert))
+    }
+
+    /// A read of the chain's archive for a follower asking from `from`, when the in-memory
+    /// window no longer holds it but this node finalized it (`None` otherwise, on a node
+    /// without the shard's engine, or while other archive reads are running).
+    pub fn archive_read(&self, from: u64) -> Option<ArchiveRead<ShardChainBlock>> {
+        let finalized = self.finalized_height();
+        ChainArchive::read_for(
+            &self.shared.archive.lock(),
+            &self.shared.served.lock(),
+            from,
+            finalized,
+        )
     }
 
     /// Sets the callback told about every finalized block from now on.
@@ -1029,6 +1050,10 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
 
     fn has_pending_work(&self) -> bool {
         !self.shared.mempool.lock().is_empty() || !self.shared.incoming.lock().is_empty()
+    }
+
+    fn attach_archive(&self, archive: ChainArchive<ShardChainBlock>) {
+        *self.shared.archive.lock() = Some(archive);
     }
 
     async fn propose(
