@@ -36,6 +36,35 @@ impl Workload {
     /// `count` transfers, half of them from a `hot` sender, each sent to the shard the sender
     /// lives on now (as a client reading the layout would).
     async fn send(&mut self, net: &SimNet, users: &[User], hot: &[usize], count: usize) {
+        self.send_with(net, users, hot, count, |net, from, tx| {
+            net.submit(owner(net, from), tx)
+        })
+        .await;
+    }
+
+    /// Like [`Self::send`], through the API node: each transfer goes into the API node's pool
+    /// of the shard its view of the latest layout places the sender on.
+    async fn send_via_api(&mut self, net: &SimNet, users: &[User], hot: &[usize], count: usize) {
+        self.send_with(net, users, hot, count, |net, from, tx| {
+            let (_, shards, view) = net.follower.as_ref().expect("the API node runs");
+            let shard = view.with_view(|v| {
+                v.expect("a beacon state")
+                    .latest_layout()
+                    .shard_of_account(from)
+            });
+            shards[&shard].submit(tx.clone()).expect("admitted");
+        })
+        .await;
+    }
+
+    async fn send_with(
+        &mut self,
+        net: &SimNet,
+        users: &[User],
+        hot: &[usize],
+        count: usize,
+        submit: impl Fn(&SimNet, &AccountId, &SignedTransaction),
+    ) {
         for _ in 0..count {
             let from = if self.rng.below(2) == 0 {
                 hot[self.rng.below(hot.len() as u64) as usize]
@@ -50,7 +79,7 @@ impl Workload {
             let nonce = self.nonces.entry(from).or_insert(0);
             let tx = transfer(&users[from], *nonce, &users[to].id, amount, 0);
             *nonce += 1;
-            net.submit(owner(net, &users[from].id), &tx);
+            submit(net, &users[from].id, &tx);
             self.log.push((from, to, amount));
             self.sent.push((from, tx));
             net.ctx
@@ -184,6 +213,81 @@ fn hot_accounts_move_between_shards_under_load() {
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_secs_f64(),
+            );
+        });
+    }
+}
+
+/// Transactions an API node accepted for an account that then moves are not lost: shard 0
+/// cannot finalize (2 of its 4 validators down) while transfers from its hot account wait in
+/// the API node's pool for shard 0 and the beacon finalizes the account's move to shard 2; the
+/// API node hands them to shard 2's pool, whose validators hold them until the account
+/// arrives (when shard 0 resumes and sends it) and then execute them. No client resends
+/// anything; every transfer applies exactly once (2 % loss).
+#[test]
+fn pending_transactions_follow_a_moved_account() {
+    for seed in seeds(90, 2) {
+        eprintln!("pending_follow_move: seed {seed}");
+        runner(seed).start(|ctx| async move {
+            let users = users(4);
+            let config = ShardConfig::default();
+            let spec = network_spec(&users, config.clone());
+            let mut net = SimNet::start(&ctx, spec, 98).await;
+            net.start_follower().await;
+            let a = 0usize;
+            assert_eq!(users[a].shard, ShardId(0));
+            let mut w = Workload {
+                rng: Rng(seed),
+                nonces: BTreeMap::new(),
+                log: Vec::new(),
+                sent: Vec::new(),
+            };
+            w.send_via_api(&net, &users, &[a], 20).await;
+            // Shard 0 loses its quorum (validator 0, a beacon member, stays up).
+            net.crash(1).await;
+            net.crash(2).await;
+            let before = w.nonces.get(&a).copied().unwrap_or(0);
+            w.send_via_api(&net, &users, &[a], 20).await;
+            let stranded = w.nonces[&a] - before;
+            assert!(
+                stranded > 0,
+                "seed {seed}: no transfer from the hot account"
+            );
+            let sender = net.nodes[4].as_ref().expect("running").1.clone();
+            sender.config_outbox.set(ConfigChange::sign_with_moves(
+                &net_id(),
+                1,
+                config.clone(),
+                vec![AccountMoveOrder {
+                    account: users[a].id.clone(),
+                    to: ShardId(2),
+                }],
+                &authority_key(),
+            ));
+            wait_until(&ctx, "the move finalized", Duration::from_secs(60), || {
+                let moved = owner(&net, &users[a].id) == ShardId(2);
+                async move { moved }
+            })
+            .await;
+            ctx.sleep(Duration::from_secs(1)).await;
+            let (_, shards, _) = net.follower.as_ref().expect("the API node runs");
+            assert!(
+                shards[&ShardId(2)]
+                    .pending(usize::MAX)
+                    .iter()
+                    .any(|tx| tx.tx.signer == users[a].id),
+                "seed {seed}: the API node's pool of shard 2 holds none of the moved \
+                 account's transfers"
+            );
+            net.start_node(1).await;
+            net.start_node(2).await;
+            w.send_via_api(&net, &users, &[a], 20).await;
+            let height = settle_and_check(&net, &users, &w.log, Duration::from_secs(300)).await;
+            assert_eq!(owner(&net, &users[a].id), ShardId(2));
+            eprintln!(
+                "pending_follow_move seed {seed}: {} transfers settled, {stranded} from the \
+                 moved account accepted while its shard was halted; shard heights >= {height}",
+                w.log.len()
             );
         });
     }

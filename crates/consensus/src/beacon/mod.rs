@@ -42,7 +42,7 @@ pub use pool::{CrosslinkPool, DEFAULT_POOL_CAPACITY, PoolRejection};
 pub use reputation::{DEFAULT_REPUTATION_PRIOR_PPM, ReputationRecord};
 pub use state::{
     ApplyError, BEACON_STATE_NAMESPACE, BeaconState, CrosslinkRejection, DEFAULT_ROOT_RETENTION,
-    ShardCommittee,
+    ShardCommittee, layout_moves,
 };
 
 #[cfg(test)]

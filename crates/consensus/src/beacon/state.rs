@@ -344,30 +344,7 @@ impl BeaconState {
     /// `to` (sorted by account): what a shard block stamped `to` whose parent is stamped
     /// `from` hands over.
     pub fn migrations(&self, from: u64, to: u64) -> Vec<Migration> {
-        let (old, new) = (self.layout_at(from), self.layout_at(to));
-        if Arc::ptr_eq(old, new) || old == new {
-            return Vec::new();
-        }
-        let accounts: BTreeSet<&AccountId> = old
-            .overrides()
-            .iter()
-            .chain(new.overrides())
-            .filter_map(|o| match &o.key {
-                LayoutKey::Account(a) => Some(a),
-                LayoutKey::Contract(_) => None,
-            })
-            .collect();
-        accounts
-            .into_iter()
-            .filter_map(|a| {
-                let (from, to) = (old.shard_of_account(a), new.shard_of_account(a));
-                (from != to).then(|| Migration {
-                    account: a.clone(),
-                    from,
-                    to,
-                })
-            })
-            .collect()
+        layout_moves(self.layout_at(from), self.layout_at(to))
     }
 
     /// The last finalized configuration (possibly not in force yet) and its seq.
@@ -745,4 +722,32 @@ impl BeaconState {
         *self = next;
         Ok(())
     }
+}
+
+/// The accounts whose shard differs between two layouts (by their override tables), sorted by
+/// account: what moves when `new` replaces `old`.
+pub fn layout_moves(old: &Arc<ShardLayout>, new: &Arc<ShardLayout>) -> Vec<Migration> {
+    if Arc::ptr_eq(old, new) || old == new {
+        return Vec::new();
+    }
+    let accounts: BTreeSet<&AccountId> = old
+        .overrides()
+        .iter()
+        .chain(new.overrides())
+        .filter_map(|o| match &o.key {
+            LayoutKey::Account(a) => Some(a),
+            LayoutKey::Contract(_) => None,
+        })
+        .collect();
+    accounts
+        .into_iter()
+        .filter_map(|a| {
+            let (from, to) = (old.shard_of_account(a), new.shard_of_account(a));
+            (from != to).then(|| Migration {
+                account: a.clone(),
+                from,
+                to,
+            })
+        })
+        .collect()
 }

@@ -38,7 +38,7 @@ pub use msg::{
 };
 
 use crate::{
-    beacon::{BeaconApp, ConfigChange, FinalizedCrosslinks},
+    beacon::{BeaconApp, ConfigChange, FinalizedCrosslinks, layout_moves},
     keys::to_cw_public_key,
     shard::ShardApp,
 };
@@ -57,6 +57,7 @@ use std::{
     },
     time::Duration,
 };
+use vision_sharding::ShardLayout;
 use vision_types::{Crosslink, PublicKey, ShardBlock, ShardId, SignedTransaction};
 
 /// How many destination entries ahead of its inbox a shard fetches receipts for.
@@ -472,6 +473,8 @@ where
     let mut round: u64 = 0;
     // The configuration change last sent (by id) and when.
     let mut config_sent: Option<(vision_types::Hash, u64)> = None;
+    // The latest layout the followed shards' pools were checked against.
+    let mut routed_by: Option<Arc<ShardLayout>> = None;
     loop {
         context.sleep(relay.cfg.tick).await;
         round += 1;
@@ -503,7 +506,9 @@ where
             }
         }
 
-        // Followed shards: ask for finalized blocks, forward transactions.
+        // Followed shards: pending transactions follow moved accounts, ask for finalized
+        // blocks, forward transactions.
+        reroute_moved(&relay, &mut routed_by);
         for (&s, f) in &relay.followed {
             follow_tick(&relay, &mut sender, s, f, round, resend_ticks as u64);
         }
@@ -576,6 +581,53 @@ where
                 seq = entry.end_seq();
             }
         }
+    }
+}
+
+/// When the latest finalized layout moved accounts (since `routed_by`), takes their pending
+/// transactions out of the pools of the followed shards they left and submits them to the
+/// followed shards they moved to, which forward them to their validators at this tick. A
+/// client's transaction accepted before the move is thereby not dropped as wrong-shard on the
+/// old shard; the new shard executes it once the account arrived, and a copy the old shard
+/// executed before the move takes effect makes it a refused replay, so it applies once.
+fn reroute_moved<E>(relay: &Relay<E>, routed_by: &mut Option<Arc<ShardLayout>>)
+where
+    E: commonware_storage::Context + Spawner,
+{
+    if relay.followed.is_empty() {
+        return;
+    }
+    let Some(latest) = relay
+        .view
+        .with_view(|v| v.map(|v| v.latest_layout().clone()))
+    else {
+        return;
+    };
+    let Some(previous) = routed_by.replace(latest.clone()) else {
+        return;
+    };
+    for m in layout_moves(&previous, &latest) {
+        let (Some(from), Some(to)) = (relay.followed.get(&m.from), relay.followed.get(&m.to))
+        else {
+            continue;
+        };
+        let txs = from.app.take_pending_of(&m.account);
+        if txs.is_empty() {
+            continue;
+        }
+        let moved = to
+            .app
+            .submit_batch(txs)
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
+        tracing::info!(
+            account = %m.account,
+            from = m.from.0,
+            to = m.to.0,
+            moved,
+            "pending transactions follow their account to its new shard"
+        );
     }
 }
 

@@ -247,6 +247,22 @@ impl Mempool {
         old.len()
     }
 
+    /// Removes and returns every pending transaction of `signer`, in nonce order (an account
+    /// that moved to another shard takes them along).
+    pub fn take_signer(&mut self, signer: &AccountId) -> Vec<SignedTransaction> {
+        let ids: Vec<Hash> = self
+            .by_signer
+            .get(signer)
+            .map(|p| p.iter().map(|(_, id)| *id).collect())
+            .unwrap_or_default();
+        let txs = ids
+            .iter()
+            .filter_map(|id| self.by_id.get(id).map(|e| e.tx.clone()))
+            .collect();
+        self.remove(&ids);
+        txs
+    }
+
     /// Removes transactions (included in a finalized block, or rejected for good).
     pub fn remove<'a>(&mut self, ids: impl IntoIterator<Item = &'a Hash>) {
         for id in ids {

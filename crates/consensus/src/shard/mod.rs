@@ -767,6 +767,12 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         self.shared.mempool.lock().candidates(max)
     }
 
+    /// Removes and returns the pending transactions of `account` (in nonce order), for an
+    /// account that moved to another shard: a follower hands them to the new shard's pool.
+    pub fn take_pending_of(&self, account: &AccountId) -> Vec<SignedTransaction> {
+        self.shared.mempool.lock().take_signer(account)
+    }
+
     /// The mempool's arrival counter: transactions admitted from now on get this or higher.
     pub fn pending_mark(&self) -> u64 {
         self.shared.mempool.lock().next_seq()
