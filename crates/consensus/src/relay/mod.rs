@@ -7,7 +7,9 @@
 //!   to its own pool.
 //! - **Beacon following** (beacon → everyone): a node that is not a beacon member asks a
 //!   beacon member (round robin) every `tick` for finalized beacon blocks above its height and
-//!   applies certified segments ([`BeaconFollower`]). Any node serves segments from its view.
+//!   applies certified segments ([`BeaconFollower`]); after a full segment it asks again at
+//!   once. Any node serves segments from its view: the recent window in memory and, below it,
+//!   its archive ([`crate::archive`]), so a follower catches up after any absence.
 //! - **Receipts** (source shard → destination shard): for each source shard, a destination
 //!   validator looks up the beacon-finalized destination entry that continues its inbox and
 //!   asks a source committee member (round robin) for the receipts; the answer is checked
@@ -16,8 +18,10 @@
 //!
 //! - **Shard following** (shard → API nodes): a node that follows shards without voting asks a
 //!   member of each followed shard (round robin) for finalized blocks above its height, and
-//!   applies certified segments ([`ShardFollower`]) in a task per shard. Shard members serve
-//!   segments from [`crate::ShardApp::segment_from`].
+//!   applies certified segments ([`ShardFollower`]) in a task per shard (asking the same
+//!   member again at once after a full segment). Shard members serve segments from
+//!   [`crate::ShardApp::segment_from`] and, below that window, from their archive. When the
+//!   latest layout moves accounts, their pending transactions move to the new shard's pool.
 //! - **Transactions** (API node → shard): transactions admitted to a followed shard's pool are
 //!   forwarded to the shard's members at the next tick, forwarded again every `resend` while
 //!   pending, and forgotten after [`PENDING_TTL`].
@@ -162,11 +166,15 @@ pub struct RelayRoles<E: commonware_storage::Context + Spawner> {
     pub tx_outbox: TxOutbox,
 }
 
+/// A certified segment of a followed shard and the validator that sent it.
+type Segment = (ed25519::PublicKey, Vec<ShardBlock>, Vec<u8>);
+
 /// A shard followed without voting: its application, the queue of segments to apply, and the
 /// forwarding marks of its transaction pool.
 struct Followed<E: commonware_storage::Context + Spawner> {
     app: ShardApp<E>,
-    segments: mpsc::Sender<(Vec<ShardBlock>, Vec<u8>)>,
+    /// Segments to apply, with the validator that sent each.
+    segments: mpsc::Sender<Segment>,
     /// Set while the applier works through a segment (no new request meanwhile).
     busy: Arc<AtomicBool>,
     /// Pool marks: forwarded up to `forwarded`; `(round, mark)` history for resend and expiry.
@@ -240,6 +248,7 @@ where
     S: Sender<PublicKey = ed25519::PublicKey>,
     R: Receiver<PublicKey = ed25519::PublicKey>,
 {
+    let (sender, receiver) = channel;
     let mut keys = HashMap::new();
     for pk in cfg
         .beacon_committee
@@ -264,18 +273,31 @@ where
             );
             continue;
         };
-        let (segments, mut queue) = mpsc::channel::<(Vec<ShardBlock>, Vec<u8>)>(SEGMENT_QUEUE);
+        let (segments, mut queue) = mpsc::channel::<Segment>(SEGMENT_QUEUE);
         let busy = Arc::new(AtomicBool::new(false));
         let mut sf = ShardFollower::new(app.clone(), &cfg.network, committee.clone());
         let flag = busy.clone();
+        let followed_app = app.clone();
+        let mut ask = sender.clone();
         context
             .child("follow")
             .with_attribute("shard", shard.0)
             .spawn(move |mut context| async move {
-                while let Some((blocks, cert)) = queue.next().await {
+                while let Some((peer, blocks, cert)) = queue.next().await {
                     flag.store(true, Ordering::SeqCst);
+                    let full = blocks.len() >= MAX_SHARD_SEGMENT_BLOCKS;
                     match sf.check_segment(&blocks, &cert, &mut context) {
-                        Ok(fresh) => sf.apply(fresh).await,
+                        Ok(fresh) => {
+                            let applied = !fresh.is_empty();
+                            sf.apply(fresh).await;
+                            // A full segment: more are likely waiting (catching up after a
+                            // long absence); ask the same validator at once, not at the
+                            // next tick.
+                            if full && applied {
+                                let from = followed_app.finalized_height() + 1;
+                                send(&mut ask, vec![peer], &RelayMsg::GetShard { shard, from });
+                            }
+                        }
                         Err(e) => tracing::debug!(shard = shard.0, "shard segment refused: {e}"),
                     }
                     flag.store(false, Ordering::SeqCst);
@@ -303,7 +325,6 @@ where
         tx_outbox: roles.tx_outbox,
         keys,
     });
-    let (sender, receiver) = channel;
     context.spawn(move |context| async move {
         let rx = receive_loop(context.child("rx"), relay.clone(), sender.clone(), receiver);
         let tx = tick_loop(context, relay, sender);
@@ -442,7 +463,7 @@ where
             } => {
                 if let Some(f) = relay.followed.get(&shard) {
                     // A full queue drops the segment; it is asked for again.
-                    let _ = f.segments.clone().try_send((blocks, certificate));
+                    let _ = f.segments.clone().try_send((from, blocks, certificate));
                 }
             }
             RelayMsg::Txs(txs) => {
