@@ -330,6 +330,9 @@ pub struct ValidatorReputation {
     pub blocks_finalized: u64,
     /// Beacon blocks it proposed that were finalized.
     pub beacon_blocks_finalized: u64,
+    /// Views in which the beacon recorded evidence of it signing conflicting votes (its
+    /// score is 0 once this is above 0).
+    pub equivocations: u64,
 }
 
 /// The PRSM metrics (`GET /consensus/metrics`): the committee plan from genesis (strategy,

@@ -21,7 +21,7 @@
 //! | GET | `/tx/{id}` | `{tx_id, status: pending\|included\|batched\|crosslinked\|completed\|failed, ...}` |
 //! | GET | `/account/{id}` | `{account: {id, shard_id, balance, nonce, public_key}}` |
 //! | GET | `/events` | server-sent events: `event: block` with a [`backend::BlockEvent`] as JSON per finalized shard block; `event: lagged` with `{"skipped": n}` when this client fell behind; keep-alive comments |
-//! | GET | `/consensus/metrics` | PRSM metrics: `{active_shards, strategy, total_throughput, cross_shard_operations, total_nodes, average_reputation, beacon_committee, beacon_height, shards: [{shard_id, members, nodes, coordinator, avg_reputation, height, observed_reputation}], validators: [{name, consensus_key, shard_id, reputation, genesis_reputation, finalize_votes, missed, blocks_finalized, beacon_blocks_finalized}]}` |
+//! | GET | `/consensus/metrics` | PRSM metrics: `{active_shards, strategy, total_throughput, cross_shard_operations, total_nodes, average_reputation, beacon_committee, beacon_height, shards: [{shard_id, members, nodes, coordinator, avg_reputation, height, observed_reputation}], validators: [{name, consensus_key, shard_id, reputation, genesis_reputation, finalize_votes, missed, blocks_finalized, beacon_blocks_finalized, equivocations}]}` |
 //! | GET | `/supply` | supply audit from finalized state: `{genesis, balances, in_flight, burned, unclaimed, balanced, shards}` |
 //! | GET | `/health`, `/status`, `/metrics`, `/openapi.json` | liveness, node status, Prometheus text, OpenAPI 3.1 |
 //! | GET | `/shard-dashboard.html`, `/` | the dashboard page (`/` redirects to it) |

@@ -176,6 +176,7 @@ fn responses(id: RouteId) -> Value {
                     ("missed", int_t()),
                     ("blocks_finalized", int_t()),
                     ("beacon_blocks_finalized", int_t()),
+                    ("equivocations", int_t()),
                 ])}),
             ),
         ]),

@@ -1122,7 +1122,8 @@ async fn health_and_status() {
             "finalize_votes",
             "missed",
             "blocks_finalized",
-            "beacon_blocks_finalized"
+            "beacon_blocks_finalized",
+            "equivocations"
         ])
     );
     assert_eq!(v["validators"].as_array().map(Vec::len), Some(16), "{v}");

@@ -165,6 +165,13 @@ pub trait ChainApp: Clone + Send + 'static {
         let _ = archive;
     }
 
+    /// Evidence the engine saw of a committee member equivocating (an encoded simplex fault:
+    /// two conflicting votes it signed in one view; not verified beyond what the engine
+    /// checked). Must not block. Default: ignored.
+    fn report_fault(&self, evidence: Vec<u8>) {
+        let _ = evidence;
+    }
+
     /// A finalized block, in height order starting at height 1, at least once (a restart can
     /// redeliver blocks): apply idempotently. The engine acknowledges the block to marshal
     /// when this returns; until then no later block is delivered.

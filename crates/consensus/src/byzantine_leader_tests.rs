@@ -202,6 +202,10 @@ impl ChainApp for FaultyProposer {
         self.inner.attach_archive(archive);
     }
 
+    fn report_fault(&self, evidence: Vec<u8>) {
+        self.inner.report_fault(evidence);
+    }
+
     async fn propose(
         &mut self,
         parent: &ShardChainBlock,

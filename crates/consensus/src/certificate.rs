@@ -3,7 +3,10 @@
 
 use crate::keys::{KeyError, committee_set, from_cw_public_key};
 use commonware_codec::{Decode, Encode};
-use commonware_consensus::{Epochable, simplex::types::Finalization};
+use commonware_consensus::{
+    Epochable, Viewable,
+    simplex::types::{Activity, Attributable, Finalization},
+};
 use commonware_cryptography::sha256;
 use commonware_parallel::Sequential;
 use rand_core::CryptoRng;
@@ -132,4 +135,91 @@ pub fn certificate_signers(
         .filter_map(|p| set.get(p.get() as usize))
         .map(from_cw_public_key)
         .collect())
+}
+
+/// Most bytes of one encoded piece of equivocation evidence (two signed votes).
+pub const MAX_EVIDENCE_BYTES: usize = 1024;
+
+/// What a piece of equivocation evidence proves: `member` signed two conflicting votes in
+/// `view` of `epoch` (two different proposals, or a nullify and a finalize).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The committee member that equivocated.
+    pub member: PublicKey,
+    /// The consensus view.
+    pub view: u64,
+    /// The committee epoch.
+    pub epoch: u64,
+}
+
+/// Simplex's fault activities (conflicting notarizes, conflicting finalizes, nullify and
+/// finalize in one view), encoded: the evidence a chain's engine reports.
+pub(crate) fn encode_fault(activity: &Activity<Scheme, Digest>) -> Option<Vec<u8>> {
+    matches!(
+        activity,
+        Activity::ConflictingNotarize(_)
+            | Activity::ConflictingFinalize(_)
+            | Activity::NullifyFinalize(_)
+    )
+    .then(|| activity.encode().to_vec())
+}
+
+/// Decodes evidence bytes for `committee` (bounded): the fault activity and what it claims.
+/// The signatures are not checked (see [`verify_fault_evidence`]).
+fn decode_fault(
+    bytes: &[u8],
+    committee: &[PublicKey],
+) -> Result<(Activity<Scheme, Digest>, Fault), CertError> {
+    if bytes.len() > MAX_EVIDENCE_BYTES {
+        return Err(CertError::TooLarge(bytes.len()));
+    }
+    let set = committee_set(committee)?;
+    let activity = Activity::<Scheme, Digest>::decode_cfg(bytes.to_vec(), &set.len())
+        .map_err(|e| CertError::Decode(e.to_string()))?;
+    let (signer, view, epoch) = match &activity {
+        Activity::ConflictingNotarize(c) => (c.signer(), c.view(), c.epoch()),
+        Activity::ConflictingFinalize(c) => (c.signer(), c.view(), c.epoch()),
+        Activity::NullifyFinalize(c) => (c.signer(), c.view(), c.epoch()),
+        _ => return Err(CertError::Decode("not equivocation evidence".into())),
+    };
+    let member = set
+        .get(signer.get() as usize)
+        .map(from_cw_public_key)
+        .ok_or_else(|| CertError::Decode("signer outside the committee".into()))?;
+    let fault = Fault {
+        member,
+        view: view.get(),
+        epoch: epoch.get(),
+    };
+    Ok((activity, fault))
+}
+
+/// What already-verified evidence bytes (e.g. in a finalized beacon block) claim.
+pub fn fault_of(bytes: &[u8], committee: &[PublicKey]) -> Result<Fault, CertError> {
+    decode_fault(bytes, committee).map(|(_, f)| f)
+}
+
+/// Verifies equivocation evidence against `committee` under `namespace` in `expected_epoch`:
+/// both votes are validly signed by the same member in the same view and conflict.
+///
+/// `rng` only seeds batch verification; the verdict does not depend on it.
+pub fn verify_fault_evidence(
+    bytes: &[u8],
+    namespace: &[u8],
+    committee: &[PublicKey],
+    expected_epoch: u64,
+    rng: &mut impl CryptoRng,
+) -> Result<Fault, CertError> {
+    let (activity, fault) = decode_fault(bytes, committee)?;
+    if fault.epoch != expected_epoch {
+        return Err(CertError::WrongEpoch {
+            expected: expected_epoch,
+            found: fault.epoch,
+        });
+    }
+    let verifier = Scheme::verifier(namespace, committee_set(committee)?);
+    if !activity.verify(rng, &verifier, &Sequential) {
+        return Err(CertError::BadSignatures);
+    }
+    Ok(fault)
 }

@@ -5,17 +5,19 @@ use crate::{
     adapter::{AppAdapter, Envelope, Progress, SingleEpoch, Sink, deliver},
     app::{ChainApp, ChainBlock},
     archive::ChainArchive,
-    certificate::Scheme,
+    certificate::{Scheme, encode_fault},
     chain::{ChainId, Partitions},
     keys::{KeyError, committee_set, to_cw_private_key, to_cw_public_key},
     net::{ChainChannels, CommitteeProvider, Scoped},
 };
+use commonware_actor::Feedback;
 use commonware_broadcast::buffered;
 use commonware_consensus::{
+    Reporter,
     marshal::{
         self, Start, core::Actor as Marshal, resolver::p2p as marshal_resolver, standard::Inline,
     },
-    simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin},
+    simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin, types::Activity},
     types::{Epoch, ViewDelta},
 };
 use commonware_cryptography::{Digested, Sha256, certificate::ConstantProvider, ed25519};
@@ -343,6 +345,7 @@ where
     });
 
     // Consensus.
+    let fault_app = app.clone();
     let adapter = AppAdapter {
         app,
         chain: spec.chain,
@@ -364,7 +367,10 @@ where
             blocker,
             automaton: inline.clone(),
             relay: inline.clone(),
-            reporter: inline,
+            reporter: FaultReporter {
+                inner: inline,
+                app: fault_app,
+            },
             strategy: Sequential,
             partition: spec.partitions.simplex.clone(),
             mailbox_size: spec.mailbox_size,
@@ -427,5 +433,29 @@ fn archive_cfg<C>(
         freezer_key_write_buffer: NZUsize!(64 * 1024),
         freezer_value_write_buffer: NZUsize!(64 * 1024),
         ordinal_write_buffer: NZUsize!(64 * 1024),
+    }
+}
+
+/// Simplex's reporter: forwards every activity to marshal and hands evidence of equivocation
+/// (conflicting votes of one committee member in one view) to the application
+/// ([`ChainApp::report_fault`]).
+#[derive(Clone)]
+struct FaultReporter<R, A> {
+    inner: R,
+    app: A,
+}
+
+impl<R, A> Reporter for FaultReporter<R, A>
+where
+    R: Reporter<Activity = Activity<Scheme, crate::certificate::Digest>>,
+    A: ChainApp,
+{
+    type Activity = Activity<Scheme, crate::certificate::Digest>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        if let Some(evidence) = encode_fault(&activity) {
+            self.app.report_fault(evidence);
+        }
+        self.inner.report(activity)
     }
 }

@@ -42,7 +42,8 @@ pub mod validator;
 pub use app::{ChainApp, ChainBlock, Finalized, ProposeCtx, StateAfter, VerifyCtx};
 pub use beacon::{BeaconApp, BeaconBlock, BeaconState, CrosslinkPool, FinalizedCrosslinks};
 pub use certificate::{
-    CertError, certificate_signers, decode_certificate, verify_finalization_certificate,
+    CertError, Fault, certificate_signers, decode_certificate, fault_of, verify_fault_evidence,
+    verify_finalization_certificate,
 };
 pub use chain::{ChainId, Partitions, chain_index, namespace, subchannel};
 pub use engine::{ChainHandle, ChainSpec, SpawnError, Timeouts, spawn_chain};

@@ -1229,6 +1229,38 @@ fn byzantine_validators_and_partitions() {
             }
             random_transfers(&net, &users, &mut rng, &mut nonces, 30, &mut log).await;
             let height = settle_and_check(&net, &users, &log, Duration::from_secs(300)).await;
+            // Their conflicting votes reached the beacon as evidence: recorded against the
+            // Byzantine members whose conflicting votes an honest validator saw before
+            // blocking them (a member blocked first for its forged relay messages may never
+            // be caught equivocating), with score 0; never against an honest one.
+            let equivocations = |i: usize| {
+                net.views()[0].beacon.with_view(|v| {
+                    v.and_then(|v| v.reputation(&validator_key(i).public_key()).copied())
+                        .map_or((0, 0), |r| (r.equivocations, r.score().ppm()))
+                })
+            };
+            wait_until(
+                &ctx,
+                "equivocation evidence recorded",
+                Duration::from_secs(60),
+                || {
+                    let any = byzantine.iter().any(|&i| equivocations(i).0 > 0);
+                    async move { any }
+                },
+            )
+            .await;
+            for i in 0..VALIDATORS {
+                let (count, score) = equivocations(i);
+                if !byzantine.contains(&i) {
+                    assert_eq!(count, 0, "seed {seed}: honest validator {i} has evidence");
+                } else if count > 0 {
+                    assert_eq!(
+                        score, 0,
+                        "seed {seed}: Byzantine validator {i} scores {score}"
+                    );
+                }
+            }
+            let recorded: Vec<u64> = byzantine.iter().map(|&i| equivocations(i).0).collect();
             let forged = forged.load(std::sync::atomic::Ordering::Relaxed);
             assert!(forged > 0, "the Byzantine relays never forged anything");
             assert!(
@@ -1241,8 +1273,8 @@ fn byzantine_validators_and_partitions() {
             );
             eprintln!(
                 "byzantine_network seed {seed}: {} transfers settled; {forged} forgeries refused; \
-                 heights during the partition {before:?} -> {during:?}; shard heights >= \
-                 {height}; {:.1}s wall",
+                 equivocations recorded {recorded:?}; heights during the partition {before:?} \
+                 -> {during:?}; shard heights >= {height}; {:.1}s wall",
                 log.len(),
                 started.elapsed().as_secs_f64()
             );

@@ -1235,6 +1235,7 @@ impl vision_api::NodeBackend for NodeApi {
                     missed: r.missed,
                     blocks_finalized: r.blocks_finalized,
                     beacon_blocks_finalized: r.beacon_blocks_finalized,
+                    equivocations: r.equivocations,
                 })
             })
             .collect();

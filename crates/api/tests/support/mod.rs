@@ -275,6 +275,7 @@ impl NodeBackend for FakeBackend {
                     missed: 10,
                     blocks_finalized: 12,
                     beacon_blocks_finalized: u64::from(i == 0) * 5,
+                    equivocations: 0,
                 })
             })
             .collect();

@@ -3,8 +3,9 @@
 use super::{
     block::BeaconBlock,
     config::{ConfigChange, ConfigRejection, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK},
+    evidence::{FaultEvidence, MAX_EVIDENCE_PER_BEACON_BLOCK},
     pool::{CrosslinkPool, PoolRejection},
-    state::BeaconState,
+    state::{BeaconState, EvidenceRejection},
 };
 use crate::{
     app::{ChainApp, ChainBlock, Finalized, ProposeCtx, StateAfter, VerifyCtx},
@@ -29,6 +30,8 @@ use vision_types::{
 const MAX_SPECULATIVE: usize = 256;
 /// Finalized crosslinks kept in the [`FinalizedCrosslinks`] log.
 pub const PUBLISHED_LOG: usize = 4096;
+/// Equivocation evidence waiting for inclusion (more is refused until some is included).
+const MAX_PENDING_EVIDENCE: usize = 64;
 /// Configuration changes waiting for inclusion (by seq; more are refused).
 const MAX_PENDING_CONFIGS: usize = 8;
 /// How often propose/verify re-check for a parent state they do not have yet.
@@ -230,6 +233,8 @@ struct Inner {
     pool: CrosslinkPool,
     /// Configuration changes waiting for inclusion, by seq.
     configs: BTreeMap<u64, ConfigChange>,
+    /// Verified equivocation evidence waiting for inclusion, by id.
+    evidence: BTreeMap<Hash, FaultEvidence>,
 }
 
 impl Inner {
@@ -302,6 +307,7 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
                 speculative: BTreeMap::new(),
                 pool,
                 configs: BTreeMap::new(),
+                evidence: BTreeMap::new(),
             })),
             published,
             context: Arc::new(Mutex::new(context)),
@@ -330,6 +336,23 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
             inner.configs.remove(&oldest);
         }
         inner.configs.insert(change.seq, change);
+        Ok(())
+    }
+
+    /// Submits equivocation evidence for inclusion: verified against the committed state
+    /// (signatures, committee, epoch; nothing at that view or later recorded yet). Resends
+    /// are accepted silently; when [`MAX_PENDING_EVIDENCE`] wait, new evidence is dropped.
+    pub fn submit_evidence(&self, ev: FaultEvidence) -> Result<(), EvidenceRejection> {
+        let id = ev.id();
+        if self.inner.lock().evidence.contains_key(&id) {
+            return Ok(());
+        }
+        let committed = self.inner.lock().committed.clone();
+        committed.check_evidence(&ev, &mut *self.context.lock())?;
+        let mut inner = self.inner.lock();
+        if inner.evidence.len() < MAX_PENDING_EVIDENCE {
+            inner.evidence.insert(id, ev);
+        }
         Ok(())
     }
 
@@ -395,6 +418,9 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
         if block.config_changes.len() > MAX_CONFIG_CHANGES_PER_BEACON_BLOCK {
             return Err("too many configuration changes".into());
         }
+        if block.evidence.len() > MAX_EVIDENCE_PER_BEACON_BLOCK {
+            return Err("too much evidence".into());
+        }
         if !block.body_matches() {
             return Err("body root does not match the crosslinks".into());
         }
@@ -404,12 +430,18 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
                 .accept_crosslink(cl, &mut *rng)
                 .map_err(|e| format!("crosslink {i} ({}): {e}", cl.id()))?;
         }
-        drop(rng);
         for change in &block.config_changes {
             state
                 .accept_config_change(change, h.height)
                 .map_err(|e| format!("configuration change {}: {e}", change.seq))?;
         }
+        for (i, ev) in block.evidence.iter().enumerate() {
+            let fault = state
+                .check_evidence(ev, &mut *rng)
+                .map_err(|e| format!("evidence {i}: {e}"))?;
+            state.record_fault(&fault);
+        }
+        drop(rng);
         state.credit_beacon_proposer(&h.proposer);
         state.advance(block);
         if h.state_root != state.root() {
@@ -508,6 +540,20 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
                 }
             }
         }
+        let pending: Vec<FaultEvidence> = self.inner.lock().evidence.values().cloned().collect();
+        let mut evidence = Vec::new();
+        {
+            let mut rng = self.context.lock();
+            for ev in pending {
+                if evidence.len() == MAX_EVIDENCE_PER_BEACON_BLOCK {
+                    break;
+                }
+                if let Ok(fault) = state.check_evidence(&ev, &mut *rng) {
+                    state.record_fault(&fault);
+                    evidence.push(ev);
+                }
+            }
+        }
         let mut header = BlockHeader {
             chain: ChainRef::Beacon,
             epoch: ctx.epoch,
@@ -515,7 +561,7 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             parent: parent.hash(),
             timestamp_ms: ctx.now_ms.max(parent.header.timestamp_ms + 1),
             proposer: ctx.leader,
-            body_root: BeaconBlock::compute_body_root(&crosslinks, &config_changes),
+            body_root: BeaconBlock::compute_body_root_with(&crosslinks, &config_changes, &evidence),
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
             batch_txs_root: Hash::ZERO,
@@ -529,6 +575,7 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             header,
             crosslinks,
             config_changes,
+            evidence,
         };
         state.advance(&block);
         self.inner.lock().remember(block.hash(), state);
@@ -570,10 +617,18 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             speculative,
             pool,
             configs,
+            evidence,
         } = &mut *inner;
         pool.prune(committed);
         let applied = committed.latest_config().seq;
         configs.retain(|seq, _| *seq > applied);
+        for ev in &block.evidence {
+            evidence.remove(&ev.id());
+        }
+        if !block.evidence.is_empty() {
+            // Evidence for views now superseded can never be included.
+            evidence.retain(|_, ev| committed.still_new(ev));
+        }
         for change in &block.config_changes {
             tracing::info!(
                 seq = change.seq,

@@ -1,6 +1,9 @@
 //! The beacon block: a header, the crosslinks it finalizes and configuration changes.
 
-use super::config::{ConfigChange, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, max_config_change_size};
+use super::{
+    config::{ConfigChange, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, max_config_change_size},
+    evidence::{FaultEvidence, MAX_EVIDENCE_PER_BEACON_BLOCK},
+};
 use crate::app::ChainBlock;
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, Write};
@@ -31,24 +34,45 @@ pub struct BeaconBlock {
     /// Configuration changes finalized by this block (at most
     /// [`MAX_CONFIG_CHANGES_PER_BEACON_BLOCK`]), applied after the crosslinks.
     pub config_changes: Vec<ConfigChange>,
+    /// Equivocation evidence recorded by this block (at most
+    /// [`MAX_EVIDENCE_PER_BEACON_BLOCK`]), applied last.
+    pub evidence: Vec<FaultEvidence>,
 }
 
 impl BeaconBlock {
-    /// The body commitment of `crosslinks` and `config_changes`: SHA-256 of a namespace and
-    /// their canonical encoding.
+    /// The body commitment of `crosslinks` and `config_changes` (a block without evidence):
+    /// see [`Self::compute_body_root_with`].
     pub fn compute_body_root(crosslinks: &[Crosslink], config_changes: &[ConfigChange]) -> Hash {
+        Self::compute_body_root_with(crosslinks, config_changes, &[])
+    }
+
+    /// The body commitment: SHA-256 of a namespace and the canonical encoding of
+    /// `crosslinks`, `config_changes` and, when there is any, `evidence`.
+    pub fn compute_body_root_with(
+        crosslinks: &[Crosslink],
+        config_changes: &[ConfigChange],
+        evidence: &[FaultEvidence],
+    ) -> Hash {
         let mut b = Vec::with_capacity(
-            BEACON_BODY_NAMESPACE.len() + crosslinks.encode_size() + config_changes.encode_size(),
+            BEACON_BODY_NAMESPACE.len()
+                + crosslinks.encode_size()
+                + config_changes.encode_size()
+                + evidence.encode_size(),
         );
         b.extend_from_slice(BEACON_BODY_NAMESPACE);
         crosslinks.write(&mut b);
         config_changes.write(&mut b);
+        if !evidence.is_empty() {
+            evidence.write(&mut b);
+        }
         Hash::sha256(&b)
     }
 
-    /// Whether `header.body_root` commits to the crosslinks and configuration changes.
+    /// Whether `header.body_root` commits to the crosslinks, configuration changes and
+    /// evidence.
     pub fn body_matches(&self) -> bool {
-        Self::compute_body_root(&self.crosslinks, &self.config_changes) == self.header.body_root
+        Self::compute_body_root_with(&self.crosslinks, &self.config_changes, &self.evidence)
+            == self.header.body_root
     }
 
     /// The genesis block of a beacon chain whose initial state has root `state_root`.
@@ -69,6 +93,7 @@ impl BeaconBlock {
             },
             crosslinks: Vec::new(),
             config_changes: Vec::new(),
+            evidence: Vec::new(),
         }
     }
 }
@@ -78,6 +103,7 @@ impl Write for BeaconBlock {
         self.header.write(buf);
         self.crosslinks.write(buf);
         self.config_changes.write(buf);
+        self.evidence.write(buf);
     }
 }
 
@@ -86,6 +112,7 @@ impl EncodeSize for BeaconBlock {
         self.header.encode_size()
             + self.crosslinks.encode_size()
             + self.config_changes.encode_size()
+            + self.evidence.encode_size()
     }
 }
 
@@ -96,6 +123,7 @@ impl Read for BeaconBlock {
             header: BlockHeader::read_cfg(buf, &())?,
             crosslinks: read_vec(buf, MAX_CROSSLINKS_PER_BEACON_BLOCK, &())?,
             config_changes: read_vec(buf, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, &())?,
+            evidence: read_vec(buf, MAX_EVIDENCE_PER_BEACON_BLOCK, &())?,
         })
     }
 }
@@ -140,5 +168,7 @@ impl ChainBlock for BeaconBlock {
             + MAX_CROSSLINKS_PER_BEACON_BLOCK * max_crosslink_size()
             + len_prefix(MAX_CONFIG_CHANGES_PER_BEACON_BLOCK)
             + MAX_CONFIG_CHANGES_PER_BEACON_BLOCK * max_config_change_size()
+            + len_prefix(MAX_EVIDENCE_PER_BEACON_BLOCK)
+            + MAX_EVIDENCE_PER_BEACON_BLOCK * FaultEvidence::max_size()
     }
 }

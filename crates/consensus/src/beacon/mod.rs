@@ -21,12 +21,17 @@
 //!   [`FinalizedCrosslinks`] (a shared table of finalized receipts roots that shard apps read
 //!   as their `FinalRoots`, plus a bounded log of the finalized crosslinks).
 //!
-//! Not yet: committee/epoch changes carried in beacon blocks, and PRSM proposals (the
-//! committees are fixed at construction).
+//! - [`FaultEvidence`]: a shard committee member's two conflicting signed votes in one view
+//!   (reported by its shard's engine, relayed, verified against the committee and included in
+//!   a beacon block); recorded in the member's [`ReputationRecord`] (its score becomes 0).
+//!
+//! Not yet: committee/epoch changes carried in beacon blocks (the committees are fixed at
+//! construction, so an equivocating member is scored, not removed).
 
 mod app;
 mod block;
 mod config;
+mod evidence;
 mod pool;
 pub mod reputation;
 mod state;
@@ -38,11 +43,12 @@ pub use config::{
     ConfigChange, ConfigRejection, MAX_CONFIG_CHANGES_PER_BEACON_BLOCK, MAX_MOVES_PER_CHANGE,
     ScheduledConfig, max_config_change_size,
 };
+pub use evidence::{FaultEvidence, MAX_EVIDENCE_PER_BEACON_BLOCK};
 pub use pool::{CrosslinkPool, DEFAULT_POOL_CAPACITY, PoolRejection};
 pub use reputation::{DEFAULT_REPUTATION_PRIOR_PPM, ReputationRecord};
 pub use state::{
     ApplyError, BEACON_STATE_NAMESPACE, BeaconState, CrosslinkRejection, DEFAULT_ROOT_RETENTION,
-    ShardCommittee, layout_moves,
+    EvidenceRejection, ShardCommittee, layout_moves,
 };
 
 #[cfg(test)]

@@ -21,6 +21,10 @@
 //! `finalize_votes` and `missed`: integer parts-per-million, the same on every replica.
 //! Block counters are reported but do not enter the score (how often a validator leads
 //! follows from the leader rotation, not from its behaviour).
+//!
+//! Equivocation: when a beacon block records [`super::FaultEvidence`] against a member (two
+//! conflicting votes it signed in one view, verified against its committee), `equivocations`
+//! counts it (once per view, views only increasing) and the score is zero from then on.
 
 use commonware_codec::Write;
 use vision_sharding::Reputation;
@@ -46,6 +50,11 @@ pub struct ReputationRecord {
     pub blocks_finalized: u64,
     /// Beacon blocks it proposed that were finalized.
     pub beacon_blocks_finalized: u64,
+    /// Views in which the beacon recorded evidence of it signing two conflicting votes.
+    pub equivocations: u64,
+    /// The highest view with recorded evidence (evidence for it or an older view is not
+    /// counted again).
+    pub equivocation_view: Option<u64>,
 }
 
 impl ReputationRecord {
@@ -58,11 +67,17 @@ impl ReputationRecord {
             missed: 0,
             blocks_finalized: 0,
             beacon_blocks_finalized: 0,
+            equivocations: 0,
+            equivocation_view: None,
         }
     }
 
-    /// The score: [`Reputation::observed`] of the prior with `finalize_votes` and `missed`.
+    /// The score: [`Reputation::observed`] of the prior with `finalize_votes` and `missed`;
+    /// zero once the validator equivocated.
     pub fn score(&self) -> Reputation {
+        if self.equivocations > 0 {
+            return Reputation::from_ppm(0).expect("0 is in range");
+        }
         self.prior.observed(self.finalize_votes, self.missed)
     }
 
@@ -74,5 +89,8 @@ impl ReputationRecord {
         self.missed.write(b);
         self.blocks_finalized.write(b);
         self.beacon_blocks_finalized.write(b);
+        self.equivocations.write(b);
+        self.equivocation_view.is_some().write(b);
+        self.equivocation_view.unwrap_or(0).write(b);
     }
 }

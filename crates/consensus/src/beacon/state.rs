@@ -6,10 +6,14 @@ use super::{
         AccountMoveOrder, CONFIG_ACTIVATION_DELAY, CONFIG_HISTORY, ConfigChange, ConfigRejection,
         ScheduledConfig,
     },
+    evidence::FaultEvidence,
     reputation::{DEFAULT_REPUTATION_PRIOR_PPM, ReputationRecord},
 };
 use crate::{
-    certificate::{CertError, certificate_signers, verify_finalization_certificate},
+    certificate::{
+        CertError, Fault, certificate_signers, fault_of, verify_fault_evidence,
+        verify_finalization_certificate,
+    },
     chain::namespace,
 };
 use commonware_codec::Write;
@@ -27,7 +31,7 @@ use vision_types::{
 };
 
 /// The domain prefix of beacon state roots.
-pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v2\0";
+pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v3\0";
 
 /// Default number of finalized receipts roots kept per shard (only crosslinks that carry
 /// receipts have one).
@@ -110,6 +114,33 @@ pub enum ApplyError {
     /// A configuration change is not acceptable.
     #[error("configuration change: {0}")]
     Config(#[from] ConfigRejection),
+    /// Evidence `index` is not acceptable.
+    #[error("evidence {index}: {reason}")]
+    Evidence {
+        /// Position in the block.
+        index: usize,
+        /// Why.
+        reason: EvidenceRejection,
+    },
+}
+
+/// Why equivocation evidence is not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvidenceRejection {
+    /// No such shard.
+    #[error("unknown shard {0}")]
+    UnknownShard(u32),
+    /// It does not verify against the shard's committee (or does not decode).
+    #[error("{0}")]
+    Invalid(#[from] CertError),
+    /// Evidence against that member for this or a later view is already recorded.
+    #[error("evidence for view {view} of {member} is already recorded")]
+    Known {
+        /// The member.
+        member: PublicKey,
+        /// The view.
+        view: u64,
+    },
 }
 
 /// The beacon chain state after some block.
@@ -686,6 +717,68 @@ impl BeaconState {
         Ok(())
     }
 
+    /// Checks equivocation evidence: its shard's committee signed it (both votes, same member
+    /// and view, in the committee's epoch, under the shard's namespace) and nothing at that
+    /// view or later is recorded for the member yet. Returns the fault.
+    pub fn check_evidence(
+        &self,
+        ev: &FaultEvidence,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Fault, EvidenceRejection> {
+        let committee = self
+            .committees
+            .get(&ev.shard)
+            .ok_or(EvidenceRejection::UnknownShard(ev.shard.0))?;
+        let ns = namespace(
+            &self.network,
+            ChainRef::Shard(ev.shard),
+            self.layout_version,
+        );
+        let fault =
+            verify_fault_evidence(&ev.bytes, &ns, &committee.members, committee.epoch, rng)?;
+        self.check_new_fault(&fault)?;
+        Ok(fault)
+    }
+
+    /// What already verified evidence (in a finalized block) claims, if it is new.
+    fn fault_in_block(&self, ev: &FaultEvidence) -> Result<Fault, EvidenceRejection> {
+        let committee = self
+            .committees
+            .get(&ev.shard)
+            .ok_or(EvidenceRejection::UnknownShard(ev.shard.0))?;
+        let fault = fault_of(&ev.bytes, &committee.members)?;
+        self.check_new_fault(&fault)?;
+        Ok(fault)
+    }
+
+    /// Whether already verified evidence could still be recorded (no evidence for its view
+    /// or a later one recorded against the member).
+    pub(crate) fn still_new(&self, ev: &FaultEvidence) -> bool {
+        self.fault_in_block(ev).is_ok()
+    }
+
+    fn check_new_fault(&self, fault: &Fault) -> Result<(), EvidenceRejection> {
+        let seen = self
+            .reputation
+            .get(&fault.member)
+            .and_then(|r| r.equivocation_view);
+        if seen.is_some_and(|v| v >= fault.view) {
+            return Err(EvidenceRejection::Known {
+                member: fault.member,
+                view: fault.view,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a checked fault in the member's reputation record.
+    pub(crate) fn record_fault(&mut self, fault: &Fault) {
+        if let Some(r) = self.reputation.get_mut(&fault.member) {
+            r.equivocations = r.equivocations.saturating_add(1);
+            r.equivocation_view = Some(fault.view);
+        }
+    }
+
     /// Moves the state to after `block` once its crosslinks were accepted.
     pub(crate) fn advance(&mut self, block: &BeaconBlock) {
         self.height = block.header.height;
@@ -716,6 +809,12 @@ impl BeaconState {
         }
         for change in &block.config_changes {
             next.accept_config_change(change, block.header.height)?;
+        }
+        for (index, ev) in block.evidence.iter().enumerate() {
+            let fault = next
+                .fault_in_block(ev)
+                .map_err(|reason| ApplyError::Evidence { index, reason })?;
+            next.record_fault(&fault);
         }
         next.credit_beacon_proposer(&block.header.proposer);
         next.advance(block);

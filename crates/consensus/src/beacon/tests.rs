@@ -550,6 +550,7 @@ fn state_and_pool_check_crosslinks() {
             },
             crosslinks,
             config_changes: Vec::new(),
+            evidence: Vec::new(),
         };
         let out_of_order = block(vec![good[0].clone(), good[2].clone()], &genesis);
         let before = committed.clone();
@@ -921,6 +922,7 @@ fn config_block(
         },
         crosslinks: Vec::new(),
         config_changes: changes,
+        evidence: Vec::new(),
     }
 }
 
@@ -1529,6 +1531,7 @@ fn reputation_is_credited_from_crosslink_certificates() {
             },
             crosslinks,
             config_changes: Vec::new(),
+            evidence: Vec::new(),
         };
         let mut replicas = [genesis.clone(), genesis.clone()];
         for r in &mut replicas {
@@ -1546,5 +1549,144 @@ fn reputation_is_credited_from_crosslink_certificates() {
         assert_eq!(app_state.root(), block.header.state_root);
         // Memory stays one record per committee member.
         assert_eq!(replicas[0].reputations().len(), 4);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Equivocation evidence.
+
+/// Encoded evidence that validator `i` of `SHARD`'s committee signed notarize votes for two
+/// different blocks in `view` (under `ns`, or the shard's namespace).
+fn conflicting_notarizes(i: usize, view: u64, ns: Option<&[u8]>) -> Vec<u8> {
+    use crate::certificate::{Scheme, to_digest};
+    use commonware_codec::Encode;
+    use commonware_consensus::{
+        simplex::types::{Activity, ConflictingNotarize, Notarize, Proposal},
+        types::{Epoch, Round, View},
+    };
+    let shard_ns = namespace(&net_id(), ChainRef::Shard(SHARD), 0);
+    let ns = ns.unwrap_or(&shard_ns);
+    let set = crate::keys::committee_set(&members(0..4)).unwrap();
+    let scheme = Scheme::signer(ns, set, crate::keys::to_cw_private_key(&key(i))).unwrap();
+    let vote = |block: &[u8]| {
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(0), View::new(view)),
+            View::new(view - 1),
+            to_digest(&Hash::sha256(block)),
+        );
+        Notarize::sign(&scheme, proposal).unwrap()
+    };
+    Activity::ConflictingNotarize(ConflictingNotarize::new(vote(b"one"), vote(b"two")))
+        .encode()
+        .to_vec()
+}
+
+/// Evidence is recorded only when both signatures verify against the shard's committee, once
+/// per view (views only increasing), and zeroes the member's score; a finalized block applies
+/// the same records on followers.
+#[test]
+fn equivocation_evidence_is_verified_and_recorded_once_per_view() {
+    runner(41).start(|mut ctx| async move {
+        let genesis = initial_state();
+        let genesis_block = BeaconBlock::genesis(genesis.root());
+        let state = genesis.with_tip(genesis_block.hash());
+        let ev = |i: usize, view: u64| FaultEvidence {
+            shard: SHARD,
+            bytes: conflicting_notarizes(i, view, None),
+        };
+        // Refused: garbage, an unknown shard, another chain's namespace, a tampered vote.
+        let garbage = FaultEvidence {
+            shard: SHARD,
+            bytes: vec![7; 40],
+        };
+        assert!(matches!(
+            state.check_evidence(&garbage, &mut ctx),
+            Err(EvidenceRejection::Invalid(CertError::Decode(_)))
+        ));
+        let foreign = FaultEvidence {
+            shard: ShardId(9),
+            bytes: ev(2, 5).bytes,
+        };
+        assert_eq!(
+            state.check_evidence(&foreign, &mut ctx),
+            Err(EvidenceRejection::UnknownShard(9))
+        );
+        let beacon_ns = namespace(&net_id(), ChainRef::Beacon, 0);
+        let wrong_ns = FaultEvidence {
+            shard: SHARD,
+            bytes: conflicting_notarizes(2, 5, Some(&beacon_ns)),
+        };
+        assert_eq!(
+            state.check_evidence(&wrong_ns, &mut ctx),
+            Err(EvidenceRejection::Invalid(CertError::BadSignatures))
+        );
+        let mut tampered = ev(2, 5);
+        let last = tampered.bytes.len() - 1;
+        tampered.bytes[last] ^= 1;
+        assert!(state.check_evidence(&tampered, &mut ctx).is_err());
+
+        // Accepted: validator 2 at view 5; recorded once, score 0, nothing else changes.
+        let fault = state.check_evidence(&ev(2, 5), &mut ctx).unwrap();
+        assert_eq!((fault.member, fault.view), (key(2).public_key(), 5));
+        let mut after = state.clone();
+        after.record_fault(&fault);
+        let r = after.reputation(&key(2).public_key()).unwrap();
+        assert_eq!((r.equivocations, r.equivocation_view), (1, Some(5)));
+        assert_eq!(r.score().ppm(), 0);
+        assert_ne!(
+            after.root(),
+            state.root(),
+            "evidence is part of the state root"
+        );
+        for i in [0, 1, 3] {
+            assert_eq!(
+                after
+                    .reputation(&key(i).public_key())
+                    .unwrap()
+                    .equivocations,
+                0
+            );
+        }
+        // The same view again, or an older one: refused; a later view counts again.
+        assert!(matches!(
+            after.check_evidence(&ev(2, 5), &mut ctx),
+            Err(EvidenceRejection::Known { view: 5, .. })
+        ));
+        assert!(matches!(
+            after.check_evidence(&ev(2, 3), &mut ctx),
+            Err(EvidenceRejection::Known { .. })
+        ));
+        assert!(after.check_evidence(&ev(2, 8), &mut ctx).is_ok());
+
+        // In a block: applied by followers (no signature check) with the same result; a block
+        // repeating recorded evidence does not apply.
+        let evidence = vec![ev(2, 5)];
+        let mut header = genesis_block.header.clone();
+        header.height = 1;
+        header.parent = genesis_block.hash();
+        header.timestamp_ms = 1;
+        header.body_root = BeaconBlock::compute_body_root_with(&[], &[], &evidence);
+        let mut expected = state.clone();
+        expected.record_fault(&fault);
+        expected.credit_beacon_proposer(&header.proposer);
+        header.state_root = expected.root();
+        let block = BeaconBlock {
+            header,
+            crosslinks: Vec::new(),
+            config_changes: Vec::new(),
+            evidence,
+        };
+        assert!(block.body_matches());
+        let mut follower = state.clone();
+        follower.apply_block(&block).unwrap();
+        assert_eq!(follower.root(), block.header.state_root);
+        let mut twice = block.clone();
+        twice.evidence.push(ev(2, 5));
+        let mut copy = state.clone();
+        assert!(matches!(
+            copy.apply_block(&twice),
+            Err(ApplyError::Evidence { index: 1, .. })
+        ));
+        assert_eq!(copy.root(), state.root(), "nothing changes on error");
     });
 }

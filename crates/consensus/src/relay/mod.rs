@@ -37,12 +37,12 @@ mod msg;
 
 pub use follower::{BeaconFollower, FollowError, ShardFollower};
 pub use msg::{
-    MAX_RELAY_CROSSLINKS, MAX_RELAY_TXS, MAX_SEGMENT_BLOCKS, MAX_SHARD_SEGMENT_BLOCKS,
-    RELAY_MAX_MESSAGE_BYTES, RelayMsg,
+    MAX_RELAY_CROSSLINKS, MAX_RELAY_EVIDENCE, MAX_RELAY_TXS, MAX_SEGMENT_BLOCKS,
+    MAX_SHARD_SEGMENT_BLOCKS, RELAY_MAX_MESSAGE_BYTES, RelayMsg,
 };
 
 use crate::{
-    beacon::{BeaconApp, ConfigChange, FinalizedCrosslinks, layout_moves},
+    beacon::{BeaconApp, ConfigChange, FaultEvidence, FinalizedCrosslinks, layout_moves},
     keys::to_cw_public_key,
     shard::ShardApp,
 };
@@ -63,6 +63,10 @@ use std::{
 };
 use vision_sharding::ShardLayout;
 use vision_types::{Crosslink, PublicKey, ShardBlock, ShardId, SignedTransaction};
+
+/// How many times a validator sends one piece of equivocation evidence to the beacon
+/// committee (each `resend`) before giving up.
+const MAX_FAULT_SENDS: u32 = 10;
 
 /// How many destination entries ahead of its inbox a shard fetches receipts for.
 const FETCH_AHEAD: usize = 4;
@@ -472,6 +476,15 @@ where
                     tracing::trace!(admitted, "forwarded transactions");
                 }
             }
+            RelayMsg::Evidence(evidence) => {
+                if let Some(beacon) = &relay.beacon {
+                    for ev in evidence {
+                        if let Err(e) = beacon.submit_evidence(ev) {
+                            tracing::debug!(?from, "evidence not pooled: {e}");
+                        }
+                    }
+                }
+            }
             RelayMsg::Config(change) => {
                 if let Some(beacon) = &relay.beacon
                     && let Err(e) = beacon.submit_config(change)
@@ -496,6 +509,8 @@ where
     let mut config_sent: Option<(vision_types::Hash, u64)> = None;
     // The latest layout the followed shards' pools were checked against.
     let mut routed_by: Option<Arc<ShardLayout>> = None;
+    // Equivocation evidence to get recorded: by id, with the tick last sent and sends so far.
+    let mut faults: BTreeMap<vision_types::Hash, (FaultEvidence, u64, u32)> = BTreeMap::new();
     loop {
         context.sleep(relay.cfg.tick).await;
         round += 1;
@@ -575,6 +590,38 @@ where
             }
             let to = relay.others(&relay.cfg.beacon_committee);
             send(&mut sender, to, &RelayMsg::Crosslinks(due));
+        }
+
+        // Equivocation evidence of this shard's committee, to the beacon (resent until the
+        // beacon view shows it recorded, at most MAX_FAULT_SENDS times).
+        for bytes in shard.take_faults() {
+            let ev = FaultEvidence { shard: me, bytes };
+            if faults.len() < MAX_RELAY_EVIDENCE {
+                faults.entry(ev.id()).or_insert((ev, 0, 0));
+            }
+        }
+        relay.view.with_view(|v| {
+            faults.retain(|_, (ev, _, sends)| {
+                *sends < MAX_FAULT_SENDS && v.is_none_or(|v| v.still_new(ev))
+            });
+        });
+        let due: Vec<FaultEvidence> = faults
+            .values_mut()
+            .filter(|(_, at, sends)| *sends == 0 || round - *at >= resend_ticks as u64)
+            .map(|(ev, at, sends)| {
+                *at = round;
+                *sends += 1;
+                ev.clone()
+            })
+            .collect();
+        if !due.is_empty() {
+            if let Some(beacon) = &relay.beacon {
+                for ev in &due {
+                    let _ = beacon.submit_evidence(ev.clone());
+                }
+            }
+            let to = relay.others(&relay.cfg.beacon_committee);
+            send(&mut sender, to, &RelayMsg::Evidence(due));
         }
 
         // Receipts from every other shard.

@@ -1,6 +1,6 @@
 //! The relay protocol's messages (one base channel, [`crate::net::RELAY`]).
 
-use crate::beacon::{BeaconBlock, ConfigChange};
+use crate::beacon::{BeaconBlock, ConfigChange, FaultEvidence};
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, Write};
 use vision_types::{
@@ -16,6 +16,8 @@ pub const MAX_RELAY_CROSSLINKS: usize = 16;
 pub const MAX_SEGMENT_BLOCKS: usize = 64;
 /// Most shard blocks in one [`RelayMsg::Shard`] segment.
 pub const MAX_SHARD_SEGMENT_BLOCKS: usize = 64;
+/// Most pieces of evidence in one [`RelayMsg::Evidence`].
+pub const MAX_RELAY_EVIDENCE: usize = 16;
 /// Most transactions in one [`RelayMsg::Txs`].
 pub const MAX_RELAY_TXS: usize = 4096;
 /// Largest relay message a node sends (bigger ones are not sent); the network's maximum
@@ -75,6 +77,9 @@ pub enum RelayMsg {
     /// Node holding the configuration authority's key → beacon committee: a signed
     /// configuration change to include (checked like any other on admission).
     Config(ConfigChange),
+    /// Shard validator → beacon committee: evidence of committee members equivocating (each
+    /// verified on admission).
+    Evidence(Vec<FaultEvidence>),
 }
 
 impl Write for RelayMsg {
@@ -125,6 +130,10 @@ impl Write for RelayMsg {
                 7u8.write(buf);
                 txs.write(buf);
             }
+            RelayMsg::Evidence(v) => {
+                9u8.write(buf);
+                v.write(buf);
+            }
             RelayMsg::Config(c) => {
                 8u8.write(buf);
                 c.write(buf);
@@ -154,6 +163,7 @@ impl EncodeSize for RelayMsg {
             } => shard.encode_size() + blocks.encode_size() + certificate.encode_size(),
             RelayMsg::Txs(txs) => txs.encode_size(),
             RelayMsg::Config(c) => c.encode_size(),
+            RelayMsg::Evidence(v) => v.encode_size(),
         }
     }
 }
@@ -187,6 +197,7 @@ impl Read for RelayMsg {
             },
             7 => RelayMsg::Txs(read_vec(buf, MAX_RELAY_TXS, &())?),
             8 => RelayMsg::Config(ConfigChange::read_cfg(buf, &())?),
+            9 => RelayMsg::Evidence(read_vec(buf, MAX_RELAY_EVIDENCE, &())?),
             t => return Err(CodecError::InvalidEnum(t)),
         })
     }

@@ -180,6 +180,9 @@ impl ShardAppConfig {
     }
 }
 
+/// Equivocation evidence kept for the relay (older is dropped).
+const MAX_REPORTED_FAULTS: usize = 32;
+
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ShardAppError {
@@ -379,6 +382,8 @@ struct Shared {
     served: Mutex<ServedBlocks<ShardChainBlock>>,
     /// The chain's archive, for followers asking below `served` (set when the engine starts).
     archive: Mutex<Option<ChainArchive<ShardChainBlock>>>,
+    /// Equivocation evidence the engine reported, for the relay to send to the beacon.
+    faults: Mutex<VecDeque<Vec<u8>>>,
     /// The committed height (readable without the state lock).
     finalized_height: Mutex<u64>,
     /// Told about every finalized block.
@@ -567,6 +572,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
             inbox: Mutex::new(inbox),
             served: Mutex::new(ServedBlocks::new(cfg.served_blocks, SERVED_BLOCK_BYTES)),
             archive: Mutex::new(None),
+            faults: Mutex::new(VecDeque::new()),
             finalized_height: Mutex::new(committed_height),
             listener: Mutex::new(None),
         };
@@ -765,6 +771,12 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
     /// Up to `max` pending transactions, in proposal order.
     pub fn pending(&self, max: usize) -> Vec<SignedTransaction> {
         self.shared.mempool.lock().candidates(max)
+    }
+
+    /// Takes the equivocation evidence the engine reported since the last call (encoded
+    /// simplex faults of this shard's committee), for the beacon.
+    pub fn take_faults(&self) -> Vec<Vec<u8>> {
+        self.shared.faults.lock().drain(..).collect()
     }
 
     /// Removes and returns the pending transactions of `account` (in nonce order), for an
@@ -1060,6 +1072,21 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
 
     fn attach_archive(&self, archive: ChainArchive<ShardChainBlock>) {
         *self.shared.archive.lock() = Some(archive);
+    }
+
+    fn report_fault(&self, evidence: Vec<u8>) {
+        let mut faults = self.shared.faults.lock();
+        if faults.contains(&evidence) {
+            return;
+        }
+        if faults.len() == MAX_REPORTED_FAULTS {
+            faults.pop_front();
+        }
+        tracing::warn!(
+            shard = self.cfg.shard.0,
+            "equivocation evidence reported by consensus"
+        );
+        faults.push_back(evidence);
     }
 
     async fn propose(
