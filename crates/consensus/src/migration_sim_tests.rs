@@ -33,6 +33,15 @@ struct Workload {
 }
 
 impl Workload {
+    fn new(seed: u64) -> Self {
+        Workload {
+            rng: Rng(seed),
+            nonces: BTreeMap::new(),
+            log: Vec::new(),
+            sent: Vec::new(),
+        }
+    }
+
     /// `count` transfers, half of them from a `hot` sender, each sent to the shard the sender
     /// lives on now (as a client reading the layout would).
     async fn send(&mut self, net: &SimNet, users: &[User], hot: &[usize], count: usize) {
@@ -158,12 +167,7 @@ fn hot_accounts_move_between_shards_under_load() {
             let (a, b) = (0usize, 4usize);
             assert_eq!((users[a].shard, users[b].shard), (ShardId(0), ShardId(1)));
             let hot = [a, b];
-            let mut w = Workload {
-                rng: Rng(seed),
-                nonces: BTreeMap::new(),
-                log: Vec::new(),
-                sent: Vec::new(),
-            };
+            let mut w = Workload::new(seed);
             w.send(&net, &users, &hot, 30).await;
 
             // Move a: 0 → 2 and b: 1 → 3 while transfers go on.
@@ -236,12 +240,7 @@ fn pending_transactions_follow_a_moved_account() {
             net.start_follower().await;
             let a = 0usize;
             assert_eq!(users[a].shard, ShardId(0));
-            let mut w = Workload {
-                rng: Rng(seed),
-                nonces: BTreeMap::new(),
-                log: Vec::new(),
-                sent: Vec::new(),
-            };
+            let mut w = Workload::new(seed);
             w.send_via_api(&net, &users, &[a], 20).await;
             // Shard 0 loses its quorum (validator 0, a beacon member, stays up).
             net.crash(1).await;

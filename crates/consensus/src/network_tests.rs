@@ -762,25 +762,8 @@ fn api_node_follows_every_shard_and_forwards_transactions() {
             settle_and_check(&net, &users, &log, Duration::from_secs(300)).await;
             let (_, shards, view) = net.follower.as_ref().unwrap();
             for s in 0..SHARDS {
-                let shard = ShardId(s);
-                let reference = net.replicas(shard)[0].shard.clone();
-                let target = reference.committed_height().await;
-                let app = shards[&shard].clone();
-                wait_until(
-                    &ctx,
-                    "the API node caught up",
-                    Duration::from_secs(120),
-                    || {
-                        let app = app.clone();
-                        async move { app.committed_height().await >= target }
-                    },
-                )
-                .await;
-                let mine = snapshot(&app, &users).await;
-                let theirs = snapshot(&reference, &users).await;
-                assert_eq!(mine.balances, theirs.balances, "shard {s}: balances");
-                assert_eq!(mine.nonces, theirs.nonces, "shard {s}: nonces");
-                assert!(mine.supply.balanced(), "shard {s}: {:?}", mine.supply);
+                let (app, reference) =
+                    api_node_holds_the_validators_state(&net, &users, ShardId(s)).await;
                 let canon = reference.recent_finalized();
                 for (h, info) in app.recent_finalized() {
                     if let Some(c) = canon.get(&h) {
@@ -883,27 +866,9 @@ fn late_followers_catch_up_from_the_archives() {
                 "seed {seed}: restarted validator's beacon view at {} of {beacon_now}",
                 late.beacon.beacon_height()
             );
-            let (_, shards, view) = net.follower.as_ref().expect("follower");
+            let (_, _, view) = net.follower.as_ref().expect("follower");
             for s in 0..SHARDS {
-                let shard = ShardId(s);
-                let reference = net.replicas(shard)[0].shard.clone();
-                let target = reference.committed_height().await;
-                let app = shards[&shard].clone();
-                wait_until(
-                    &ctx,
-                    "the API node caught up",
-                    Duration::from_secs(120),
-                    || {
-                        let app = app.clone();
-                        async move { app.committed_height().await >= target }
-                    },
-                )
-                .await;
-                let mine = snapshot(&app, &users).await;
-                let theirs = snapshot(&reference, &users).await;
-                assert_eq!(mine.balances, theirs.balances, "shard {s}: balances");
-                assert_eq!(mine.nonces, theirs.nonces, "shard {s}: nonces");
-                assert!(mine.supply.balanced(), "shard {s}: {:?}", mine.supply);
+                api_node_holds_the_validators_state(&net, &users, ShardId(s)).await;
             }
             assert!(
                 view.beacon_height() + 20 >= beacon_now,
@@ -917,6 +882,38 @@ fn late_followers_catch_up_from_the_archives() {
             );
         });
     }
+}
+
+/// Waits (up to 120 s simulated) until the API node's application of `shard` reached the
+/// height the shard's first running replica has now, then checks that it holds the same
+/// balances and nonces and a balanced supply. Returns the API node's application and the
+/// replica's.
+async fn api_node_holds_the_validators_state(
+    net: &SimNet,
+    users: &[User],
+    shard: ShardId,
+) -> (ShardApp<Ctx>, ShardApp<Ctx>) {
+    let (_, shards, _) = net.follower.as_ref().expect("the API node runs");
+    let reference = net.replicas(shard)[0].shard.clone();
+    let target = reference.committed_height().await;
+    let app = shards[&shard].clone();
+    wait_until(
+        &net.ctx,
+        "the API node caught up",
+        Duration::from_secs(120),
+        || {
+            let app = app.clone();
+            async move { app.committed_height().await >= target }
+        },
+    )
+    .await;
+    let mine = snapshot(&app, users).await;
+    let theirs = snapshot(&reference, users).await;
+    let s = shard.0;
+    assert_eq!(mine.balances, theirs.balances, "shard {s}: balances");
+    assert_eq!(mine.nonces, theirs.nonces, "shard {s}: nonces");
+    assert!(mine.supply.balanced(), "shard {s}: {:?}", mine.supply);
+    (app, reference)
 }
 
 /// A transaction a client submits to one validator (into its pool and its relay's outbox, as

@@ -344,12 +344,13 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
     /// are accepted silently; when [`MAX_PENDING_EVIDENCE`] wait, new evidence is dropped.
     pub fn submit_evidence(&self, ev: FaultEvidence) -> Result<(), EvidenceRejection> {
         let id = ev.id();
-        if self.inner.lock().evidence.contains_key(&id) {
+        let mut inner = self.inner.lock();
+        if inner.evidence.contains_key(&id) {
             return Ok(());
         }
-        let committed = self.inner.lock().committed.clone();
-        committed.check_evidence(&ev, &mut *self.context.lock())?;
-        let mut inner = self.inner.lock();
+        inner
+            .committed
+            .check_evidence(&ev, &mut *self.context.lock())?;
         if inner.evidence.len() < MAX_PENDING_EVIDENCE {
             inner.evidence.insert(id, ev);
         }
