@@ -7,8 +7,9 @@ use commonware_consensus::{
     Epochable, Viewable,
     simplex::types::{Activity, Attributable, Finalization},
 };
-use commonware_cryptography::sha256;
+use commonware_cryptography::{ed25519, sha256};
 use commonware_parallel::Sequential;
+use commonware_utils::ordered::Set;
 use rand_core::CryptoRng;
 use vision_types::{Hash, PublicKey, limits::MAX_CERTIFICATE_BYTES};
 
@@ -168,12 +169,11 @@ pub(crate) fn encode_fault(activity: &Activity<Scheme, Digest>) -> Option<Vec<u8
 /// The signatures are not checked (see [`verify_fault_evidence`]).
 fn decode_fault(
     bytes: &[u8],
-    committee: &[PublicKey],
+    set: &Set<ed25519::PublicKey>,
 ) -> Result<(Activity<Scheme, Digest>, Fault), CertError> {
     if bytes.len() > MAX_EVIDENCE_BYTES {
         return Err(CertError::TooLarge(bytes.len()));
     }
-    let set = committee_set(committee)?;
     let activity = Activity::<Scheme, Digest>::decode_cfg(bytes.to_vec(), &set.len())
         .map_err(|e| CertError::Decode(e.to_string()))?;
     let (signer, view, epoch) = match &activity {
@@ -196,7 +196,7 @@ fn decode_fault(
 
 /// What already-verified evidence bytes (e.g. in a finalized beacon block) claim.
 pub fn fault_of(bytes: &[u8], committee: &[PublicKey]) -> Result<Fault, CertError> {
-    decode_fault(bytes, committee).map(|(_, f)| f)
+    decode_fault(bytes, &committee_set(committee)?).map(|(_, f)| f)
 }
 
 /// Verifies equivocation evidence against `committee` under `namespace` in `expected_epoch`:
@@ -210,14 +210,15 @@ pub fn verify_fault_evidence(
     expected_epoch: u64,
     rng: &mut impl CryptoRng,
 ) -> Result<Fault, CertError> {
-    let (activity, fault) = decode_fault(bytes, committee)?;
+    let set = committee_set(committee)?;
+    let (activity, fault) = decode_fault(bytes, &set)?;
     if fault.epoch != expected_epoch {
         return Err(CertError::WrongEpoch {
             expected: expected_epoch,
             found: fault.epoch,
         });
     }
-    let verifier = Scheme::verifier(namespace, committee_set(committee)?);
+    let verifier = Scheme::verifier(namespace, set);
     if !activity.verify(rng, &verifier, &Sequential) {
         return Err(CertError::BadSignatures);
     }

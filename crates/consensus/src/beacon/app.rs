@@ -437,10 +437,9 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
                 .map_err(|e| format!("configuration change {}: {e}", change.seq))?;
         }
         for (i, ev) in block.evidence.iter().enumerate() {
-            let fault = state
-                .check_evidence(ev, &mut *rng)
+            state
+                .accept_evidence(ev, &mut *rng)
                 .map_err(|e| format!("evidence {i}: {e}"))?;
-            state.record_fault(&fault);
         }
         drop(rng);
         state.credit_beacon_proposer(&h.proposer);
@@ -549,8 +548,7 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
                 if evidence.len() == MAX_EVIDENCE_PER_BEACON_BLOCK {
                     break;
                 }
-                if let Ok(fault) = state.check_evidence(&ev, &mut *rng) {
-                    state.record_fault(&fault);
+                if state.accept_evidence(&ev, &mut *rng).is_ok() {
                     evidence.push(ev);
                 }
             }
@@ -623,11 +621,9 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
         pool.prune(committed);
         let applied = committed.latest_config().seq;
         configs.retain(|seq, _| *seq > applied);
-        for ev in &block.evidence {
-            evidence.remove(&ev.id());
-        }
         if !block.evidence.is_empty() {
-            // Evidence for views now superseded can never be included.
+            // What the block recorded, and evidence for views it superseded, can never be
+            // included again.
             evidence.retain(|_, ev| committed.still_new(ev));
         }
         for change in &block.config_changes {

@@ -725,10 +725,7 @@ impl BeaconState {
         ev: &FaultEvidence,
         rng: &mut impl CryptoRng,
     ) -> Result<Fault, EvidenceRejection> {
-        let committee = self
-            .committees
-            .get(&ev.shard)
-            .ok_or(EvidenceRejection::UnknownShard(ev.shard.0))?;
+        let committee = self.evidence_committee(ev)?;
         let ns = namespace(
             &self.network,
             ChainRef::Shard(ev.shard),
@@ -742,13 +739,28 @@ impl BeaconState {
 
     /// What already verified evidence (in a finalized block) claims, if it is new.
     fn fault_in_block(&self, ev: &FaultEvidence) -> Result<Fault, EvidenceRejection> {
-        let committee = self
-            .committees
-            .get(&ev.shard)
-            .ok_or(EvidenceRejection::UnknownShard(ev.shard.0))?;
+        let committee = self.evidence_committee(ev)?;
         let fault = fault_of(&ev.bytes, &committee.members)?;
         self.check_new_fault(&fault)?;
         Ok(fault)
+    }
+
+    /// Checks (signatures included) and records one piece of evidence: the building step of
+    /// propose and verify, as [`Self::accept_crosslink`] is for crosslinks.
+    pub fn accept_evidence(
+        &mut self,
+        ev: &FaultEvidence,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EvidenceRejection> {
+        let fault = self.check_evidence(ev, rng)?;
+        self.record_fault(&fault);
+        Ok(())
+    }
+
+    fn evidence_committee(&self, ev: &FaultEvidence) -> Result<&ShardCommittee, EvidenceRejection> {
+        self.committees
+            .get(&ev.shard)
+            .ok_or(EvidenceRejection::UnknownShard(ev.shard.0))
     }
 
     /// Whether already verified evidence could still be recorded (no evidence for its view

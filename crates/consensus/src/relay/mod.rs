@@ -42,6 +42,8 @@ pub use msg::{
 };
 
 use crate::{
+    app::ChainBlock,
+    archive::ArchiveRead,
     beacon::{BeaconApp, ConfigChange, FaultEvidence, FinalizedCrosslinks, layout_moves},
     keys::to_cw_public_key,
     shard::ShardApp,
@@ -370,17 +372,11 @@ where
                     };
                     send(&mut sender, vec![from], &reply);
                 } else if let Some(read) = relay.view.archive_read(height) {
-                    let mut sender = sender.clone();
-                    context.child("archive").spawn(move |_| async move {
-                        if let Some((blocks, certificate)) = read
-                            .segment_from(height, MAX_SEGMENT_BLOCKS, RELAY_MAX_MESSAGE_BYTES / 2)
-                            .await
-                        {
-                            let reply = RelayMsg::Beacon {
-                                blocks,
-                                certificate,
-                            };
-                            send(&mut sender, vec![from], &reply);
+                    let segment = (height, MAX_SEGMENT_BLOCKS);
+                    serve_from_archive(&context, &sender, from, read, segment, |blocks, cert| {
+                        RelayMsg::Beacon {
+                            blocks,
+                            certificate: cert,
                         }
                     });
                 }
@@ -440,24 +436,19 @@ where
                     };
                     send(&mut sender, vec![from], &reply);
                 } else if let Some(read) = shard.archive_read(height) {
-                    let mut sender = sender.clone();
-                    context.child("archive").spawn(move |_| async move {
-                        if let Some((blocks, certificate)) = read
-                            .segment_from(
-                                height,
-                                MAX_SHARD_SEGMENT_BLOCKS,
-                                RELAY_MAX_MESSAGE_BYTES / 2,
-                            )
-                            .await
-                        {
-                            let reply = RelayMsg::Shard {
-                                shard: s,
-                                blocks: blocks.into_iter().map(|b| b.0).collect(),
-                                certificate,
-                            };
-                            send(&mut sender, vec![from], &reply);
-                        }
-                    });
+                    let segment = (height, MAX_SHARD_SEGMENT_BLOCKS);
+                    serve_from_archive(
+                        &context,
+                        &sender,
+                        from,
+                        read,
+                        segment,
+                        move |blocks, cert| RelayMsg::Shard {
+                            shard: s,
+                            blocks: blocks.into_iter().map(|b| b.0).collect(),
+                            certificate: cert,
+                        },
+                    );
                 }
             }
             RelayMsg::Shard {
@@ -650,6 +641,33 @@ where
             }
         }
     }
+}
+
+/// Answers `peer`'s request for the blocks from `from` out of the chain's archive, in a task
+/// of its own (the read holds one of the archive's few read slots until it ends): a segment
+/// of at most `max_blocks` blocks and half the message limit, sent as `reply` makes it;
+/// nothing when the archive has no certified block from there.
+fn serve_from_archive<E, S, B>(
+    context: &E,
+    sender: &S,
+    peer: ed25519::PublicKey,
+    read: ArchiveRead<B>,
+    (from, max_blocks): (u64, usize),
+    reply: impl FnOnce(Vec<B>, Vec<u8>) -> RelayMsg + Send + 'static,
+) where
+    E: Spawner,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    B: ChainBlock,
+{
+    let mut sender = sender.clone();
+    context.child("archive").spawn(move |_| async move {
+        if let Some((blocks, certificate)) = read
+            .segment_from(from, max_blocks, RELAY_MAX_MESSAGE_BYTES / 2)
+            .await
+        {
+            send(&mut sender, vec![peer], &reply(blocks, certificate));
+        }
+    });
 }
 
 /// When the latest finalized layout moved accounts (since `routed_by`), takes their pending
