@@ -414,15 +414,18 @@ pub struct ProposalView {
     pub affects_multiple_shards: bool,
     /// Whether cross-shard coordination was required (asked for, or more than one target).
     pub coordination_required: bool,
-    /// The decisions counted so far, in arrival order.
+    /// The target shards' decisions the coordinating shard has received, in arrival order.
     pub shard_results: Vec<ShardDecision>,
-    /// Number of target shards that accepted.
+    /// Number of target shards that accepted (for `decided_by: beacon`, the votes the beacon
+    /// has finalized).
     pub accepted_shards: usize,
     /// `accepted_shards / target_shards` (the cross-shard approval).
     pub cross_shard_approval: f64,
     /// The approval a coordinated proposal needs (0.67).
     pub threshold: f64,
-    /// Chain time from inclusion to decision, once decided (ms).
+    /// Chain time from inclusion to decision, once decided (ms): the coordinating shard's
+    /// block time, or the beacon's (`decided_by: beacon`, from the beacon block that
+    /// finalized the submission).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_taken_ms: Option<u64>,
     /// Why it failed.
@@ -430,9 +433,26 @@ pub struct ProposalView {
     pub reason: Option<String>,
     /// Coordinating shard height that included it.
     pub submitted_height: u64,
-    /// Coordinating shard height that decided it.
+    /// Coordinating shard height that decided it (a proposal its coordinating shard decides:
+    /// one target, no coordination asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_height: Option<u64>,
+    /// Who records the result: `shard` (its coordinating shard, for a single target without
+    /// coordination) or `beacon` (the beacon chain, for a proposal that needs coordination).
+    pub decided_by: DecidedBy,
+    /// Beacon height that decided it (`decided_by: beacon`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beacon_height: Option<u64>,
+}
+
+/// Which chain records a proposal's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// The coordinating shard.
+    Shard,
+    /// The beacon chain.
+    Beacon,
 }
 
 /// The supply audit (`GET /supply`): `genesis = balances + in_flight + burned + unclaimed`

@@ -367,7 +367,8 @@ fn schemas() -> Value {
             ("accepted_shards", int_t()),
             ("cross_shard_approval", json!({"type": "number"})),
             ("threshold", json!({"type": "number"})),
-            ("submitted_height", int_t())]),
+            ("submitted_height", int_t()),
+            ("decided_by", json!({"enum": ["shard", "beacon"]}))]),
         "CrossShardCall": record(&call_with_result),
         "Contract": record(&[
             ("id", str_t()), ("name", str_t()), ("owner", str_t()), ("primary_shard", int_t()),

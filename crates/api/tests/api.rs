@@ -384,9 +384,11 @@ async fn proposals_answer_with_the_consensus_result() {
             "threshold",
             "time_taken_ms",
             "submitted_height",
-            "decided_height",
+            "decided_by",
+            "beacon_height",
         ])
     );
+    assert_eq!(v["decided_by"], "beacon", "several targets: {v}");
     assert_eq!(v["proposer"], "alice", "alice proposes by default: {v}");
     assert_eq!(v["target_shards"], json!([0, 1, 2, 3]));
     assert_eq!(v["accepted_shards"], 3);

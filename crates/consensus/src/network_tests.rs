@@ -1910,9 +1910,24 @@ fn proposal_tx(from: &User, nonce: u64, action: &str, data: &str, all: bool) -> 
     .sign(&from.key)
 }
 
-/// Waits until every running replica of `shard` holds proposal `id` decided with a vote from
-/// every target, and checks that they hold the same record; returns it.
-async fn wait_decided(net: &SimNet, shard: ShardId, id: Hash) -> vision_state::ProposalRecord {
+/// Waits until every running replica of the coordinating `shard` holds proposal `id` with a
+/// vote from every target and every running validator's beacon view holds the beacon's
+/// result; checks that the replicas hold the same record and the beacon views the same
+/// result, and returns both.
+async fn wait_decided(
+    net: &SimNet,
+    shard: ShardId,
+    id: Hash,
+) -> (
+    vision_state::ProposalRecord,
+    vision_sharding::GlobalProposal,
+) {
+    let global = |r: &NodeView| {
+        r.shard
+            .beacon()
+            .with_view(|v| v.and_then(|v| v.prsm().get(&id).cloned()))
+    };
+    let every_replica = || (0..SHARDS).flat_map(|s| net.replicas(ShardId(s)));
     wait_until(
         &net.ctx,
         "proposal decided",
@@ -1920,13 +1935,11 @@ async fn wait_decided(net: &SimNet, shard: ShardId, id: Hash) -> vision_state::P
         || async move {
             for r in net.replicas(shard) {
                 match r.shard.with_state(|s| s.proposal(&id)).await {
-                    Some(p)
-                        if p.status != vision_state::ProposalStatus::Pending
-                            && p.votes.len() == p.targets.len() => {}
+                    Some(p) if p.votes.len() == p.targets.len() => {}
                     _ => return false,
                 }
             }
-            true
+            every_replica().all(|r| global(r).is_some_and(|g| g.outcome.is_some()))
         },
     )
     .await;
@@ -1939,18 +1952,24 @@ async fn wait_decided(net: &SimNet, shard: ShardId, id: Hash) -> vision_state::P
             "replicas of shard {shard} disagree on proposal {id}"
         );
     }
-    first
+    let result = global(reps[0]).unwrap();
+    for r in every_replica() {
+        assert_eq!(global(r).unwrap(), result, "beacon views disagree on {id}");
+    }
+    (first, result)
 }
 
 /// PRSM proposals through the real network (5 % loss, one validator of a target shard
 /// crashed while they travel): the coordinating shard sends each to every shard by receipt,
-/// each shard decides it in a finalized block and answers with a vote receipt, and the
-/// coordinating shard applies the 67% rule. A proposal every shard accepts is achieved; one
-/// whose signed transaction only its signer's shard can see is overdrawn is achieved with 3
-/// of 4 (that shard rejects it, with the reason); one with junk data fails. Every replica of
-/// every shard agrees on the records and on its own vote.
+/// each shard decides it in a finalized block and answers with a vote receipt; submissions
+/// and votes reach the beacon as PRSM events in crosslinks, and the beacon applies the 67%
+/// rule. A proposal every shard accepts is achieved; one whose signed transaction only its
+/// signer's shard can see is overdrawn is achieved with 3 of 4 (that shard rejects it, with
+/// the reason, collected by the coordinating shard); one with junk data is rejected. Every
+/// replica of every shard agrees on the records and on its own vote, every beacon view on the
+/// results.
 #[test]
-fn prsm_proposals_are_decided_by_the_target_shards_votes() {
+fn prsm_proposals_are_decided_by_the_beacon_from_the_target_shards_votes() {
     for seed in seeds(80, 2) {
         eprintln!("prsm_proposals: seed {seed}");
         runner(seed).start(|ctx| async move {
@@ -1989,17 +2008,31 @@ fn prsm_proposals_are_decided_by_the_target_shards_votes() {
             for (from, tx) in &proposals {
                 decided.push(wait_decided(&net, from.shard, tx.id()).await);
             }
-            use vision_state::ProposalStatus::{Achieved, Failed};
+            use vision_sharding::GlobalOutcome::{Achieved, Rejected};
             let all: Vec<ShardId> = (0..SHARDS).map(ShardId).collect();
-            for d in &decided {
+            for (d, g) in &decided {
                 assert_eq!(d.targets, all);
+                assert_eq!(g.targets, all);
+                assert_eq!(
+                    d.status,
+                    vision_state::ProposalStatus::Pending,
+                    "beacon decides"
+                );
                 let mut voters: Vec<ShardId> = d.votes.iter().map(|v| v.shard).collect();
                 voters.sort();
                 assert_eq!(voters, all, "each target voted exactly once");
+                // The beacon counted the same decisions the coordinating shard collected.
+                for (shard, yes) in &g.votes {
+                    let v = d.votes.iter().find(|v| v.shard == *shard).unwrap();
+                    assert_eq!(v.accepted, *yes);
+                }
             }
-            assert_eq!(decided[0].status, Achieved);
+            let heights: Vec<_> = decided.iter().map(|(_, g)| g.decided_height).collect();
+            let (outcomes, results): (Vec<_>, Vec<_>) =
+                decided.iter().map(|(d, g)| (g.outcome.unwrap(), d)).unzip();
+            assert_eq!(outcomes, vec![Achieved, Achieved, Rejected]);
+            let decided: Vec<_> = results.into_iter().cloned().collect();
             assert!(decided[0].votes.iter().all(|v| v.accepted));
-            assert_eq!(decided[1].status, Achieved, "{:?}", decided[1]);
             for v in &decided[1].votes {
                 assert_eq!(v.accepted, v.shard != ShardId(2), "{v:?}");
             }
@@ -2012,7 +2045,6 @@ fn prsm_proposals_are_decided_by_the_target_shards_votes() {
                     .contains("insufficient balance"),
                 "{reason:?}"
             );
-            assert_eq!(decided[2].status, Failed);
             // Each target recorded its own decision, identically on every replica.
             for (d, (_, tx)) in decided.iter().zip(&proposals) {
                 for v in &d.votes {
@@ -2030,10 +2062,7 @@ fn prsm_proposals_are_decided_by_the_target_shards_votes() {
                 }
             }
             assert_no_conflicting_finality(&net);
-            eprintln!(
-                "prsm_proposals seed {seed}: decided at coordinating heights {:?}",
-                decided.iter().map(|d| d.decided_height).collect::<Vec<_>>()
-            );
+            eprintln!("prsm_proposals seed {seed}: decided at beacon heights {heights:?}");
         });
     }
 }

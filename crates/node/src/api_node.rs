@@ -26,10 +26,10 @@ use tokio::sync::broadcast;
 use vision_api::backend::{
     AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, CommitteeMetrics,
     ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
-    ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
-    FlushOutcome, MoveRequest, NetworkStats, NodeStatus, Performance, PlannedMove, ProcessStatus,
-    ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary, ShardSupply,
-    SubmitError, Submitted, SupplyReport, TxStatus, ValidatorReputation,
+    ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, DecidedBy, Deployed,
+    Executed, FlushOutcome, MoveRequest, NetworkStats, NodeStatus, Performance, PlannedMove,
+    ProcessStatus, ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary,
+    ShardSupply, SubmitError, Submitted, SupplyReport, TxStatus, ValidatorReputation,
 };
 use vision_consensus::{
     FinalizedCrosslinks, FinalizedEvent, MempoolError, NetworkSpec, ShardApp, TxOutbox,
@@ -797,7 +797,9 @@ impl NodeApi {
         }
     }
 
-    /// The API's view of a proposal record, with each deciding committee's size and quorum.
+    /// The API's view of a proposal record, with each deciding committee's size and quorum;
+    /// for a proposal that needs coordination, the result the beacon chain recorded (pending
+    /// until this node's beacon view holds it).
     fn proposal_view(&self, r: ProposalRecord) -> ProposalView {
         let committee_size = |shard: ShardId| {
             self.committees
@@ -807,16 +809,40 @@ impl NodeApi {
                 .find(|c| c.shard == shard)
                 .map_or(0, |c| c.members.len())
         };
-        let accepted_shards = r.votes.iter().filter(|v| v.accepted).count();
         let coordination_required = r.needs_coordination();
+        let global = coordination_required
+            .then(|| {
+                self.view
+                    .with_view(|v| v.and_then(|v| v.prsm().get(&r.id).cloned()))
+            })
+            .flatten();
+        let (status, accepted_shards, time_taken_ms, reason) = match &global {
+            None if coordination_required => (ProposalState::Pending, 0, None, None),
+            None => (
+                match r.status {
+                    ProposalStatus::Pending => ProposalState::Pending,
+                    ProposalStatus::Achieved => ProposalState::Achieved,
+                    ProposalStatus::Failed => ProposalState::Failed,
+                },
+                r.votes.iter().filter(|v| v.accepted).count(),
+                r.decided_ms.map(|d| d.saturating_sub(r.submitted_ms)),
+                r.reason.clone(),
+            ),
+            Some(g) => (
+                match g.outcome {
+                    None => ProposalState::Pending,
+                    Some(_) if g.achieved() => ProposalState::Achieved,
+                    Some(_) => ProposalState::Failed,
+                },
+                g.tally().0 as usize,
+                g.decided_ms.map(|d| d.saturating_sub(g.opened_ms())),
+                g.failure(),
+            ),
+        };
         ProposalView {
             proposal_id: r.id,
-            status: match r.status {
-                ProposalStatus::Pending => ProposalState::Pending,
-                ProposalStatus::Achieved => ProposalState::Achieved,
-                ProposalStatus::Failed => ProposalState::Failed,
-            },
-            consensus_achieved: r.status == ProposalStatus::Achieved,
+            status,
+            consensus_achieved: status == ProposalState::Achieved,
             action: r.action,
             proposer: r.proposer,
             coordinating_shard: r.coordinating_shard,
@@ -841,10 +867,16 @@ impl NodeApi {
                 .collect(),
             accepted_shards,
             threshold: vision_sharding::params::CROSS_SHARD_CONSENSUS_THRESHOLD,
-            time_taken_ms: r.decided_ms.map(|d| d.saturating_sub(r.submitted_ms)),
-            reason: r.reason,
+            time_taken_ms,
+            reason,
             submitted_height: r.submitted_height,
             decided_height: r.decided_height,
+            decided_by: if coordination_required {
+                DecidedBy::Beacon
+            } else {
+                DecidedBy::Shard
+            },
+            beacon_height: global.and_then(|g| g.decided_height),
         }
     }
 
@@ -1712,8 +1744,9 @@ impl vision_api::NodeBackend for NodeApi {
                         submitted.shard_id
                     ))
                 })?;
-            if record.status != ProposalStatus::Pending {
-                return Ok(self.proposal_view(record));
+            let view = self.proposal_view(record);
+            if view.status != ProposalState::Pending {
+                return Ok(view);
             }
             tokio::time::sleep(Duration::from_millis(OUTCOME_POLL_MS)).await;
         }

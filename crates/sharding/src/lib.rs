@@ -7,6 +7,7 @@
 //! seed, no floating point in any decision (reputation is kept in parts-per-million, see
 //! [`Reputation`]) and no hash-map iteration order in any result.
 
+pub mod global;
 pub mod layout;
 pub mod metrics;
 pub mod node;
@@ -23,6 +24,7 @@ mod workload;
 #[cfg(test)]
 mod proptests;
 
+pub use global::{GlobalOutcome, GlobalProposal, PrsmTable};
 pub use layout::{LayoutError, LayoutKey, Override, ShardLayout, ShardRange};
 pub use metrics::{ShardMetrics, ShardingMetrics};
 pub use node::{

@@ -17,7 +17,8 @@
 //! A closed batch is the content of crosslink `crosslink_{shard}_{height}_batch`: one
 //! [`DestinationBatch`] per destination (ascending), their Merkle root (the header's
 //! `receipts_root`), and the ids of the transactions whose receipts it carries (the header's
-//! `batch_txs_root`). A block closes at most one batch, so a batch can exceed `batch_size`
+//! `batch_txs_root`), and the PRSM events of the batch (the header's `prsm_root`; pending
+//! events close a batch by the full, timeout and sync rules too). A block closes at most one batch, so a batch can exceed `batch_size`
 //! by the receipts of its last block.
 
 use crate::{
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use vision_types::{
     Crosslink, DestinationBatch, Hash, IncomingBatch, Receipt, ReceiptKind, ShardConfig, ShardId,
-    crosslink_id, limits, merkle,
+    crosslink_id, limits, merkle, prsm::PrsmEvent,
 };
 
 /// Why a batch closed (several can hold at once).
@@ -71,6 +72,10 @@ pub struct ClosedBatch {
     pub batched_txs: Vec<Hash>,
     /// Merkle root over `batched_txs` (the header's `batch_txs_root`).
     pub batch_txs_root: Hash,
+    /// The PRSM events of the batch, in seq order (see [`PrsmEvent`]).
+    pub prsm_events: Vec<PrsmEvent>,
+    /// Merkle root over `prsm_events` (the header's `prsm_root`).
+    pub prsm_root: Hash,
     /// The receipts per destination, in seq order (for delivery).
     pub receipts: BTreeMap<ShardId, Vec<Receipt>>,
 }
@@ -103,6 +108,7 @@ impl ClosedBatch {
     pub fn check(&self) -> bool {
         Crosslink::destinations_root(&self.destinations) == self.receipts_root
             && Crosslink::batch_txs_root(&self.batched_txs) == self.batch_txs_root
+            && PrsmEvent::root(&self.prsm_events) == self.prsm_root
     }
 }
 
@@ -186,13 +192,34 @@ pub(crate) fn maybe_close(
         fx.priority_entered,
         fx.flush,
     );
-    if ov.pending_bytes() as usize >= limits::MAX_BATCH_RECEIPT_BYTES / 2
-        && !reasons.contains(&CloseReason::Full)
-    {
-        reasons.push(CloseReason::Full);
+    let mut add = |reason: CloseReason, holds: bool| {
+        if holds && !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    };
+    add(
+        CloseReason::Full,
+        ov.pending_bytes() as usize >= limits::MAX_BATCH_RECEIPT_BYTES / 2,
+    );
+    // PRSM events close a batch by the same rules as receipts (they carry no priority).
+    let mut prsm = ov.prsm_outbox();
+    if !prsm.events.is_empty() {
+        add(
+            CloseReason::Full,
+            prsm.events.len() >= limits::PRSM_EVENTS_CLOSE_AT,
+        );
+        add(
+            CloseReason::Timeout,
+            ctx.timestamp_ms.saturating_sub(prsm.first_ms) >= ctx.config.batch_timeout_ms,
+        );
+        add(CloseReason::Sync, !ctx.config.async_crosslinks_enabled);
     }
     if reasons.is_empty() {
         return None;
+    }
+    let prsm_events = std::mem::take(&mut prsm.events);
+    if !prsm_events.is_empty() {
+        ov.put(keys::prsm_outbox(), enc_json(&prsm));
     }
     let pending = ov.pending_receipts();
     debug_assert_eq!(pending.len(), meta.count as usize);
@@ -237,6 +264,8 @@ pub(crate) fn maybe_close(
         reasons,
         receipts_root: Crosslink::destinations_root(&destinations),
         batch_txs_root: Crosslink::batch_txs_root(&batched_txs),
+        prsm_root: PrsmEvent::root(&prsm_events),
+        prsm_events,
         destinations,
         batched_txs,
         receipts,

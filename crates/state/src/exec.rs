@@ -450,7 +450,8 @@ pub enum Event {
         /// Whether this shard accepted it.
         accepted: bool,
     },
-    /// A proposal this shard coordinates reached its result.
+    /// A proposal this shard coordinates and decides (one target, no coordination asked for)
+    /// reached its result (the beacon chain decides the others).
     ProposalDecided {
         /// The proposal.
         id: Hash,
@@ -533,6 +534,13 @@ impl BlockExecution {
         self.closed_batch
             .as_ref()
             .map_or(Hash::ZERO, |b| b.batch_txs_root)
+    }
+
+    /// The PRSM events root for the block header ([`Hash::ZERO`] if no batch closed).
+    pub fn prsm_root(&self) -> Hash {
+        self.closed_batch
+            .as_ref()
+            .map_or(Hash::ZERO, |b| b.prsm_root)
     }
 }
 

@@ -18,6 +18,7 @@
 //! | `0x11 ‖ src (u32 BE)` | u64 BE | next expected inbox seq from `src` |
 //! | `0x12` | [`PendingMeta`](crate::model::PendingMeta) (codec) | the pending batch: count, first receipt's block time |
 //! | `0x13 ‖ index (u32 BE)` | [`Receipt`](vision_types::Receipt) (codec) | receipts of the pending batch, in emission order |
+//! | `0x16` | [`PrsmOutbox`](crate::model::PrsmOutbox) (JSON) | next PRSM event seq and the events of the pending batch |
 //! | `0x20 ‖ counter` | u128 / u64 BE | [`Counter`]s: burned fees, sent, received, … |
 //! | `0x21` | [`ChainMeta`](crate::model::ChainMeta) (codec) | last executed height and block time |
 //!
@@ -48,6 +49,8 @@ pub const TAG_MIGRATING: u8 = 0x09;
 pub const TAG_PENDING_PROPOSALS: u8 = 0x14;
 /// Tag of the pending batch's byte count.
 pub const TAG_PENDING_BYTES: u8 = 0x15;
+/// Tag of the PRSM event outbox (next event seq and the pending batch's events).
+pub const TAG_PRSM_OUTBOX: u8 = 0x16;
 /// Tag of outbox seq counters.
 pub const TAG_OUTBOX: u8 = 0x10;
 /// Tag of inbox next-expected seqs.
@@ -152,6 +155,11 @@ pub fn migrating(id: &AccountId) -> Vec<u8> {
 /// The key of the undecided-proposals index.
 pub fn pending_proposals() -> Vec<u8> {
     vec![TAG_PENDING_PROPOSALS]
+}
+
+/// The key of the PRSM event outbox.
+pub fn prsm_outbox() -> Vec<u8> {
+    vec![TAG_PRSM_OUTBOX]
 }
 
 /// The key of the outbox seq counter for `dst`.

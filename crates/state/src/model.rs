@@ -200,11 +200,12 @@ pub struct CallRecord {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
-    /// Waiting for target shards' votes.
+    /// Waiting for its target shard's vote; for a proposal that needs coordination, always
+    /// (the beacon chain records its result, see `exec::proposals`).
     Pending,
-    /// Accepted: by its only target (no coordination), or by at least 67% of its targets.
+    /// Accepted by its only target (no coordination asked for).
     Achieved,
-    /// Rejected, or not enough acceptances before the coordination timeout.
+    /// Rejected by its only target, or no vote before the coordination timeout.
     Failed,
 }
 
@@ -222,6 +223,18 @@ pub struct ShardVote {
     pub height: u64,
     /// The coordinating shard's block time when the vote was counted (ms).
     pub counted_ms: u64,
+}
+
+/// The shard's PRSM event stream (see [`vision_types::prsm::PrsmEvent`]): the seq of the next
+/// event and the events waiting in the pending batch (they leave with it in its crosslink).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrsmOutbox {
+    /// The seq the next event gets (events are numbered from 0).
+    pub next_seq: u64,
+    /// Block time of the first pending event (ms; meaningless when there is none).
+    pub first_ms: u64,
+    /// The pending events, in seq order.
+    pub events: Vec<vision_types::prsm::PrsmEvent>,
 }
 
 /// A PRSM proposal as its coordinating shard (the proposer's shard) records it.
@@ -276,41 +289,27 @@ impl ProposalRecord {
         self.votes.iter().filter(|v| v.accepted).count() as u64
     }
 
-    /// The decision the counted votes already force, if any: with one target and no
-    /// coordination, that shard's vote; otherwise achieved once
-    /// [`cross_shard_approved`](vision_types::prsm::cross_shard_approved) holds over all
-    /// targets, failed once it can no longer hold.
+    /// The decision the counted vote already forces on a proposal its coordinating shard
+    /// decides (one target, no coordination asked for): that shard's vote. `None` while it
+    /// has not come, and always for a proposal that needs coordination (the beacon chain
+    /// decides those).
     pub fn forced_decision(&self) -> Option<(ProposalStatus, Option<String>)> {
-        let total = self.targets.len() as u64;
-        let accepted = self.accepted();
-        let rejected = self.votes.len() as u64 - accepted;
-        if !self.needs_coordination() {
-            let v = self.votes.first()?;
-            return Some(if v.accepted {
-                (ProposalStatus::Achieved, None)
-            } else {
-                (
-                    ProposalStatus::Failed,
-                    Some(format!(
-                        "shard {} rejected it: {}",
-                        v.shard,
-                        v.reason.as_deref().unwrap_or("no reason given")
-                    )),
-                )
-            });
+        if self.needs_coordination() {
+            return None;
         }
-        if vision_types::prsm::cross_shard_approved(accepted, total) {
-            return Some((ProposalStatus::Achieved, None));
-        }
-        if !vision_types::prsm::cross_shard_approved(total - rejected, total) {
-            return Some((
+        let v = self.votes.first()?;
+        Some(if v.accepted {
+            (ProposalStatus::Achieved, None)
+        } else {
+            (
                 ProposalStatus::Failed,
                 Some(format!(
-                    "{rejected} of {total} target shards rejected it; at least 67% must accept"
+                    "shard {} rejected it: {}",
+                    v.shard,
+                    v.reason.as_deref().unwrap_or("no reason given")
                 )),
-            ));
-        }
-        None
+            )
+        })
     }
 }
 

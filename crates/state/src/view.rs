@@ -5,7 +5,7 @@ use crate::{
     keys::{self, Counter},
     model::{
         Account, CallRecord, ChainMeta, ContractMeta, MigratingMark, PendingMeta, ProposalRecord,
-        ShardVote, dec, dec_json,
+        PrsmOutbox, ShardVote, dec, dec_json,
     },
 };
 use std::collections::BTreeMap;
@@ -283,6 +283,12 @@ pub trait StateReadExt: StateView {
     fn pending_proposals(&self) -> Vec<(u64, Hash)> {
         self.get(&keys::pending_proposals())
             .map_or_else(Vec::new, |b| dec_json(&b))
+    }
+
+    /// The PRSM event outbox: the next event seq and the pending batch's events.
+    fn prsm_outbox(&self) -> PrsmOutbox {
+        self.get(&keys::prsm_outbox())
+            .map_or_else(PrsmOutbox::default, |b| dec_json(&b))
     }
 
     /// The number of calls ever recorded in a contract's history.

@@ -7,6 +7,7 @@ use crate::{
     ids::ShardId,
     limits,
     merkle::{self, MerkleProof},
+    prsm::PrsmEvent,
     receipt::Receipt,
     tx::SignedTransaction,
 };
@@ -83,6 +84,9 @@ pub struct BlockHeader {
     pub receipts_root: Hash,
     /// Merkle root over the ids of the transactions in the batch closed here.
     pub batch_txs_root: Hash,
+    /// Merkle root over the PRSM events of the batch closed here
+    /// ([`PrsmEvent::root`](crate::prsm::PrsmEvent::root); [`Hash::ZERO`] if it closed none).
+    pub prsm_root: Hash,
     /// For shard blocks: the beacon height whose finalized crosslinks the incoming receipts
     /// were taken from (0 before the first).
     pub beacon_height: u64,
@@ -110,13 +114,14 @@ impl Write for BlockHeader {
         self.state_root.write(buf);
         self.receipts_root.write(buf);
         self.batch_txs_root.write(buf);
+        self.prsm_root.write(buf);
         self.beacon_height.write(buf);
     }
 }
 
 impl EncodeSize for BlockHeader {
     fn encode_size(&self) -> usize {
-        self.chain.encode_size() + 8 * 4 + 32 * 6
+        self.chain.encode_size() + 8 * 4 + 32 * 7
     }
 }
 
@@ -134,6 +139,7 @@ impl Read for BlockHeader {
             state_root: Hash::read_cfg(buf, &())?,
             receipts_root: Hash::read_cfg(buf, &())?,
             batch_txs_root: Hash::read_cfg(buf, &())?,
+            prsm_root: Hash::read_cfg(buf, &())?,
             beacon_height: u64::read_cfg(buf, &())?,
         })
     }
@@ -334,6 +340,10 @@ pub struct Crosslink {
     pub destinations: Vec<DestinationBatch>,
     /// Ids of the transactions whose receipts are in this batch.
     pub batched_txs: Vec<Hash>,
+    /// The PRSM events of the batch (consecutive seqs of the shard's event stream), whose
+    /// Merkle root is `header.prsm_root`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prsm_events: Vec<PrsmEvent>,
     /// Encoded finalization certificate over [`Self::certified_hash`]: `header.hash()`, or
     /// the hash of the last `ancestry` header when the block was finalized only through a
     /// descendant.
@@ -373,6 +383,9 @@ pub enum CrosslinkError {
     /// The batched transaction ids do not hash to `header.batch_txs_root`.
     #[error("crosslink batched tx ids do not match the header's batch root")]
     BatchTxsRoot,
+    /// The PRSM events do not hash to `header.prsm_root`, or their seqs are not consecutive.
+    #[error("crosslink PRSM events do not match the header's PRSM root or skip a seq")]
+    PrsmEvents,
     /// The ancestry headers are not a chain of same-epoch descendants of `header`.
     #[error("crosslink ancestry is not a chain of descendants of its header")]
     Ancestry,
@@ -423,6 +436,11 @@ impl Crosslink {
         merkle::root(&leaves)
     }
 
+    /// Merkle root over the PRSM events (what `header.prsm_root` must be).
+    pub fn prsm_root(&self) -> Hash {
+        PrsmEvent::root(&self.prsm_events)
+    }
+
     /// Proof of destination entry `index` against the receipts root.
     pub fn prove_destination(&self, index: usize) -> Option<MerkleProof> {
         let leaves: Vec<Hash> = self
@@ -450,6 +468,13 @@ impl Crosslink {
         if Self::batch_txs_root(&self.batched_txs) != self.header.batch_txs_root {
             return Err(CrosslinkError::BatchTxsRoot);
         }
+        let consecutive = self
+            .prsm_events
+            .windows(2)
+            .all(|w| w[0].seq.checked_add(1) == Some(w[1].seq));
+        if !consecutive || self.prsm_root() != self.header.prsm_root {
+            return Err(CrosslinkError::PrsmEvents);
+        }
         let mut prev = &self.header;
         for h in &self.ancestry {
             let linked = h.chain == prev.chain
@@ -475,6 +500,7 @@ impl Write for Crosslink {
         self.header.write(buf);
         self.destinations.write(buf);
         self.batched_txs.write(buf);
+        self.prsm_events.write(buf);
         self.certificate.write(buf);
         self.ancestry.write(buf);
     }
@@ -485,6 +511,7 @@ impl EncodeSize for Crosslink {
         self.header.encode_size()
             + self.destinations.encode_size()
             + self.batched_txs.encode_size()
+            + self.prsm_events.encode_size()
             + self.certificate.encode_size()
             + self.ancestry.encode_size()
     }
@@ -497,6 +524,7 @@ impl Read for Crosslink {
             header: BlockHeader::read_cfg(buf, &())?,
             destinations: read_vec(buf, limits::MAX_SHARDS, &())?,
             batched_txs: read_vec(buf, limits::MAX_BATCHED_TXS, &())?,
+            prsm_events: read_vec(buf, limits::MAX_PRSM_EVENTS_PER_CROSSLINK, &())?,
             certificate: read_bytes(buf, limits::MAX_CERTIFICATE_BYTES)?,
             ancestry: read_vec(buf, limits::MAX_CROSSLINK_ANCESTRY, &())?,
         })

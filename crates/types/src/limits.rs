@@ -50,3 +50,10 @@ pub const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
 pub const MAX_CROSSLINK_ANCESTRY: usize = 64;
 /// Most crosslinks in one beacon block.
 pub const MAX_CROSSLINKS_PER_BEACON_BLOCK: usize = 256;
+/// Most PRSM events one crosslink carries. A batch closes at the end of the first block that
+/// leaves it holding [`PRSM_EVENTS_CLOSE_AT`]; one block adds at most one vote per incoming
+/// receipt ([`MAX_INCOMING_RECEIPTS_PER_BLOCK`]) plus two events per proposal it includes
+/// (a shard coordinates at most 256 undecided proposals), so a batch stays below this.
+pub const MAX_PRSM_EVENTS_PER_CROSSLINK: usize = 12_000;
+/// A pending batch holding this many PRSM events closes at the end of the block.
+pub const PRSM_EVENTS_CLOSE_AT: usize = 1_024;

@@ -8,6 +8,7 @@ use crate::{
     },
     config::{ConfigUpdate, ShardConfig},
     merkle,
+    prsm::{PrsmEvent, PrsmEventKind},
     receipt::{CallId, Receipt, ReceiptKind},
     tx::{Action, SignedTransaction, Transaction},
 };
@@ -235,7 +236,7 @@ fn header() -> impl Strategy<Value = BlockHeader> {
         ],
         any::<(u64, u64, u64, u64)>(),
         any::<[u8; 32]>(),
-        proptest::array::uniform5(hash()),
+        proptest::array::uniform6(hash()),
     )
         .prop_map(
             |(chain, (epoch, height, timestamp_ms, beacon_height), pk, h)| BlockHeader {
@@ -249,6 +250,7 @@ fn header() -> impl Strategy<Value = BlockHeader> {
                 state_root: h[2],
                 receipts_root: h[3],
                 batch_txs_root: h[4],
+                prsm_root: h[5],
                 beacon_height,
             },
         )
@@ -300,19 +302,41 @@ fn block() -> impl Strategy<Value = ShardBlock> {
         })
 }
 
+fn prsm_event() -> impl Strategy<Value = PrsmEvent> {
+    (
+        any::<u64>(),
+        hash(),
+        prop_oneof![
+            proptest::collection::vec(any::<u32>().prop_map(ShardId), 0..4)
+                .prop_map(|targets| PrsmEventKind::Submitted { targets }),
+            (any::<u32>(), any::<bool>()).prop_map(|(c, accepted)| PrsmEventKind::Voted {
+                coordinator: ShardId(c),
+                accepted
+            }),
+        ],
+    )
+        .prop_map(|(seq, proposal, kind)| PrsmEvent {
+            seq,
+            proposal,
+            kind,
+        })
+}
+
 fn crosslink() -> impl Strategy<Value = Crosslink> {
     (
         header(),
         proptest::collection::vec(dest(), 0..5),
         proptest::collection::vec(hash(), 0..10),
+        proptest::collection::vec(prsm_event(), 0..4),
         proptest::collection::vec(any::<u8>(), 0..200),
         proptest::collection::vec(header(), 0..3),
     )
         .prop_map(
-            |(header, destinations, batched_txs, certificate, ancestry)| Crosslink {
+            |(header, destinations, batched_txs, prsm_events, certificate, ancestry)| Crosslink {
                 header,
                 destinations,
                 batched_txs,
+                prsm_events,
                 certificate,
                 ancestry,
             },
@@ -448,6 +472,7 @@ fn oversized_lengths_are_rejected_without_allocating() {
         state_root: Hash::ZERO,
         receipts_root: Hash::ZERO,
         batch_txs_root: Hash::ZERO,
+        prsm_root: Hash::ZERO,
         beacon_height: 0,
     };
     let mut bytes = h.encode().to_vec();
@@ -492,6 +517,23 @@ fn crosslink_content_check() {
         },
     ];
     let txs = vec![Hash::sha256(b"t1"), Hash::sha256(b"t2")];
+    let events = vec![
+        PrsmEvent {
+            seq: 7,
+            proposal: Hash::sha256(b"p"),
+            kind: PrsmEventKind::Submitted {
+                targets: vec![ShardId(0), ShardId(1)],
+            },
+        },
+        PrsmEvent {
+            seq: 8,
+            proposal: Hash::sha256(b"q"),
+            kind: PrsmEventKind::Voted {
+                coordinator: ShardId(2),
+                accepted: true,
+            },
+        },
+    ];
     let header = BlockHeader {
         chain: ChainRef::Shard(ShardId(0)),
         epoch: 0,
@@ -503,12 +545,14 @@ fn crosslink_content_check() {
         state_root: Hash::ZERO,
         receipts_root: Crosslink::destinations_root(&dests),
         batch_txs_root: Crosslink::batch_txs_root(&txs),
+        prsm_root: PrsmEvent::root(&events),
         beacon_height: 0,
     };
     let cl = Crosslink {
         header,
         destinations: dests,
         batched_txs: txs,
+        prsm_events: events,
         certificate: vec![],
         ancestry: vec![],
     };
@@ -525,6 +569,19 @@ fn crosslink_content_check() {
     let mut bad = cl.clone();
     bad.batched_txs.pop();
     assert!(bad.check_content().is_err());
+    // PRSM events: each is committed by the header's root, and seqs never skip.
+    let mut bad = cl.clone();
+    bad.prsm_events.pop();
+    assert_eq!(bad.check_content(), Err(CrosslinkError::PrsmEvents));
+    let mut bad = cl.clone();
+    if let PrsmEventKind::Voted { accepted, .. } = &mut bad.prsm_events[1].kind {
+        *accepted = false;
+    }
+    assert_eq!(bad.check_content(), Err(CrosslinkError::PrsmEvents));
+    let mut bad = cl.clone();
+    bad.prsm_events[1].seq = 9;
+    bad.header.prsm_root = PrsmEvent::root(&bad.prsm_events);
+    assert_eq!(bad.check_content(), Err(CrosslinkError::PrsmEvents));
 
     // Ancestry: a chain of same-epoch children proves the header; anything else does not.
     let child = |p: &BlockHeader| BlockHeader {

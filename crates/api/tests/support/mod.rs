@@ -10,10 +10,10 @@ use std::{
 use vision_api::backend::{
     AccountView, BackendError, BatchStatus, BlockEvent, CallState, CallView, CommitteeMetrics,
     ConfigApplied, ConfigChangeError, ConsensusMetrics, ContractPage, ContractStats,
-    ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, Deployed, Executed,
-    FlushOutcome, MoveRequest, NetworkStats, NodeBackend, NodeStatus, Performance, PlannedMove,
-    ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary, ShardSupply,
-    SubmitError, Submitted, SupplyReport, TxStatus, ValidatorReputation,
+    ContractSummary, ContractView, CrossShardCallView, CrosslinkSummary, DecidedBy, Deployed,
+    Executed, FlushOutcome, MoveRequest, NetworkStats, NodeBackend, NodeStatus, Performance,
+    PlannedMove, ProposalState, ProposalView, Rebalanced, ShardDecision, ShardHead, ShardSummary,
+    ShardSupply, SubmitError, Submitted, SupplyReport, TxStatus, ValidatorReputation,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, SecretKey, ShardConfig,
@@ -611,6 +611,7 @@ fn fake_proposal(
         .collect();
     let accepted = shard_results.iter().filter(|d| d.accepted).count();
     let achieved = vision_types::prsm::cross_shard_approved(accepted as u64, targets.len() as u64);
+    let by_beacon = coordination_required || targets.len() > 1;
     ProposalView {
         proposal_id: id,
         status: if achieved {
@@ -632,6 +633,12 @@ fn fake_proposal(
         time_taken_ms: Some(1_200),
         reason: (!achieved).then(|| "made up".to_string()),
         submitted_height: 9,
-        decided_height: Some(11),
+        decided_height: (!by_beacon).then_some(11),
+        decided_by: if by_beacon {
+            DecidedBy::Beacon
+        } else {
+            DecidedBy::Shard
+        },
+        beacon_height: by_beacon.then_some(25),
     }
 }

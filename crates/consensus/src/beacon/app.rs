@@ -410,7 +410,8 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
         if h.timestamp_ms <= parent.header.timestamp_ms {
             return Err("timestamp not above the parent's".into());
         }
-        if h.receipts_root != Hash::ZERO || h.batch_txs_root != Hash::ZERO || h.beacon_height != 0 {
+        let unused = [h.receipts_root, h.batch_txs_root, h.prsm_root];
+        if unused.iter().any(|r| *r != Hash::ZERO) || h.beacon_height != 0 {
             return Err("unused header fields must be zero".into());
         }
         if block.crosslinks.len() > MAX_CROSSLINKS_PER_BEACON_BLOCK {
@@ -425,6 +426,7 @@ impl<E: Clock + CryptoRng + Send + 'static> BeaconApp<E> {
         if !block.body_matches() {
             return Err("body root does not match the crosslinks".into());
         }
+        state.begin_block(h.timestamp_ms);
         let mut rng = self.context.lock();
         for (i, cl) in block.crosslinks.iter().enumerate() {
             state
@@ -509,6 +511,8 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
 
     async fn propose(&mut self, parent: &BeaconBlock, ctx: ProposeCtx) -> Option<BeaconBlock> {
         let mut state = self.parent_state(parent).await;
+        let timestamp_ms = ctx.now_ms.max(parent.header.timestamp_ms + 1);
+        state.begin_block(timestamp_ms);
         let (candidates, config) = {
             let inner = self.inner.lock();
             let config = inner.configs.get(&(state.latest_config().seq + 1)).cloned();
@@ -558,12 +562,13 @@ impl<E: Clock + CryptoRng + Send + 'static> ChainApp for BeaconApp<E> {
             epoch: ctx.epoch,
             height: ctx.height,
             parent: parent.hash(),
-            timestamp_ms: ctx.now_ms.max(parent.header.timestamp_ms + 1),
+            timestamp_ms,
             proposer: ctx.leader,
             body_root: BeaconBlock::compute_body_root_with(&crosslinks, &config_changes, &evidence),
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
             batch_txs_root: Hash::ZERO,
+            prsm_root: Hash::ZERO,
             beacon_height: 0,
         };
         // The state root depends on the crosslinks and configuration changes (whose effective

@@ -13,7 +13,7 @@ use vision_types::{
     codec_util::read_vec,
     limits::{
         MAX_BATCHED_TXS, MAX_CERTIFICATE_BYTES, MAX_CROSSLINK_ANCESTRY,
-        MAX_CROSSLINKS_PER_BEACON_BLOCK, MAX_SHARDS,
+        MAX_CROSSLINKS_PER_BEACON_BLOCK, MAX_PRSM_EVENTS_PER_CROSSLINK, MAX_SHARDS,
     },
 };
 
@@ -89,6 +89,7 @@ impl BeaconBlock {
                 state_root,
                 receipts_root: Hash::ZERO,
                 batch_txs_root: Hash::ZERO,
+                prsm_root: Hash::ZERO,
                 beacon_height: 0,
             },
             crosslinks: Vec::new(),
@@ -135,13 +136,17 @@ fn len_prefix(n: usize) -> usize {
 
 /// Upper bound on the encoded size of one crosslink.
 pub fn max_crosslink_size() -> usize {
-    // Shard header (chain tag + shard id) + destinations + tx ids + certificate.
-    let header = 5 + 8 * 4 + 32 * 6;
+    // Shard header (chain tag + shard id) + destinations + tx ids + PRSM events (seq,
+    // proposal id, tag, at most MAX_SHARDS targets) + certificate.
+    let header = 5 + 8 * 4 + 32 * 7;
+    let prsm_event = 8 + 32 + 1 + len_prefix(MAX_SHARDS) + MAX_SHARDS * 4;
     header
         + len_prefix(MAX_SHARDS)
         + MAX_SHARDS * (4 + 8 + 4 + 32)
         + len_prefix(MAX_BATCHED_TXS)
         + MAX_BATCHED_TXS * 32
+        + len_prefix(MAX_PRSM_EVENTS_PER_CROSSLINK)
+        + MAX_PRSM_EVENTS_PER_CROSSLINK * prsm_event
         + len_prefix(MAX_CERTIFICATE_BYTES)
         + MAX_CERTIFICATE_BYTES
         + len_prefix(MAX_CROSSLINK_ANCESTRY)
@@ -162,7 +167,7 @@ impl ChainBlock for BeaconBlock {
         self.header.timestamp_ms
     }
     fn max_encode_size(_: &()) -> usize {
-        let header = 5 + 8 * 4 + 32 * 6;
+        let header = 5 + 8 * 4 + 32 * 7;
         header
             + len_prefix(MAX_CROSSLINKS_PER_BEACON_BLOCK)
             + MAX_CROSSLINKS_PER_BEACON_BLOCK * max_crosslink_size()

@@ -22,7 +22,7 @@ use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
     sync::Arc,
 };
-use vision_sharding::{LayoutKey, Reputation, ShardLayout};
+use vision_sharding::{LayoutKey, PrsmTable, Reputation, ShardLayout};
 use vision_state::Migration;
 use vision_types::{
     AccountId, ChainId as NetworkId, ContractId, Hash, PublicKey, ShardId,
@@ -31,7 +31,7 @@ use vision_types::{
 };
 
 /// The domain prefix of beacon state roots.
-pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v3\0";
+pub const BEACON_STATE_NAMESPACE: &[u8] = b"vision-node/beacon-state/v4\0";
 
 /// Default number of finalized receipts roots kept per shard (only crosslinks that carry
 /// receipts have one).
@@ -90,6 +90,17 @@ pub enum CrosslinkRejection {
         /// The next seq the beacon expects.
         expected: u64,
         /// The entry's first seq.
+        got: u64,
+    },
+    /// The PRSM events do not continue the shard's event stream: an earlier crosslink of the
+    /// shard is missing (retry after it) or this one is stale.
+    #[error("PRSM events of shard {shard} start at seq {got}, expected {expected}")]
+    PrsmOutOfOrder {
+        /// The shard.
+        shard: u32,
+        /// The next seq the beacon expects.
+        expected: u64,
+        /// The first event's seq.
         got: u64,
     },
 }
@@ -168,6 +179,11 @@ pub struct BeaconState {
     reputation: BTreeMap<PublicKey, ReputationRecord>,
     /// Per shard, the height of the highest certified block whose certificate was credited.
     credited_heights: BTreeMap<ShardId, u64>,
+    /// Global results of PRSM proposals that need coordination (see [`vision_sharding::global`]).
+    prsm: PrsmTable,
+    /// Time of the beacon block being applied (set by [`Self::begin_block`]; not in the root,
+    /// the header carries it).
+    block_ms: u64,
     height: u64,
     tip: Hash,
 }
@@ -211,6 +227,8 @@ impl BeaconState {
             }]),
             reputation,
             credited_heights: BTreeMap::new(),
+            prsm: PrsmTable::default(),
+            block_ms: 0,
             height: 0,
             tip: Hash::ZERO,
         }
@@ -284,14 +302,28 @@ impl BeaconState {
 
     /// Cheap test (no content or certificate check) of whether `cl`, a crosslink of `shard`,
     /// may still be accepted: above the shard's last crosslinked height, or carrying receipts
-    /// none of whose streams has passed it yet (see [`Self::check_sequence`]).
+    /// or PRSM events none of whose streams has passed it yet (see [`Self::check_sequence`]).
     pub fn may_accept(&self, shard: ShardId, cl: &Crosslink) -> bool {
         cl.header.height > self.last_height(shard)
-            || (!cl.destinations.is_empty()
+            || (carries_streams(cl)
                 && cl
                     .destinations
                     .iter()
-                    .all(|d| d.first_seq >= self.next_seq(shard, d.dst)))
+                    .all(|d| d.first_seq >= self.next_seq(shard, d.dst))
+                && !self.prsm.taken(shard, &cl.prsm_events))
+    }
+
+    /// The beacon's table of PRSM proposals that need coordination and their global results.
+    pub fn prsm(&self) -> &PrsmTable {
+        &self.prsm
+    }
+
+    /// Starts applying the beacon block at this state's height + 1 with time `timestamp_ms`:
+    /// fails the PRSM proposals whose deadline it reaches. Call once per block, before its
+    /// crosslinks (propose, verify and apply all do).
+    pub fn begin_block(&mut self, timestamp_ms: u64) {
+        self.block_ms = timestamp_ms;
+        self.prsm.expire(self.height + 1, timestamp_ms);
     }
 
     /// Next receipt seq expected on the `src → dst` stream.
@@ -495,7 +527,8 @@ impl BeaconState {
     }
 
     /// Commitment to the consensus-relevant state: network, layout version, committees, last
-    /// heights, configuration and reputation records (with the credited heights). The
+    /// heights, configuration, reputation records (with the credited heights) and the PRSM
+    /// table. The
     /// receipts roots are not hashed (they follow from the crosslinks, which the body roots
     /// commit to).
     pub fn root(&self) -> Hash {
@@ -544,6 +577,7 @@ impl BeaconState {
             key.write(&mut b);
             r.write_to(&mut b);
         }
+        self.prsm.write_to(&mut b);
         Hash::sha256(&b)
     }
 
@@ -572,7 +606,7 @@ impl BeaconState {
             last,
         };
         let below = cl.header.height <= last;
-        if below && cl.destinations.is_empty() {
+        if below && !carries_streams(cl) {
             return Err(not_above);
         }
         if cl.header.epoch != committee.epoch {
@@ -599,6 +633,16 @@ impl BeaconState {
                 });
             }
         }
+        if below && self.prsm.taken(shard, &cl.prsm_events) {
+            return Err(not_above);
+        }
+        self.prsm.check(shard, &cl.prsm_events).map_err(|gap| {
+            CrosslinkRejection::PrsmOutOfOrder {
+                shard: shard.0,
+                expected: gap.expected,
+                got: gap.got,
+            }
+        })?;
         Ok(shard)
     }
 
@@ -682,6 +726,14 @@ impl BeaconState {
         for d in &cl.destinations {
             self.next_seqs.insert((shard, d.dst), d.end_seq());
         }
+        let committees = &self.committees;
+        self.prsm.apply(
+            shard,
+            &cl.prsm_events,
+            self.height + 1,
+            self.block_ms,
+            |s| committees.contains_key(&s),
+        );
         if cl.destinations.is_empty() {
             return;
         }
@@ -813,6 +865,7 @@ impl BeaconState {
         }
         // Validate in order on a copy (each crosslink against the ones before it).
         let mut next = self.clone();
+        next.begin_block(block.header.timestamp_ms);
         for (index, cl) in block.crosslinks.iter().enumerate() {
             let shard = next
                 .check_sequence(cl)
@@ -833,6 +886,12 @@ impl BeaconState {
         *self = next;
         Ok(())
     }
+}
+
+/// Whether a crosslink carries receipts or PRSM events: streams whose seq continuity lets it be
+/// accepted below its shard's last crosslinked height.
+fn carries_streams(cl: &Crosslink) -> bool {
+    !cl.destinations.is_empty() || !cl.prsm_events.is_empty()
 }
 
 /// The accounts whose shard differs between two layouts (by their override tables), sorted by

@@ -16,11 +16,13 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
+use vision_sharding::GlobalOutcome;
 use vision_state::Migration;
 use vision_types::{
     AccountId, ChainId as NetworkId, Hash, PublicKey, SecretKey, ShardId,
     block::{BlockHeader, ChainRef, Crosslink, CrosslinkError, DestinationBatch},
     config::ShardConfig,
+    prsm::{PrsmEvent, PrsmEventKind},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -40,7 +42,7 @@ impl ChainBlock for BlockHeader {
         self.timestamp_ms
     }
     fn max_encode_size(_: &()) -> usize {
-        5 + 8 * 4 + 32 * 6
+        5 + 8 * 4 + 32 * 7
     }
 }
 
@@ -79,6 +81,7 @@ fn shard_genesis(stamp: ShardId) -> BlockHeader {
         state_root: Hash::ZERO,
         receipts_root: Hash::ZERO,
         batch_txs_root: Hash::ZERO,
+        prsm_root: Hash::ZERO,
         beacon_height: 0,
     }
 }
@@ -102,6 +105,7 @@ fn shard_header(
         state_root: Hash::sha256_parts(&[b"state", &height.to_be_bytes()]),
         receipts_root: Crosslink::destinations_root(&dests(stamp, height)),
         batch_txs_root: Crosslink::batch_txs_root(&txs(height)),
+        prsm_root: Hash::ZERO,
         beacon_height: 0,
     }
 }
@@ -149,6 +153,7 @@ impl ShardTestApp {
                 header: h.clone(),
                 destinations: dests(self.stamp, h.height),
                 batched_txs: txs(h.height),
+                prsm_events: Vec::new(),
                 certificate,
                 ancestry,
             });
@@ -1273,6 +1278,7 @@ fn bare_crosslink(height: u64, dests: Vec<DestinationBatch>) -> Crosslink {
         header,
         destinations: dests,
         batched_txs: Vec::new(),
+        prsm_events: Vec::new(),
         certificate: Vec::new(),
         ancestry: Vec::new(),
     }
@@ -1355,6 +1361,106 @@ fn crosslink_carrying_receipts_is_accepted_below_the_last_height() {
     assert_eq!(state.check_sequence(&next), Ok(SHARD));
 }
 
+/// `bare_crosslink` of `SHARD` at `height` carrying PRSM `events` (header root to match).
+fn prsm_crosslink(height: u64, events: Vec<PrsmEvent>) -> Crosslink {
+    let mut cl = bare_crosslink(height, Vec::new());
+    cl.header.prsm_root = PrsmEvent::root(&events);
+    cl.prsm_events = events;
+    cl
+}
+
+/// PRSM events in crosslinks: the beacon takes each shard's stream in order and once (a gap
+/// is out of order, a replay not above; a crosslink with events, like one with receipts, may
+/// come below the last height), opens a coordinated proposal on its submission with a
+/// deadline 60 s after that beacon block's time, decides it by the 67% rule on the votes, and
+/// fails an undecided one at the first beacon block whose time reaches the deadline. The
+/// table is in the state root.
+#[test]
+fn beacon_records_prsm_results_from_crosslinked_events() {
+    let committee = ShardCommittee {
+        epoch: 0,
+        members: members(0..4),
+    };
+    let committees: BTreeMap<ShardId, ShardCommittee> = [SHARD, ROGUE, DST]
+        .into_iter()
+        .map(|s| (s, committee.clone()))
+        .collect();
+    let mut state = BeaconState::new(net_id(), 0, committees, ShardConfig::default());
+    let ev = |seq: u64, id: u8, kind: PrsmEventKind| PrsmEvent {
+        seq,
+        proposal: Hash([id; 32]),
+        kind,
+    };
+    let submitted = |seq, id| {
+        let targets = vec![SHARD, ROGUE, DST];
+        ev(seq, id, PrsmEventKind::Submitted { targets })
+    };
+    // Only SHARD's crosslinks can be built here, so every vote below is SHARD's own (the
+    // coordinator votes as a target); the others' come through `PrsmTable` in its own tests.
+    let yes = |seq, id| {
+        let kind = PrsmEventKind::Voted {
+            coordinator: SHARD,
+            accepted: true,
+        };
+        ev(seq, id, kind)
+    };
+    let root0 = state.root();
+    // Block 1 (t = 1 s): proposal 1 submitted with SHARD's vote.
+    state.begin_block(1_000);
+    let first = prsm_crosslink(10, vec![submitted(0, 1), yes(1, 1)]);
+    assert_eq!(state.check_sequence(&first), Ok(SHARD));
+    state.record(SHARD, &first);
+    let p = state.prsm().get(&Hash([1; 32])).unwrap().clone();
+    assert_eq!((p.opened_height, p.deadline_ms), (1, 61_000));
+    assert_eq!(
+        (p.votes.len(), p.outcome),
+        (1, None),
+        "1 of 3 decides nothing"
+    );
+    assert_ne!(state.root(), root0, "the table is in the state root");
+    // A replay is not above; a gap is out of order; a later one with events is taken even
+    // below the last height once it continues the stream.
+    assert!(!state.may_accept(SHARD, &first));
+    assert!(matches!(
+        state.check_sequence(&first),
+        Err(CrosslinkRejection::NotAbove { .. })
+    ));
+    let gap = prsm_crosslink(12, vec![submitted(3, 2)]);
+    assert_eq!(
+        state.check_sequence(&gap),
+        Err(CrosslinkRejection::PrsmOutOfOrder {
+            shard: SHARD.0,
+            expected: 2,
+            got: 3
+        })
+    );
+    // Block 2 (t = 2 s).
+    state.begin_block(2_000);
+    let late = prsm_crosslink(12, vec![submitted(2, 2)]);
+    state.record(SHARD, &late);
+    let below = prsm_crosslink(11, vec![yes(3, 2)]);
+    assert!(state.may_accept(SHARD, &below));
+    assert_eq!(state.check_sequence(&below), Ok(SHARD));
+    state.record(SHARD, &below);
+    assert_eq!(state.last_height(SHARD), 12);
+    assert_eq!(state.prsm().next_seq(SHARD), 4);
+    // Tampered content never gets this far: the events are committed by the header.
+    let mut tampered = prsm_crosslink(13, vec![yes(4, 1)]);
+    tampered.prsm_events[0].proposal = Hash([2; 32]);
+    assert!(matches!(
+        state.check_sequence(&tampered),
+        Err(CrosslinkRejection::Content(CrosslinkError::PrsmEvents))
+    ));
+    // Beacon time: just before the deadline nothing fails; at it, proposal 1 times out.
+    state.begin_block(60_999);
+    assert_eq!(state.prsm().get(&Hash([1; 32])).unwrap().outcome, None);
+    state.begin_block(61_000);
+    let p = state.prsm().get(&Hash([1; 32])).unwrap();
+    assert_eq!(p.outcome, Some(GlobalOutcome::TimedOut));
+    assert!(p.failure().unwrap().contains("timed out"));
+    assert_eq!(state.prsm().open_count(), 1, "proposal 2 opened later");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reputation records.
 
@@ -1409,6 +1515,7 @@ fn signed_crosslink(
         header,
         destinations: dests(SHARD, height),
         batched_txs: txs(height),
+        prsm_events: Vec::new(),
         certificate: finalization_by(signers, &certified),
         ancestry,
     }
@@ -1527,6 +1634,7 @@ fn reputation_is_credited_from_crosslink_certificates() {
                 state_root: proposer_state.root(),
                 receipts_root: Hash::ZERO,
                 batch_txs_root: Hash::ZERO,
+                prsm_root: Hash::ZERO,
                 beacon_height: 0,
             },
             crosslinks,

@@ -110,6 +110,8 @@ mod tests {
             receipts_root: Hash::sha256(&height.to_be_bytes()),
             batched_txs: vec![Hash::sha256(b"tx")],
             batch_txs_root: Hash::ZERO,
+            prsm_events: Vec::new(),
+            prsm_root: Hash::ZERO,
             receipts: BTreeMap::new(),
         }
     }

@@ -48,6 +48,7 @@ impl ShardChainBlock {
                 state_root,
                 receipts_root: Hash::ZERO,
                 batch_txs_root: Hash::ZERO,
+                prsm_root: Hash::ZERO,
                 beacon_height: 0,
             },
             txs: Vec::new(),

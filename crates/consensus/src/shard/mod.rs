@@ -995,6 +995,7 @@ impl<E: commonware_storage::Context + Spawner> ShardApp<E> {
         if root != h.state_root
             || exec.receipts_root() != h.receipts_root
             || exec.batch_txs_root() != h.batch_txs_root
+            || exec.prsm_root() != h.prsm_root
         {
             return false;
         }
@@ -1182,6 +1183,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
             state_root,
             receipts_root: exec.receipts_root(),
             batch_txs_root: exec.batch_txs_root(),
+            prsm_root: exec.prsm_root(),
             beacon_height,
         };
         let block = ShardChainBlock(ShardBlock {
@@ -1473,6 +1475,7 @@ impl<E: commonware_storage::Context + Spawner> ChainApp for ShardApp<E> {
                 header: block.header().clone(),
                 destinations: batch.destinations.clone(),
                 batched_txs: batch.batched_txs.clone(),
+                prsm_events: batch.prsm_events.clone(),
                 certificate: certificate.unwrap_or_default(),
                 ancestry: Vec::new(),
             };

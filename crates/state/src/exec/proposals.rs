@@ -1,11 +1,21 @@
 //! PRSM proposals: the coordinating shard (the proposer's) routes a proposal to its target
 //! shards by receipt, each target decides it in one of its own finalized blocks and answers
-//! with a vote receipt, and the coordinating shard applies the 67% rule to the votes or fails
-//! the proposal once [`GLOBAL_COORDINATION_TIMEOUT_MS`] of its block time has passed.
+//! with a vote receipt, which the coordinating shard records.
 //!
-//! Every step is a state transition of a finalized block, so a proposal's record (targets,
-//! votes, result) is committed by the coordinating shard's state root and reaches the beacon
-//! chain in that shard's crosslinks.
+//! Who decides:
+//! - a proposal with one target and no coordination asked for is decided by that target's
+//!   vote, on the coordinating shard (failed if no vote came within
+//!   [`GLOBAL_COORDINATION_TIMEOUT_MS`] of its block time);
+//! - a proposal that needs coordination (several targets, or coordination asked for) is
+//!   decided by the beacon chain: the coordinating shard puts a `Submitted` PRSM event in its
+//!   batch and every target a `Voted` event in its own (see
+//!   [`PrsmEvent`](vision_types::prsm::PrsmEvent)); the crosslinks carry them, and the beacon
+//!   applies the 67% rule to the votes or fails the proposal after 60 s of beacon time. The
+//!   coordinating shard's record then only collects the votes (with their reasons) and stays
+//!   `Pending`; it stops waiting once every target voted or 60 s of its block time passed.
+//!
+//! Every step is a state transition of a finalized block, committed by the shard's state
+//! root (and, for the events, by its header's `prsm_root`).
 
 use super::{Effects, Event, Executor, Failure, TxRejection, truncate};
 use crate::{
@@ -14,8 +24,8 @@ use crate::{
     view::{Overlay, StateReadExt},
 };
 use vision_types::{
-    AccountId, Action, Amount, Hash, Receipt, ReceiptKind, ShardId, SignedTransaction,
-    prsm::GLOBAL_COORDINATION_TIMEOUT_MS,
+    AccountId, Action, Amount, Hash, Receipt, ReceiptKind, ShardId, SignedTransaction, limits,
+    prsm::{GLOBAL_COORDINATION_TIMEOUT_MS, PrsmEvent, PrsmEventKind},
 };
 
 /// Most undecided proposals one shard coordinates at once; a proposal transaction beyond it
@@ -46,6 +56,12 @@ pub(crate) struct Submitted<'t> {
     pub(crate) tx_id: Hash,
     pub(crate) proposer: &'t AccountId,
     pub(crate) action: &'t Action,
+}
+
+/// Whether the coordinating shard still waits for votes on `record` (it holds one of the
+/// [`MAX_PENDING_PROPOSALS`] slots): undecided here and not every target voted yet.
+fn awaits_votes(record: &ProposalRecord) -> bool {
+    record.status == ProposalStatus::Pending && record.votes.len() < record.targets.len()
 }
 
 impl Executor<'_, '_> {
@@ -81,6 +97,14 @@ impl Executor<'_, '_> {
         if targets.is_empty() {
             return Err(TxRejection::InvalidAction("the proposal targets no shard".into()).into());
         }
+        let coordinated = *coordination_required || targets.len() > 1;
+        if coordinated {
+            if self.prsm_outbox_full(ov, 2) {
+                return Err(TxRejection::BatchFull.into());
+            }
+            let targets = targets.clone();
+            self.note_prsm(ov, p.tx_id, PrsmEventKind::Submitted { targets });
+        }
         let now = self.ctx.timestamp_ms;
         let mut record = ProposalRecord {
             id: p.tx_id,
@@ -108,6 +132,13 @@ impl Executor<'_, '_> {
         for target in targets {
             if target == self.ctx.shard {
                 let vote = self.decide_here(ov, fx, p.tx_id, action, data);
+                if coordinated {
+                    let kind = PrsmEventKind::Voted {
+                        coordinator: self.ctx.shard,
+                        accepted: vote.accepted,
+                    };
+                    self.note_prsm(ov, p.tx_id, kind);
+                }
                 record.votes.push(vote);
             } else {
                 remote = true;
@@ -129,7 +160,7 @@ impl Executor<'_, '_> {
             }
         }
         self.settle(fx, &mut record);
-        if record.status == ProposalStatus::Pending {
+        if awaits_votes(&record) {
             pending.push((record.deadline_ms, record.id));
             ov.put(keys::pending_proposals(), enc_json(&pending));
         }
@@ -147,6 +178,14 @@ impl Executor<'_, '_> {
         data: &str,
     ) -> Result<bool, Failure> {
         let vote = self.decide_here(ov, fx, r.origin_tx, action, data);
+        // The target cannot tell whether the coordinator decides this one itself (a single
+        // remote target without coordination asked for); the beacon ignores votes on
+        // proposals it was not told of.
+        let kind = PrsmEventKind::Voted {
+            coordinator: r.src,
+            accepted: vote.accepted,
+        };
+        self.note_prsm(ov, r.origin_tx, kind);
         self.emit(
             ov,
             fx,
@@ -182,6 +221,7 @@ impl Executor<'_, '_> {
         if !record.targets.contains(&r.src) || record.votes.iter().any(|v| v.shard == r.src) {
             return false;
         }
+        let was_waiting = awaits_votes(&record);
         record.votes.push(ShardVote {
             shard: r.src,
             accepted,
@@ -189,9 +229,8 @@ impl Executor<'_, '_> {
             height,
             counted_ms: self.ctx.timestamp_ms,
         });
-        let was_pending = record.status == ProposalStatus::Pending;
         self.settle(fx, &mut record);
-        if was_pending && record.status != ProposalStatus::Pending {
+        if was_waiting && !awaits_votes(&record) {
             let mut pending = ov.pending_proposals();
             pending.retain(|(_, id)| *id != record.id);
             ov.put(keys::pending_proposals(), enc_json(&pending));
@@ -200,7 +239,8 @@ impl Executor<'_, '_> {
         true
     }
 
-    /// Fails every undecided proposal whose deadline this block's time has reached.
+    /// Stops waiting for votes on every proposal whose deadline this block's time has
+    /// reached, failing those this shard decides (the beacon decides the others).
     pub(crate) fn expire_proposals(&self, ov: &mut Overlay<'_>, fx: &mut Effects) {
         let pending = ov.pending_proposals();
         let now = self.ctx.timestamp_ms;
@@ -210,6 +250,9 @@ impl Executor<'_, '_> {
         let (expired, kept): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(d, _)| *d <= now);
         for (_, id) in expired {
             let mut record = ov.proposal(&id).expect("pending proposals have records");
+            if record.needs_coordination() {
+                continue;
+            }
             let total = record.targets.len();
             let reason = format!(
                 "coordination timed out after {} s: {} of {total} target shards accepted, {} voted",
@@ -223,9 +266,10 @@ impl Executor<'_, '_> {
         ov.put(keys::pending_proposals(), enc_json(&kept));
     }
 
-    /// Applies the decision the votes force, if any and if still undecided.
+    /// Applies the decision the votes force, if any, if still undecided and if this shard
+    /// decides it (the beacon decides proposals that need coordination).
     fn settle(&self, fx: &mut Effects, record: &mut ProposalRecord) {
-        if record.status != ProposalStatus::Pending {
+        if record.status != ProposalStatus::Pending || record.needs_coordination() {
             return;
         }
         if let Some((status, reason)) = record.forced_decision() {
@@ -248,6 +292,27 @@ impl Executor<'_, '_> {
             id: record.id,
             achieved: status == ProposalStatus::Achieved,
         });
+    }
+
+    /// Whether the pending batch cannot take `more` PRSM events.
+    fn prsm_outbox_full(&self, ov: &Overlay<'_>, more: usize) -> bool {
+        ov.prsm_outbox().events.len() + more > limits::MAX_PRSM_EVENTS_PER_CROSSLINK
+    }
+
+    /// Appends an event to the shard's PRSM event stream (it joins the pending batch).
+    fn note_prsm(&self, ov: &mut Overlay<'_>, proposal: Hash, kind: PrsmEventKind) {
+        let mut out = ov.prsm_outbox();
+        debug_assert!(out.events.len() < limits::MAX_PRSM_EVENTS_PER_CROSSLINK);
+        if out.events.is_empty() {
+            out.first_ms = self.ctx.timestamp_ms;
+        }
+        out.events.push(PrsmEvent {
+            seq: out.next_seq,
+            proposal,
+            kind,
+        });
+        out.next_seq += 1;
+        ov.put(keys::prsm_outbox(), enc_json(&out));
     }
 
     /// This shard's decision on a proposal, recorded in its state.

@@ -221,6 +221,11 @@ pub struct Net {
     pub versions: Vec<Layout>,
     /// The beacon height each closed batch's block was stamped with: `(source, height)`.
     pub batch_beacon: BTreeMap<(ShardId, u64), u64>,
+    /// The beacon's PRSM table, fed every closed batch's events as it closes (one beacon
+    /// block per closed batch, at the latest block time any shard reached).
+    pub prsm: vision_sharding::PrsmTable,
+    /// Beacon "blocks" applied to [`Self::prsm`], and the time of the last one.
+    pub prsm_clock: (u64, u64),
 }
 
 impl Net {
@@ -256,7 +261,22 @@ impl Net {
             engine: Box::new(TestEngine),
             versions: Vec::new(),
             batch_beacon: BTreeMap::new(),
+            prsm: vision_sharding::PrsmTable::default(),
+            prsm_clock: (0, 0),
         }
+    }
+
+    /// A beacon block at the latest block time any shard reached (at least 1 ms after the
+    /// previous one): fails the PRSM proposals whose deadline it reaches, then takes
+    /// `events` of `shard` (checked to continue the shard's stream).
+    pub fn beacon_prsm(&mut self, shard: ShardId, events: &[vision_types::prsm::PrsmEvent]) {
+        let now = self.nodes.iter().map(|n| n.time_ms).max().unwrap_or(0);
+        self.prsm_clock = (self.prsm_clock.0 + 1, now.max(self.prsm_clock.1 + 1));
+        let (height, now) = self.prsm_clock;
+        self.prsm.expire(height, now);
+        assert_eq!(self.prsm.check(shard, events), Ok(()), "PRSM event gap");
+        let n = self.nodes.len() as u32;
+        self.prsm.apply(shard, events, height, now, |s| s.0 < n);
     }
 
     /// Schedules a beacon move of `name` to shard `to`: a new beacon height whose layout
@@ -485,6 +505,7 @@ impl Net {
         }
         if let Some(b) = &ex.closed_batch {
             assert!(b.check());
+            self.beacon_prsm(shard, &b.prsm_events);
             self.roots.0.insert((shard, b.height), b.receipts_root);
             self.batch_beacon.insert((shard, b.height), beacon);
             for d in &b.destinations {
@@ -518,7 +539,9 @@ impl Net {
             let busy: Vec<ShardId> = self.nodes.iter().map(|n| n.shard).collect();
             for s in busy {
                 let incoming = self.deliverable(s);
-                let flush = !self.nodes[s.index()].state.pending_receipts().is_empty();
+                let state = &self.nodes[s.index()].state;
+                let flush =
+                    !state.pending_receipts().is_empty() || !state.prsm_outbox().events.is_empty();
                 let dt = if flush {
                     self.config.batch_timeout_ms + 1
                 } else {
@@ -527,10 +550,9 @@ impl Net {
                 self.exec(s, dt, &[], &incoming).unwrap();
             }
             if self.in_flight.is_empty()
-                && self
-                    .nodes
-                    .iter()
-                    .all(|n| n.state.pending_receipts().is_empty())
+                && self.nodes.iter().all(|n| {
+                    n.state.pending_receipts().is_empty() && n.state.prsm_outbox().events.is_empty()
+                })
             {
                 return;
             }

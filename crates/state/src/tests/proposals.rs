@@ -1,5 +1,6 @@
-//! PRSM proposals: routing to target shards by receipt, each target's vote, the 67% rule on
-//! the coordinating shard, and the coordination timeout.
+//! PRSM proposals: routing to target shards by receipt, each target's vote, the PRSM events
+//! the beacon decides coordinated proposals from (the kit feeds them to the beacon's table as
+//! batches close), the single-target rule on the coordinating shard, and the timeouts.
 
 use super::kit::*;
 use crate::BlockLimits;
@@ -7,6 +8,7 @@ use crate::{
     MAX_PENDING_PROPOSALS, ProposalRecord, ProposalStatus, StateReadExt, TxRejection, TxStatus,
     VALIDATE_TRANSACTION,
 };
+use vision_sharding::{GlobalOutcome, GlobalProposal};
 use vision_types::{Action, Hash, ShardConfig, ShardId, prsm::GLOBAL_COORDINATION_TIMEOUT_MS};
 
 fn net() -> Net {
@@ -49,6 +51,14 @@ fn record(n: &Net, id: &Hash) -> ProposalRecord {
         .expect("alice's shard coordinates")
 }
 
+/// The beacon's record of a coordinated proposal.
+fn global(n: &Net, id: &Hash) -> GlobalProposal {
+    n.prsm
+        .get(id)
+        .expect("the beacon took the submission")
+        .clone()
+}
+
 /// A signed transfer of `signer`'s as proposal data (JSON), with the given nonce.
 fn tx_data(signer: &str, nonce: u64, amount: u128) -> String {
     serde_json::to_string(&sign(signer, nonce, 1, transfer("alice", amount))).unwrap()
@@ -73,7 +83,7 @@ fn single_target_on_the_coordinating_shard_decides_in_the_same_block() {
 }
 
 #[test]
-fn every_shard_votes_and_the_coordinator_applies_the_67_percent_rule() {
+fn every_shard_votes_and_the_beacon_applies_the_67_percent_rule() {
     let mut n = net();
     // Shards 0 and 1 hold valid signed transactions of their own accounts; dave's (shard 3)
     // uses a nonce he has not reached yet, which is fine; bob's is valid too. Then one
@@ -95,12 +105,21 @@ fn every_shard_votes_and_the_coordinator_applies_the_67_percent_rule() {
         n.nodes[0].state.pending_proposals(),
         vec![(r.deadline_ms, id)]
     );
+    let out = n.nodes[0].state.prsm_outbox();
+    assert_eq!(out.events.len(), 2, "the submission and shard 0's own vote");
     n.settle();
     let r = record(&n, &id);
     assert_eq!(r.votes.len(), 4, "every target voted once");
     assert!(r.votes.iter().all(|v| v.accepted), "{:?}", r.votes);
-    assert_eq!(r.status, ProposalStatus::Achieved);
+    // The coordinating shard only collects votes: the beacon decides.
+    assert_eq!(r.status, ProposalStatus::Pending);
     assert!(n.nodes[0].state.pending_proposals().is_empty());
+    let g = global(&n, &id);
+    assert_eq!(g.outcome, Some(GlobalOutcome::Achieved));
+    assert_eq!(g.coordinator, S0);
+    assert_eq!(g.targets, r.targets);
+    // Decided at the third yes (3 of 4 = 75% >= 67%); the fourth may come after.
+    assert!(g.votes.len() >= 3 && g.votes.iter().all(|(_, yes)| *yes));
     for s in 1..4 {
         let v = n.nodes[s]
             .state
@@ -136,7 +155,8 @@ fn rejections_by_more_than_a_third_of_targets_fail_the_proposal() {
     n.exec(S0, 10, &[over, junk], &[]).unwrap();
     n.settle();
     let r = record(&n, &over_id);
-    assert_eq!(r.status, ProposalStatus::Achieved, "{r:?}");
+    let g = global(&n, &over_id);
+    assert_eq!(g.outcome, Some(GlobalOutcome::Achieved), "{g:?}");
     let bob_vote = r.votes.iter().find(|v| v.shard == ShardId(1)).unwrap();
     assert!(!bob_vote.accepted);
     assert!(
@@ -147,12 +167,14 @@ fn rejections_by_more_than_a_third_of_targets_fail_the_proposal() {
             .contains("insufficient balance"),
         "{bob_vote:?}"
     );
+    let g = global(&n, &junk_id);
+    assert_eq!(g.outcome, Some(GlobalOutcome::Rejected));
+    assert!(g.failure().unwrap().contains("rejected"), "{g:?}");
+    // Decided at the second rejection; the coordinating shard still collects every vote.
     let r = record(&n, &junk_id);
-    assert_eq!(r.status, ProposalStatus::Failed);
-    assert!(r.reason.as_deref().unwrap().contains("rejected"), "{r:?}");
-    // Decided at the second rejection; the remaining votes are still counted.
     assert_eq!(r.votes.len(), 4);
     assert!(r.votes.iter().all(|v| !v.accepted));
+    assert!(r.votes.iter().all(|v| v.reason.is_some()));
 }
 
 #[test]
@@ -180,33 +202,66 @@ fn a_single_remote_target_decides_alone_unless_coordination_is_required() {
     );
     let rb = record(&n, &b_id);
     assert!(rb.needs_coordination());
+    assert_eq!(rb.status, ProposalStatus::Pending, "the beacon decides");
     assert_eq!(
-        rb.status,
-        ProposalStatus::Achieved,
+        global(&n, &b_id).outcome,
+        Some(GlobalOutcome::Achieved),
         "1 of 1 accepted >= 67%"
+    );
+    assert!(
+        n.prsm.get(&a_id).is_none(),
+        "decided by its coordinating shard"
     );
 }
 
 #[test]
 fn undecided_proposals_fail_after_the_coordination_timeout() {
     let mut n = net();
+    // Coordinated: the beacon fails it 60 s (beacon time) after it took the submission.
     let t = n.tx("alice", 1, proposal("upgrade", "x", true, true));
     let id = t.id();
-    n.exec(S0, 10, &[t], &[]).unwrap();
-    // The requests never reach their targets (nothing is delivered); shard 0 goes on.
-    n.exec(S0, GLOBAL_COORDINATION_TIMEOUT_MS - 1, &[], &[])
-        .unwrap();
-    assert_eq!(record(&n, &id).status, ProposalStatus::Pending);
+    // Single remote target, no coordination: shard 0 fails it on its own block time.
+    let single = n.tx("alice", 1, proposal("anything", "y", false, false));
+    let single_id = single.id();
+    n.exec(S0, 10, &[t, single], &[]).unwrap();
+    // The requests never reach their targets (nothing is delivered); shard 0 goes on. Its
+    // batch closes on the timeout and the beacon takes the submission then.
+    n.exec(S0, n.config.batch_timeout_ms, &[], &[]).unwrap();
+    let opened = global(&n, &id);
+    assert_eq!(opened.outcome, None);
+    let opened_ms = opened.opened_ms();
+    n.exec(
+        S0,
+        GLOBAL_COORDINATION_TIMEOUT_MS - n.config.batch_timeout_ms - 1,
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(record(&n, &single_id).status, ProposalStatus::Pending);
     n.exec(S0, 1, &[], &[]).unwrap();
-    let r = record(&n, &id);
+    let r = record(&n, &single_id);
     assert_eq!(r.status, ProposalStatus::Failed);
     assert!(r.reason.as_deref().unwrap().contains("timed out"), "{r:?}");
-    assert!(n.nodes[0].state.pending_proposals().is_empty());
-    // Late votes are still counted but change nothing.
+    assert!(
+        n.nodes[0].state.pending_proposals().is_empty(),
+        "both slots freed"
+    );
+    // The beacon's deadline counts from its own block.
+    let beacon_deadline = opened_ms + GLOBAL_COORDINATION_TIMEOUT_MS;
+    assert_eq!(global(&n, &id).deadline_ms, beacon_deadline);
+    while n.prsm_clock.1 < beacon_deadline {
+        assert_eq!(global(&n, &id).outcome, None);
+        n.exec(S0, 1_000, &[], &[]).unwrap();
+        n.beacon_prsm(S0, &[]);
+    }
+    let g = global(&n, &id);
+    assert_eq!(g.outcome, Some(GlobalOutcome::TimedOut));
+    assert!(g.failure().unwrap().contains("timed out"), "{g:?}");
+    // Late votes are still collected by the coordinating shard but change nothing.
     n.settle();
-    let r = record(&n, &id);
-    assert_eq!(r.votes.len(), 4);
-    assert_eq!(r.status, ProposalStatus::Failed);
+    assert_eq!(record(&n, &id).votes.len(), 4);
+    assert_eq!(global(&n, &id), g);
+    assert_eq!(record(&n, &single_id).status, ProposalStatus::Failed);
 }
 
 #[test]
