@@ -414,7 +414,9 @@ pub struct ProposalView {
     pub affects_multiple_shards: bool,
     /// Whether cross-shard coordination was required (asked for, or more than one target).
     pub coordination_required: bool,
-    /// The target shards' decisions the coordinating shard has received, in arrival order.
+    /// The target shards' decisions: for `decided_by: beacon`, those the beacon counted (in
+    /// its order), then any the coordinating shard collected besides; otherwise those the
+    /// coordinating shard received, in arrival order.
     pub shard_results: Vec<ShardDecision>,
     /// Number of target shards that accepted (for `decided_by: beacon`, the votes the beacon
     /// has finalized).

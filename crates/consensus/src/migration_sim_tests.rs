@@ -222,12 +222,13 @@ fn hot_accounts_move_between_shards_under_load() {
     }
 }
 
-/// Transactions an API node accepted for an account that then moves are not lost: shard 0
-/// cannot finalize (2 of its 4 validators down) while transfers from its hot account wait in
-/// the API node's pool for shard 0 and the beacon finalizes the account's move to shard 2; the
-/// API node hands them to shard 2's pool, whose validators hold them until the account
-/// arrives (when shard 0 resumes and sends it) and then execute them. No client resends
-/// anything; every transfer applies exactly once (2 % loss).
+/// Transactions accepted for an account that then moves are not lost: shard 0 cannot finalize
+/// (2 of its 4 validators down) while transfers from its hot account wait in the API node's
+/// pool for shard 0 and, submitted straight to shard 0's validators, in theirs; the beacon
+/// finalizes the account's move to shard 2. The API node hands its ones to shard 2's pool,
+/// the running validators of shard 0 send theirs to shard 2's committee, whose validators
+/// hold them until the account arrives (when shard 0 resumes and sends it) and then execute
+/// them. No client resends anything; every transfer applies exactly once (2 % loss).
 #[test]
 fn pending_transactions_follow_a_moved_account() {
     for seed in seeds(90, 2) {
@@ -247,7 +248,13 @@ fn pending_transactions_follow_a_moved_account() {
             net.crash(2).await;
             let before = w.nonces.get(&a).copied().unwrap_or(0);
             w.send_via_api(&net, &users, &[a], 20).await;
+            let via_api = w.nonces[&a] - before;
+            w.send(&net, &users, &[a], 20).await;
             let stranded = w.nonces[&a] - before;
+            assert!(
+                stranded > via_api,
+                "seed {seed}: no transfer from the hot account straight to its validators"
+            );
             assert!(
                 stranded > 0,
                 "seed {seed}: no transfer from the hot account"

@@ -2022,9 +2022,9 @@ fn prsm_proposals_are_decided_by_the_beacon_from_the_target_shards_votes() {
                 voters.sort();
                 assert_eq!(voters, all, "each target voted exactly once");
                 // The beacon counted the same decisions the coordinating shard collected.
-                for (shard, yes) in &g.votes {
-                    let v = d.votes.iter().find(|v| v.shard == *shard).unwrap();
-                    assert_eq!(v.accepted, *yes);
+                for gv in &g.votes {
+                    let v = d.votes.iter().find(|v| v.shard == gv.shard).unwrap();
+                    assert_eq!((v.accepted, v.height), (gv.accepted, gv.height));
                 }
             }
             let heights: Vec<_> = decided.iter().map(|(_, g)| g.decided_height).collect();

@@ -41,8 +41,8 @@ use vision_consensus::{
 };
 use vision_sharding::{LayoutKey, ShardLayout};
 use vision_state::{
-    CallRecord, CallStatus, ProposalRecord, ProposalStatus, QmdbStore, ShardOf, StateReadExt,
-    Supply, TxOutcome, keys::Counter,
+    CallRecord, CallStatus, ProposalRecord, ProposalStatus, QmdbStore, ShardOf, ShardVote,
+    StateReadExt, Supply, TxOutcome, keys::Counter,
 };
 use vision_types::{
     AccountId, Action, Amount, CallId, ConfigUpdate, ContractId, Hash, PublicKey, SecretKey,
@@ -800,7 +800,7 @@ impl NodeApi {
     /// The API's view of a proposal record, with each deciding committee's size and quorum;
     /// for a proposal that needs coordination, the result the beacon chain recorded (pending
     /// until this node's beacon view holds it).
-    fn proposal_view(&self, r: ProposalRecord) -> ProposalView {
+    async fn proposal_view(&self, r: ProposalRecord) -> ProposalView {
         let committee_size = |shard: ShardId| {
             self.committees
                 .plan
@@ -839,6 +839,7 @@ impl NodeApi {
                 g.failure(),
             ),
         };
+        let decisions = self.decisions(&r, global.as_ref()).await;
         ProposalView {
             proposal_id: r.id,
             status,
@@ -850,8 +851,7 @@ impl NodeApi {
             target_shards: r.targets,
             affects_multiple_shards: r.affects_multiple_shards,
             coordination_required,
-            shard_results: r
-                .votes
+            shard_results: decisions
                 .into_iter()
                 .map(|v| {
                     let n = committee_size(v.shard);
@@ -878,6 +878,43 @@ impl NodeApi {
             },
             beacon_height: global.and_then(|g| g.decided_height),
         }
+    }
+
+    /// The target shards' decisions to show for a proposal: those the beacon counted (each
+    /// with its reason, from the coordinating shard's record or else from the deciding shard's
+    /// own record), then any the coordinating shard collected besides; without a beacon
+    /// result, the coordinating shard's.
+    async fn decisions(
+        &self,
+        r: &ProposalRecord,
+        global: Option<&vision_sharding::GlobalProposal>,
+    ) -> Vec<ShardVote> {
+        let Some(g) = global else {
+            return r.votes.clone();
+        };
+        let mut out = Vec::new();
+        for gv in &g.votes {
+            let known = r.votes.iter().find(|v| v.shard == gv.shard).cloned();
+            let own = match (&known, self.shards.get(&gv.shard)) {
+                (None, Some(app)) => app.with_state(|s| s.proposal_vote(&r.id)).await,
+                _ => None,
+            };
+            out.push(known.or(own).unwrap_or(ShardVote {
+                shard: gv.shard,
+                accepted: gv.accepted,
+                reason: None,
+                height: gv.height,
+                counted_ms: 0,
+            }));
+        }
+        let counted: Vec<ShardId> = out.iter().map(|v| v.shard).collect();
+        out.extend(
+            r.votes
+                .iter()
+                .filter(|v| !counted.contains(&v.shard))
+                .cloned(),
+        );
+        out
     }
 
     /// Signs `action` for a devnet account (next nonce above committed and handed-out ones).
@@ -1744,7 +1781,7 @@ impl vision_api::NodeBackend for NodeApi {
                         submitted.shard_id
                     ))
                 })?;
-            let view = self.proposal_view(record);
+            let view = self.proposal_view(record).await;
             if view.status != ProposalState::Pending {
                 return Ok(view);
             }
@@ -1755,7 +1792,7 @@ impl vision_api::NodeBackend for NodeApi {
     async fn proposal(&self, id: Hash) -> Result<Option<ProposalView>, BackendError> {
         for app in self.shards.values() {
             if let Some(record) = app.with_state(|s| s.proposal(&id)).await {
-                return Ok(Some(self.proposal_view(record)));
+                return Ok(Some(self.proposal_view(record).await));
             }
         }
         Ok(None)

@@ -45,6 +45,17 @@ pub enum GlobalOutcome {
     Refused,
 }
 
+/// A target shard's finalized decision, as the beacon counted it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GlobalVote {
+    /// The target shard.
+    pub shard: ShardId,
+    /// Whether it accepted the proposal.
+    pub accepted: bool,
+    /// The target shard's block that decided it.
+    pub height: u64,
+}
+
 /// One proposal in the beacon's table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GlobalProposal {
@@ -52,8 +63,8 @@ pub struct GlobalProposal {
     pub coordinator: ShardId,
     /// The target shards (sorted).
     pub targets: Vec<ShardId>,
-    /// The target shards' votes (shard, accepted), in the order the beacon finalized them.
-    pub votes: Vec<(ShardId, bool)>,
+    /// The target shards' votes, in the order the beacon finalized them.
+    pub votes: Vec<GlobalVote>,
     /// Beacon height that finalized the submission.
     pub opened_height: u64,
     /// Beacon block time from which an undecided proposal fails (ms).
@@ -101,7 +112,7 @@ impl GlobalProposal {
 
     /// Number of target shards that accepted, and that rejected.
     pub fn tally(&self) -> (u64, u64) {
-        let accepted = self.votes.iter().filter(|(_, a)| *a).count() as u64;
+        let accepted = self.votes.iter().filter(|v| v.accepted).count() as u64;
         (accepted, self.votes.len() as u64 - accepted)
     }
 
@@ -109,9 +120,10 @@ impl GlobalProposal {
         self.coordinator.write(b);
         self.targets.write(b);
         (self.votes.len() as u64).write(b);
-        for (s, a) in &self.votes {
-            s.write(b);
-            a.write(b);
+        for v in &self.votes {
+            v.shard.write(b);
+            v.accepted.write(b);
+            v.height.write(b);
         }
         self.opened_height.write(b);
         self.deadline_ms.write(b);
@@ -208,12 +220,15 @@ impl PrsmTable {
                 PrsmEventKind::Voted {
                     coordinator,
                     accepted,
-                } => self.vote(
-                    e.proposal,
-                    (*coordinator, shard),
-                    *accepted,
-                    (height, now_ms),
-                ),
+                    height: decided_at,
+                } => {
+                    let vote = GlobalVote {
+                        shard,
+                        accepted: *accepted,
+                        height: *decided_at,
+                    };
+                    self.vote(e.proposal, *coordinator, vote, (height, now_ms));
+                }
             }
         }
     }
@@ -245,26 +260,20 @@ impl PrsmTable {
         }
     }
 
-    /// Counts `voter`'s vote on a proposal of `coordinator`, in the block at `at` (height,
-    /// time).
-    fn vote(
-        &mut self,
-        id: Hash,
-        (coordinator, voter): (ShardId, ShardId),
-        accepted: bool,
-        at: (u64, u64),
-    ) {
+    /// Counts a target's vote on a proposal of `coordinator`, finalized in the beacon block
+    /// at `at` (height, time).
+    fn vote(&mut self, id: Hash, coordinator: ShardId, vote: GlobalVote, at: (u64, u64)) {
         let Some(p) = self.proposals.get_mut(&id) else {
             return;
         };
         let counts = p.outcome.is_none()
             && p.coordinator == coordinator
-            && p.targets.contains(&voter)
-            && !p.votes.iter().any(|(s, _)| *s == voter);
+            && p.targets.contains(&vote.shard)
+            && !p.votes.iter().any(|v| v.shard == vote.shard);
         if !counts {
             return;
         }
-        p.votes.push((voter, accepted));
+        p.votes.push(vote);
         let (yes, no) = p.tally();
         match cross_shard_decision(yes, no, p.targets.len() as u64) {
             Some(true) => self.decide(id, GlobalOutcome::Achieved, at.0, at.1),
@@ -342,6 +351,7 @@ mod tests {
             PrsmEventKind::Voted {
                 coordinator,
                 accepted,
+                height: seq,
             },
         )
     }

@@ -24,7 +24,7 @@ mod workload;
 #[cfg(test)]
 mod proptests;
 
-pub use global::{GlobalOutcome, GlobalProposal, PrsmTable};
+pub use global::{GlobalOutcome, GlobalProposal, GlobalVote, PrsmTable};
 pub use layout::{LayoutError, LayoutKey, Override, ShardLayout, ShardRange};
 pub use metrics::{ShardMetrics, ShardingMetrics};
 pub use node::{

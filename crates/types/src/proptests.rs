@@ -309,9 +309,12 @@ fn prsm_event() -> impl Strategy<Value = PrsmEvent> {
         prop_oneof![
             proptest::collection::vec(any::<u32>().prop_map(ShardId), 0..4)
                 .prop_map(|targets| PrsmEventKind::Submitted { targets }),
-            (any::<u32>(), any::<bool>()).prop_map(|(c, accepted)| PrsmEventKind::Voted {
-                coordinator: ShardId(c),
-                accepted
+            (any::<u32>(), any::<bool>(), any::<u64>()).prop_map(|(c, accepted, height)| {
+                PrsmEventKind::Voted {
+                    coordinator: ShardId(c),
+                    accepted,
+                    height,
+                }
             }),
         ],
     )
@@ -531,6 +534,7 @@ fn crosslink_content_check() {
             kind: PrsmEventKind::Voted {
                 coordinator: ShardId(2),
                 accepted: true,
+                height: 3,
             },
         },
     ];

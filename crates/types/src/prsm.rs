@@ -55,6 +55,8 @@ pub enum PrsmEventKind {
         coordinator: ShardId,
         /// Whether this shard accepted it.
         accepted: bool,
+        /// This shard's block that decided it.
+        height: u64,
     },
 }
 
@@ -96,10 +98,12 @@ impl Write for PrsmEvent {
             PrsmEventKind::Voted {
                 coordinator,
                 accepted,
+                height,
             } => {
                 1u8.write(buf);
                 coordinator.write(buf);
                 accepted.write(buf);
+                height.write(buf);
             }
         }
     }
@@ -111,7 +115,7 @@ impl EncodeSize for PrsmEvent {
             + 1
             + match &self.kind {
                 PrsmEventKind::Submitted { targets } => targets.encode_size(),
-                PrsmEventKind::Voted { .. } => 4 + 1,
+                PrsmEventKind::Voted { .. } => 4 + 1 + 8,
             }
     }
 }
@@ -128,6 +132,7 @@ impl Read for PrsmEvent {
             1 => PrsmEventKind::Voted {
                 coordinator: ShardId::read_cfg(buf, &())?,
                 accepted: bool::read_cfg(buf, &())?,
+                height: u64::read_cfg(buf, &())?,
             },
             t => return Err(CodecError::InvalidEnum(t)),
         };

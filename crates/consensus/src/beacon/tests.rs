@@ -1268,6 +1268,19 @@ fn proposer_includes_a_pooled_config_change_and_verifiers_check_it() {
     });
 }
 
+/// A beacon state of SHARD, ROGUE and DST, each with committee `members(0..4)`.
+fn three_shard_state() -> BeaconState {
+    let committee = ShardCommittee {
+        epoch: 0,
+        members: members(0..4),
+    };
+    let committees: BTreeMap<ShardId, ShardCommittee> = [SHARD, ROGUE, DST]
+        .into_iter()
+        .map(|s| (s, committee.clone()))
+        .collect();
+    BeaconState::new(net_id(), 0, committees, ShardConfig::default())
+}
+
 /// A crosslink of `SHARD` at `height` carrying `dests` (content consistent, no certificate:
 /// only [`BeaconState::check_sequence`] is exercised).
 fn bare_crosslink(height: u64, dests: Vec<DestinationBatch>) -> Crosslink {
@@ -1300,15 +1313,7 @@ fn entry(dst: ShardId, first_seq: u64, count: u32) -> DestinationBatch {
 /// part of a stream is refused as out of order.
 #[test]
 fn crosslink_carrying_receipts_is_accepted_below_the_last_height() {
-    let committee = ShardCommittee {
-        epoch: 0,
-        members: members(0..4),
-    };
-    let committees: BTreeMap<ShardId, ShardCommittee> = [SHARD, ROGUE, DST]
-        .into_iter()
-        .map(|s| (s, committee.clone()))
-        .collect();
-    let mut state = BeaconState::new(net_id(), 0, committees, ShardConfig::default());
+    let mut state = three_shard_state();
     let to_rogue = bare_crosslink(7, vec![entry(ROGUE, 0, 2)]);
     let to_dst = bare_crosslink(10, vec![entry(DST, 0, 1)]);
 
@@ -1377,15 +1382,7 @@ fn prsm_crosslink(height: u64, events: Vec<PrsmEvent>) -> Crosslink {
 /// table is in the state root.
 #[test]
 fn beacon_records_prsm_results_from_crosslinked_events() {
-    let committee = ShardCommittee {
-        epoch: 0,
-        members: members(0..4),
-    };
-    let committees: BTreeMap<ShardId, ShardCommittee> = [SHARD, ROGUE, DST]
-        .into_iter()
-        .map(|s| (s, committee.clone()))
-        .collect();
-    let mut state = BeaconState::new(net_id(), 0, committees, ShardConfig::default());
+    let mut state = three_shard_state();
     let ev = |seq: u64, id: u8, kind: PrsmEventKind| PrsmEvent {
         seq,
         proposal: Hash([id; 32]),
@@ -1401,6 +1398,7 @@ fn beacon_records_prsm_results_from_crosslinked_events() {
         let kind = PrsmEventKind::Voted {
             coordinator: SHARD,
             accepted: true,
+            height: 9,
         };
         ev(seq, id, kind)
     };

@@ -535,7 +535,7 @@ where
 
         // Followed shards: pending transactions follow moved accounts, ask for finalized
         // blocks, forward transactions.
-        reroute_moved(&relay, &mut routed_by);
+        reroute_moved(&relay, &mut sender, &mut routed_by);
         for (&s, f) in &relay.followed {
             follow_tick(&relay, &mut sender, s, f, round, resend_ticks as u64);
         }
@@ -671,18 +671,18 @@ fn serve_from_archive<E, S, B>(
 }
 
 /// When the latest finalized layout moved accounts (since `routed_by`), takes their pending
-/// transactions out of the pools of the followed shards they left and submits them to the
-/// followed shards they moved to, which forward them to their validators at this tick. A
-/// client's transaction accepted before the move is thereby not dropped as wrong-shard on the
-/// old shard; the new shard executes it once the account arrived, and a copy the old shard
-/// executed before the move takes effect makes it a refused replay, so it applies once.
-fn reroute_moved<E>(relay: &Relay<E>, routed_by: &mut Option<Arc<ShardLayout>>)
+/// transactions out of the pools they wait in for the shard they left and hands them to the
+/// shard they moved to: on a follower (the API node), from the followed old shard's pool into
+/// the followed new shard's pool (forwarded to its validators at this tick); on a validator of
+/// the old shard, from its own pool straight to the new shard's committee. A transaction
+/// accepted before the move is thereby not dropped as wrong-shard on the old shard; the new
+/// shard executes it once the account arrived, and a copy the old shard executed before the
+/// move takes effect makes it a refused replay, so it applies once.
+fn reroute_moved<E, S>(relay: &Relay<E>, sender: &mut S, routed_by: &mut Option<Arc<ShardLayout>>)
 where
     E: commonware_storage::Context + Spawner,
+    S: Sender<PublicKey = ed25519::PublicKey>,
 {
-    if relay.followed.is_empty() {
-        return;
-    }
     let Some(latest) = relay
         .view
         .with_view(|v| v.map(|v| v.latest_layout().clone()))
@@ -693,27 +693,35 @@ where
         return;
     };
     for m in layout_moves(&previous, &latest) {
-        let (Some(from), Some(to)) = (relay.followed.get(&m.from), relay.followed.get(&m.to))
-        else {
-            continue;
-        };
-        let txs = from.app.take_pending_of(&m.account);
-        if txs.is_empty() {
-            continue;
+        let mut moved = 0;
+        if let (Some(from), Some(to)) = (relay.followed.get(&m.from), relay.followed.get(&m.to)) {
+            let txs = from.app.take_pending_of(&m.account);
+            moved += to
+                .app
+                .submit_batch(txs)
+                .iter()
+                .filter(|r| r.is_ok())
+                .count();
         }
-        let moved = to
-            .app
-            .submit_batch(txs)
-            .iter()
-            .filter(|r| r.is_ok())
-            .count();
-        tracing::info!(
-            account = %m.account,
-            from = m.from.0,
-            to = m.to.0,
-            moved,
-            "pending transactions follow their account to its new shard"
-        );
+        if let Some(shard) = relay.shard.as_ref().filter(|s| s.shard() == m.from)
+            && let Some(members) = relay.cfg.shard_committees.get(&m.to)
+        {
+            let txs = shard.take_pending_of(&m.account);
+            moved += txs.len();
+            let to = relay.others(members);
+            for chunk in tx_chunks(txs) {
+                send(sender, to.clone(), &RelayMsg::Txs(chunk));
+            }
+        }
+        if moved > 0 {
+            tracing::info!(
+                account = %m.account,
+                from = m.from.0,
+                to = m.to.0,
+                moved,
+                "pending transactions follow their account to its new shard"
+            );
+        }
     }
 }
 

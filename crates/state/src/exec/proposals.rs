@@ -136,6 +136,7 @@ impl Executor<'_, '_> {
                     let kind = PrsmEventKind::Voted {
                         coordinator: self.ctx.shard,
                         accepted: vote.accepted,
+                        height: vote.height,
                     };
                     self.note_prsm(ov, p.tx_id, kind);
                 }
@@ -184,6 +185,7 @@ impl Executor<'_, '_> {
         let kind = PrsmEventKind::Voted {
             coordinator: r.src,
             accepted: vote.accepted,
+            height: vote.height,
         };
         self.note_prsm(ov, r.origin_tx, kind);
         self.emit(

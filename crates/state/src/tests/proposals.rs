@@ -119,7 +119,7 @@ fn every_shard_votes_and_the_beacon_applies_the_67_percent_rule() {
     assert_eq!(g.coordinator, S0);
     assert_eq!(g.targets, r.targets);
     // Decided at the third yes (3 of 4 = 75% >= 67%); the fourth may come after.
-    assert!(g.votes.len() >= 3 && g.votes.iter().all(|(_, yes)| *yes));
+    assert!(g.votes.len() >= 3 && g.votes.iter().all(|v| v.accepted));
     for s in 1..4 {
         let v = n.nodes[s]
             .state
